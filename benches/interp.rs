@@ -1,0 +1,68 @@
+//! The interpreter against hand-written Rust, side by side in one run.
+//!
+//! `sum_loop` is the target kernel: 1e7 iterations of the unfused
+//! `sum = sum + i; i = i + 1` loop (GetSlot/Add/SetSlot/NumLt/JumpIfFalse/
+//! Jump). The native baseline feeds `i` through `black_box` so LLVM can not
+//! replace the loop by its closed form. Compare the medians of
+//! `sum_loop/interpreter` and `sum_loop/native_rust`.
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use fusevm_llvm::{Chunk, VM, VMResult, Value, assemble};
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Duration;
+
+#[path = "../tests/common/kernels.rs"]
+mod kernels;
+
+fn example(name: &str) -> Arc<Chunk> {
+    let path = format!("{}/examples/{name}.fasm", env!("CARGO_MANIFEST_DIR"));
+    let src = std::fs::read_to_string(&path).expect("example exists");
+    Arc::new(assemble(&src).expect("example assembles"))
+}
+
+fn run(chunk: &Arc<Chunk>) -> Value {
+    match VM::with_shared_chunk(Arc::clone(chunk)).run() {
+        VMResult::Ok(v) => v,
+        other => panic!("kernel failed: {other}"),
+    }
+}
+
+fn bench_kernel(c: &mut Criterion, name: &str, chunk: Arc<Chunk>, native: impl Fn() -> Value) {
+    let expected = native();
+    assert!(
+        run(&chunk).same_as(&expected),
+        "{name}: interpreter disagrees with native"
+    );
+    let mut g = c.benchmark_group(name);
+    g.sample_size(10)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(3));
+    g.bench_function("interpreter", |b| b.iter(|| run(black_box(&chunk))));
+    g.bench_function("native_rust", |b| b.iter(&native));
+    g.finish();
+}
+
+fn benches(c: &mut Criterion) {
+    bench_kernel(c, "sum_loop", example("sum"), || {
+        Value::Int(kernels::sum(black_box(10_000_000)))
+    });
+    bench_kernel(c, "float_recurrence", example("float_recurrence"), || {
+        Value::Float(kernels::float_recurrence(black_box(1_000_000)))
+    });
+    bench_kernel(c, "branch", example("branch"), || {
+        Value::Int(kernels::branch(black_box(3_000_000)))
+    });
+    bench_kernel(c, "nested", example("nested"), || {
+        Value::Int(kernels::nested(black_box(1000)))
+    });
+    bench_kernel(c, "fib27", example("fib"), || {
+        Value::Int(kernels::fib(black_box(27)))
+    });
+    bench_kernel(c, "mandelbrot", example("mandelbrot"), || {
+        Value::Int(kernels::mandelbrot(black_box(200), black_box(50)))
+    });
+}
+
+criterion_group!(interp, benches);
+criterion_main!(interp);

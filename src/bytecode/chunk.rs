@@ -1,0 +1,488 @@
+//! Chunks (an op vector with its pools) and the builder frontends use.
+//!
+//! A chunk is immutable once built: its fields are private so that its
+//! **content hash** — the identity every cache keys on — can never go stale.
+//! The hash is xxh3-128 over a canonical byte encoding of the ops, constants,
+//! names and subroutine entries (not the line table, which is debug data), so
+//! it is the same across processes, machines and Rust versions. It is
+//! recomputed, never trusted, when a chunk is deserialized.
+
+use super::op::{DecodeError, Op};
+use super::value::Value;
+use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
+
+/// Most entries a constant or name pool can hold (indices are `u16`).
+pub const POOL_LIMIT: usize = u16::MAX as usize + 1;
+
+/// A compiled unit of bytecode: main code and subroutines share one op vector.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(into = "ChunkData", try_from = "ChunkData")]
+pub struct Chunk {
+    ops: Vec<Op>,
+    constants: Vec<Value>,
+    names: Vec<String>,
+    lines: Vec<u32>,
+    sub_entries: Vec<(u16, usize)>,
+    /// Derived: content hash.
+    hash: u128,
+    /// Derived: entry ip of the subroutine named by each name index.
+    sub_table: Vec<Option<usize>>,
+    /// An error the builder recorded (pool overflow, bad patch); the verifier
+    /// rejects such a chunk.
+    build_error: Option<BuildError>,
+}
+
+/// An error found while building a chunk.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+pub enum BuildError {
+    /// More than 65,536 constants.
+    #[error("constant pool overflow: more than {POOL_LIMIT} constants")]
+    ConstantPoolOverflow,
+    /// More than 65,536 distinct names.
+    #[error("name pool overflow: more than {POOL_LIMIT} names")]
+    NamePoolOverflow,
+    /// `patch_jump` named an op that is not a jump, or no op at all.
+    #[error("patch_jump({pos}): op {pos} is not a jump")]
+    NotAJump {
+        /// The op index given to `patch_jump`.
+        pos: usize,
+    },
+}
+
+impl Chunk {
+    /// The ops.
+    pub fn ops(&self) -> &[Op] {
+        &self.ops
+    }
+
+    /// The constant pool.
+    pub fn constants(&self) -> &[Value] {
+        &self.constants
+    }
+
+    /// The name pool.
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    /// Source line of each op (parallel to `ops`).
+    pub fn lines(&self) -> &[u32] {
+        &self.lines
+    }
+
+    /// Subroutine entries as `(name index, entry ip)`.
+    pub fn sub_entries(&self) -> &[(u16, usize)] {
+        &self.sub_entries
+    }
+
+    /// The stable content hash: equal for chunks with equal content, in any
+    /// process; different chunks differ (xxh3-128).
+    pub fn content_hash(&self) -> u128 {
+        self.hash
+    }
+
+    /// Entry ip of the subroutine named by name index `name`.
+    #[inline]
+    pub fn sub_entry(&self, name: u16) -> Option<usize> {
+        self.sub_table.get(name as usize).copied().flatten()
+    }
+
+    /// Index of `name` in the name pool.
+    pub fn name_index(&self, name: &str) -> Option<u16> {
+        self.names.iter().position(|n| n == name).map(|i| i as u16)
+    }
+
+    /// The error the builder recorded, if any.
+    pub fn build_error(&self) -> Option<&BuildError> {
+        self.build_error.as_ref()
+    }
+
+    /// Number of ops.
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// True for a chunk without ops.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// A builder holding this chunk's content, for producing a modified copy.
+    pub fn to_builder(&self) -> ChunkBuilder {
+        let mut b = ChunkBuilder::new();
+        b.ops = self.ops.clone();
+        b.lines = self.lines.clone();
+        b.constants = self.constants.clone();
+        for n in &self.names {
+            b.add_name(n);
+        }
+        b.sub_entries = self.sub_entries.clone();
+        b.error = self.build_error.clone();
+        b
+    }
+
+    fn from_parts(
+        ops: Vec<Op>,
+        constants: Vec<Value>,
+        names: Vec<String>,
+        lines: Vec<u32>,
+        sub_entries: Vec<(u16, usize)>,
+        build_error: Option<BuildError>,
+    ) -> Chunk {
+        let mut sub_table = vec![None; names.len()];
+        for &(name, ip) in &sub_entries {
+            if let Some(slot) = sub_table.get_mut(name as usize) {
+                slot.get_or_insert(ip);
+            }
+        }
+        let mut chunk = Chunk {
+            ops,
+            constants,
+            names,
+            lines,
+            sub_entries,
+            hash: 0,
+            sub_table,
+            build_error,
+        };
+        chunk.hash = xxhash_rust::xxh3::xxh3_128(&chunk.canonical_bytes());
+        chunk
+    }
+
+    /// The canonical encoding the hash is taken over.
+    fn canonical_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.ops.len() * 4 + 64);
+        out.extend_from_slice(b"fusevm-llvm chunk v1\0");
+        out.extend_from_slice(&(self.ops.len() as u64).to_le_bytes());
+        for op in &self.ops {
+            op.encode(&mut out);
+        }
+        out.extend_from_slice(&(self.constants.len() as u64).to_le_bytes());
+        for c in &self.constants {
+            encode_value(c, &mut out);
+        }
+        out.extend_from_slice(&(self.names.len() as u64).to_le_bytes());
+        for n in &self.names {
+            encode_str(n, &mut out);
+        }
+        out.extend_from_slice(&(self.sub_entries.len() as u64).to_le_bytes());
+        for &(n, ip) in &self.sub_entries {
+            out.extend_from_slice(&n.to_le_bytes());
+            out.extend_from_slice(&(ip as u64).to_le_bytes());
+        }
+        out.push(self.build_error.is_some() as u8);
+        out
+    }
+}
+
+fn encode_str(s: &str, out: &mut Vec<u8>) {
+    out.extend_from_slice(&(s.len() as u64).to_le_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn encode_value(v: &Value, out: &mut Vec<u8>) {
+    match v {
+        Value::Undef => out.push(0),
+        Value::Bool(b) => out.extend_from_slice(&[1, *b as u8]),
+        Value::Int(n) => {
+            out.push(2);
+            out.extend_from_slice(&n.to_le_bytes());
+        }
+        Value::Float(x) => {
+            out.push(3);
+            out.extend_from_slice(&x.to_bits().to_le_bytes());
+        }
+        Value::Str(s) => {
+            out.push(4);
+            encode_str(s, out);
+        }
+        Value::Array(a) => {
+            out.push(5);
+            out.extend_from_slice(&(a.len() as u64).to_le_bytes());
+            for item in a.iter() {
+                encode_value(item, out);
+            }
+        }
+        Value::Hash(h) => {
+            out.push(6);
+            out.extend_from_slice(&(h.len() as u64).to_le_bytes());
+            for (k, item) in h.iter() {
+                encode_str(k, out);
+                encode_value(item, out);
+            }
+        }
+        Value::NativeFn(id) => {
+            out.push(7);
+            out.extend_from_slice(&id.to_le_bytes());
+        }
+        Value::Handle(h) => {
+            out.push(8);
+            out.extend_from_slice(&h.to_le_bytes());
+        }
+    }
+}
+
+/// The serialized form: ops in their binary encoding (exact, compact), no
+/// derived fields.
+#[derive(Serialize, Deserialize)]
+struct ChunkData {
+    ops: Vec<u8>,
+    constants: Vec<Value>,
+    names: Vec<String>,
+    lines: Vec<u32>,
+    sub_entries: Vec<(u16, usize)>,
+    build_error: Option<BuildError>,
+}
+
+impl From<Chunk> for ChunkData {
+    fn from(c: Chunk) -> Self {
+        let mut ops = Vec::with_capacity(c.ops.len() * 4);
+        for op in &c.ops {
+            op.encode(&mut ops);
+        }
+        ChunkData {
+            ops,
+            constants: c.constants,
+            names: c.names,
+            lines: c.lines,
+            sub_entries: c.sub_entries,
+            build_error: c.build_error,
+        }
+    }
+}
+
+impl TryFrom<ChunkData> for Chunk {
+    type Error = DecodeError;
+    fn try_from(d: ChunkData) -> Result<Self, DecodeError> {
+        let mut ops = Vec::new();
+        let mut pos = 0;
+        while pos < d.ops.len() {
+            ops.push(Op::decode(&d.ops, &mut pos)?);
+        }
+        let mut lines = d.lines;
+        lines.resize(ops.len(), 0);
+        Ok(Chunk::from_parts(
+            ops,
+            d.constants,
+            d.names,
+            lines,
+            d.sub_entries,
+            d.build_error,
+        ))
+    }
+}
+
+/// Builds a [`Chunk`]. Pool overflow and bad patches are recorded, never
+/// silently aliased: [`ChunkBuilder::try_build`] returns them, and a chunk
+/// from [`ChunkBuilder::build`] that carries one is rejected by the verifier.
+#[derive(Debug, Clone, Default)]
+pub struct ChunkBuilder {
+    ops: Vec<Op>,
+    lines: Vec<u32>,
+    constants: Vec<Value>,
+    names: Vec<String>,
+    name_index: FxHashMap<String, u16>,
+    sub_entries: Vec<(u16, usize)>,
+    error: Option<BuildError>,
+}
+
+impl ChunkBuilder {
+    /// An empty builder.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends `op` (from source line `line`) and returns its index.
+    pub fn emit(&mut self, op: Op, line: u32) -> usize {
+        self.ops.push(op);
+        self.lines.push(line);
+        self.ops.len() - 1
+    }
+
+    /// Adds a constant and returns its index. On overflow the error is
+    /// recorded (see [`ChunkBuilder::try_add_constant`]) and `u16::MAX` is
+    /// returned; the built chunk will not verify.
+    pub fn add_constant(&mut self, v: Value) -> u16 {
+        self.try_add_constant(v).unwrap_or_else(|e| {
+            self.error.get_or_insert(e);
+            u16::MAX
+        })
+    }
+
+    /// Adds a constant, or reports pool overflow.
+    pub fn try_add_constant(&mut self, v: Value) -> Result<u16, BuildError> {
+        if self.constants.len() >= POOL_LIMIT {
+            return Err(BuildError::ConstantPoolOverflow);
+        }
+        self.constants.push(v);
+        Ok((self.constants.len() - 1) as u16)
+    }
+
+    /// Interns a name and returns its index (the same name, the same index).
+    /// On overflow the error is recorded and `u16::MAX` is returned.
+    pub fn add_name(&mut self, name: &str) -> u16 {
+        self.try_add_name(name).unwrap_or_else(|e| {
+            self.error.get_or_insert(e);
+            u16::MAX
+        })
+    }
+
+    /// Interns a name, or reports pool overflow.
+    pub fn try_add_name(&mut self, name: &str) -> Result<u16, BuildError> {
+        if let Some(&i) = self.name_index.get(name) {
+            return Ok(i);
+        }
+        if self.names.len() >= POOL_LIMIT {
+            return Err(BuildError::NamePoolOverflow);
+        }
+        let i = self.names.len() as u16;
+        self.names.push(name.to_string());
+        self.name_index.insert(name.to_string(), i);
+        Ok(i)
+    }
+
+    /// Index of the next op to be emitted.
+    pub fn current_pos(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// Points the jump at `pos` to `target`. Patching an op that is not a
+    /// jump records an error.
+    pub fn patch_jump(&mut self, pos: usize, target: usize) {
+        let ok = self
+            .ops
+            .get_mut(pos)
+            .is_some_and(|op| op.set_jump_target(target));
+        if !ok {
+            self.error.get_or_insert(BuildError::NotAJump { pos });
+        }
+    }
+
+    /// Declares that the subroutine named by name index `name` starts at `ip`.
+    pub fn add_sub_entry(&mut self, name: u16, ip: usize) {
+        self.sub_entries.push((name, ip));
+    }
+
+    /// The first error recorded so far, if any.
+    pub fn error(&self) -> Option<&BuildError> {
+        self.error.as_ref()
+    }
+
+    /// Finishes the chunk. A recorded error travels with it and makes it fail
+    /// verification; use [`ChunkBuilder::try_build`] to see it here.
+    pub fn build(self) -> Chunk {
+        Chunk::from_parts(
+            self.ops,
+            self.constants,
+            self.names,
+            self.lines,
+            self.sub_entries,
+            self.error,
+        )
+    }
+
+    /// Finishes the chunk, or returns the first recorded error.
+    pub fn try_build(self) -> Result<Chunk, BuildError> {
+        match &self.error {
+            Some(e) => Err(e.clone()),
+            None => Ok(self.build()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Chunk {
+        let mut b = ChunkBuilder::new();
+        let c = b.add_constant(Value::Float(-0.0));
+        let n = b.add_name("f");
+        b.emit(Op::LoadConst(c), 1);
+        b.emit(Op::Call(n, 0), 2);
+        b.emit(Op::Return, 3);
+        b.add_sub_entry(n, 3);
+        b.emit(Op::LoadInt(1), 4);
+        b.emit(Op::ReturnValue, 5);
+        b.build()
+    }
+
+    #[test]
+    fn hash_is_stable_for_equal_content_and_ignores_lines() {
+        let a = sample();
+        let mut b = a.to_builder();
+        b.lines.iter_mut().for_each(|l| *l += 100);
+        assert_eq!(a.content_hash(), b.build().content_hash());
+    }
+
+    #[test]
+    fn hash_changes_with_any_content() {
+        let a = sample();
+        let mut b = a.to_builder();
+        b.ops[3] = Op::LoadInt(2);
+        assert_ne!(a.content_hash(), b.build().content_hash());
+        let mut c = a.to_builder();
+        c.constants[0] = Value::Float(0.0);
+        assert_ne!(a.content_hash(), c.build().content_hash());
+    }
+
+    #[test]
+    fn serde_round_trip_recomputes_the_same_hash() {
+        let a = sample();
+        let json = serde_json::to_string(&a).unwrap();
+        assert!(!json.contains("hash"), "the hash must not be serialized");
+        let back: Chunk = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.content_hash(), a.content_hash());
+        assert_eq!(back.ops(), a.ops());
+        assert_eq!(back.sub_entry(0), Some(3));
+    }
+
+    #[test]
+    fn tampered_serialized_chunk_gets_a_new_identity() {
+        let a = sample();
+        let mut v: serde_json::Value = serde_json::to_value(&a).unwrap();
+        // LoadInt(1) is op 3; flip its immediate's low byte.
+        let ops = v["ops"].as_array_mut().unwrap();
+        let n = ops.len();
+        let idx = n - 9; // [LoadInt code][8 immediate bytes, low first][ReturnValue code]
+        ops[idx] = serde_json::json!(9);
+        let back: Chunk = serde_json::from_value(v).unwrap();
+        assert_eq!(back.ops()[3], Op::LoadInt(9));
+        assert_ne!(back.content_hash(), a.content_hash());
+    }
+
+    #[test]
+    fn constant_pool_overflow_is_reported() {
+        let mut b = ChunkBuilder::new();
+        for i in 0..POOL_LIMIT {
+            assert_eq!(b.add_constant(Value::Int(i as i64)) as usize, i);
+        }
+        assert_eq!(
+            b.try_add_constant(Value::Int(0)),
+            Err(BuildError::ConstantPoolOverflow)
+        );
+        b.add_constant(Value::Int(0));
+        assert_eq!(b.error(), Some(&BuildError::ConstantPoolOverflow));
+        assert!(b.try_build().is_err());
+    }
+
+    #[test]
+    fn names_are_interned() {
+        let mut b = ChunkBuilder::new();
+        assert_eq!(b.add_name("x"), 0);
+        assert_eq!(b.add_name("y"), 1);
+        assert_eq!(b.add_name("x"), 0);
+    }
+
+    #[test]
+    fn patching_a_non_jump_is_an_error() {
+        let mut b = ChunkBuilder::new();
+        let j = b.emit(Op::JumpIfFalse(0), 1);
+        b.emit(Op::Nop, 1);
+        b.patch_jump(j, 2);
+        assert!(b.error().is_none());
+        b.patch_jump(1, 0);
+        assert_eq!(b.error(), Some(&BuildError::NotAJump { pos: 1 }));
+    }
+}

@@ -1,0 +1,9 @@
+//! Bytecode: the instruction set, values, chunks and their builder, the
+//! verifier, and the `.fasm` text format.
+
+pub mod asm;
+pub mod chunk;
+pub mod disasm;
+pub mod op;
+pub mod value;
+pub mod verify;

@@ -1,0 +1,159 @@
+//! Arrays, hashes and ranges: the container side of the interpreter.
+//!
+//! Indices are integers (negative counts from the end, Perl-style); reading
+//! out of range gives `undef`; writing past the end grows the array with
+//! `undef`, up to the collection limit. An `undef` container is created on
+//! first write (autovivification); any other non-container is an error.
+
+use super::exec::Fault;
+use crate::bytecode::value::Value;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// Resolves a possibly negative index against `len`.
+fn resolve(len: usize, idx: i64) -> Option<usize> {
+    if idx >= 0 {
+        Some(idx as usize)
+    } else {
+        let back = idx.unsigned_abs();
+        (back <= len as u64).then(|| len - back as usize)
+    }
+}
+
+fn not_a(what: &str, v: &Value) -> Fault {
+    Fault::msg(format!("expected {what}, found {:?}", v.kind()))
+}
+
+/// `container[idx]` for an array (`undef` for a missing element or an
+/// `undef` container).
+pub(crate) fn element_of(container: &Value, idx: &Value) -> Result<Value, Fault> {
+    match container {
+        Value::Array(a) => Ok(resolve(a.len(), idx.to_int())
+            .and_then(|i| a.get(i))
+            .cloned()
+            .unwrap_or_default()),
+        Value::Undef => Ok(Value::Undef),
+        other => Err(not_a("an array", other)),
+    }
+}
+
+/// The array in `slot`, made unique for writing; `undef` becomes `[]`.
+pub(crate) fn array_mut(slot: &mut Value) -> Result<&mut Vec<Value>, Fault> {
+    if matches!(slot, Value::Undef) {
+        *slot = Value::array(Vec::new());
+    }
+    match slot {
+        Value::Array(a) => Ok(Arc::make_mut(a)),
+        other => Err(not_a("an array", other)),
+    }
+}
+
+/// Length of an array (`undef` counts as empty).
+pub(crate) fn array_len(v: &Value) -> Result<usize, Fault> {
+    match v {
+        Value::Array(a) => Ok(a.len()),
+        Value::Undef => Ok(0),
+        other => Err(not_a("an array", other)),
+    }
+}
+
+/// `container[idx] = v`, growing the array as needed.
+pub(crate) fn set_element(
+    container: &mut Value,
+    idx: &Value,
+    v: Value,
+    limit: usize,
+) -> Result<(), Fault> {
+    let arr = array_mut(container)?;
+    let i = idx.to_int();
+    let Some(pos) = resolve(arr.len(), i) else {
+        return Err(Fault::msg(format!(
+            "index {i} is before the start of an array of {}",
+            arr.len()
+        )));
+    };
+    if pos >= arr.len() {
+        if pos >= limit {
+            return Err(Fault::msg(format!(
+                "index {i} exceeds the collection size limit ({limit})"
+            )));
+        }
+        arr.resize(pos + 1, Value::Undef);
+    }
+    arr[pos] = v;
+    Ok(())
+}
+
+/// The hash in `slot`, made unique for writing; `undef` becomes `{}`.
+pub(crate) fn hash_mut(slot: &mut Value) -> Result<&mut BTreeMap<String, Value>, Fault> {
+    if matches!(slot, Value::Undef) {
+        *slot = Value::Hash(Arc::new(BTreeMap::new()));
+    }
+    match slot {
+        Value::Hash(h) => Ok(Arc::make_mut(h)),
+        other => Err(not_a("a hash", other)),
+    }
+}
+
+/// `hash{key}` if present.
+pub(crate) fn hash_get_opt<'a>(h: &'a Value, key: &Value) -> Result<Option<&'a Value>, Fault> {
+    match h {
+        Value::Hash(m) => Ok(match key {
+            Value::Str(k) => m.get(k.as_str()),
+            other => m.get(&other.to_str()),
+        }),
+        Value::Undef => Ok(None),
+        other => Err(not_a("a hash", other)),
+    }
+}
+
+/// `hash{key}` (`undef` when absent).
+pub(crate) fn hash_get(h: &Value, key: &Value) -> Result<Value, Fault> {
+    Ok(hash_get_opt(h, key)?.cloned().unwrap_or_default())
+}
+
+/// The keys, sorted, as an array of strings.
+pub(crate) fn hash_keys(h: &Value) -> Result<Value, Fault> {
+    match h {
+        Value::Hash(m) => Ok(Value::array(
+            m.keys().map(|k| Value::str(k.clone())).collect(),
+        )),
+        Value::Undef => Ok(Value::array(Vec::new())),
+        other => Err(not_a("a hash", other)),
+    }
+}
+
+/// The values, in key order, as an array.
+pub(crate) fn hash_values(h: &Value) -> Result<Value, Fault> {
+    match h {
+        Value::Hash(m) => Ok(Value::array(m.values().cloned().collect())),
+        Value::Undef => Ok(Value::array(Vec::new())),
+        other => Err(not_a("a hash", other)),
+    }
+}
+
+/// `from, from+step, …` while not past `to` (inclusive); step 0 is an error.
+pub(crate) fn range_values(from: i64, to: i64, step: i64, limit: usize) -> Result<Value, Fault> {
+    if step == 0 {
+        return Err(Fault::msg("range step must not be 0"));
+    }
+    let span = if step > 0 {
+        (to as i128 - from as i128).max(-1)
+    } else {
+        (from as i128 - to as i128).max(-1)
+    };
+    let count = if span < 0 {
+        0
+    } else {
+        span / (step as i128).abs() + 1
+    };
+    if count > limit as i128 {
+        return Err(Fault::msg(format!(
+            "range of {count} elements exceeds the collection size limit ({limit})"
+        )));
+    }
+    let items = (0..count as i64)
+        .map(|k| Value::Int(from.wrapping_add(k.wrapping_mul(step))))
+        .collect();
+    Ok(Value::array(items))
+}

@@ -1,0 +1,987 @@
+//! The dispatch loop.
+//!
+//! One `match` over `Op` (16-byte ops, borrowed from a shared chunk, never
+//! cloned), with the ip and the current frame's slot base in locals. Values
+//! computed by ops come from [`super::semantics`]; this file only moves them
+//! between the stack, slots, globals and frames. Failures inside an op are a
+//! small [`Fault`], turned into a [`VmError`] naming the op index once the
+//! loop has stopped.
+
+use super::containers::{self, element_of, range_values};
+use super::fuse::{Bin, Branch, Fused};
+use super::semantics::{self as sem, Bits, Cmp, Unary};
+use super::vm::{Frame, FrameKind, VM, VmError};
+use crate::bytecode::op::Op;
+use crate::bytecode::value::Value;
+use std::io::Write;
+use std::sync::Arc;
+
+/// Why an op failed.
+pub(crate) enum Fault {
+    /// The op needed more operands than the stack holds.
+    Underflow,
+    /// Anything else.
+    Msg(String),
+}
+
+impl Fault {
+    pub(crate) fn msg(m: impl Into<String>) -> Fault {
+        Fault::Msg(m.into())
+    }
+}
+
+/// Where control goes after a return.
+enum Returned {
+    /// Resume at this ip with this slot base.
+    Resume(usize, usize),
+    /// The root frame returned: the run is over.
+    EndOfRun,
+}
+
+/// Most operand-stack values before the run is stopped (checked at
+/// back-edges and calls, where unbounded growth has to pass).
+const MAX_STACK: usize = 1 << 24;
+
+impl VM {
+    /// Runs from `self.ip` until the end of the chunk or a top-level return.
+    /// On error `self.ip` is left at the failing op.
+    pub(crate) fn execute(&mut self) -> Result<(), VmError> {
+        let chunk = Arc::clone(&self.chunk);
+        let ops = chunk.ops();
+        let consts = chunk.constants();
+        let fused = Arc::clone(&self.fused);
+        let mut ip = self.ip;
+        let mut base = self.frames.last().map_or(0, |f| f.slot_base);
+
+        // Evaluate a fallible step; on fault leave the loop with it.
+        macro_rules! t {
+            ($e:expr) => {
+                match $e {
+                    Ok(v) => v,
+                    Err(f) => break Err(f),
+                }
+            };
+        }
+        macro_rules! pop {
+            () => {
+                match self.stack.pop() {
+                    Some(v) => v,
+                    None => break Err(Fault::Underflow),
+                }
+            };
+        }
+        macro_rules! top {
+            () => {
+                match self.stack.last_mut() {
+                    Some(v) => v,
+                    None => break Err(Fault::Underflow),
+                }
+            };
+        }
+
+        let outcome: Result<(), Fault> = loop {
+            let Some(&group) = fused.get(ip) else {
+                break Ok(());
+            };
+            // A fused group runs in one step; when it can't (see `fused_store`,
+            // `fused_branch`) its first op runs on its own and the rest follow.
+            match group {
+                Fused::None => {}
+                Fused::SlotPush { a, b, op } => {
+                    let v = op.apply(self.slot_ref(base, a), self.slot_ref(base, b));
+                    self.stack.push(v);
+                    ip += 3;
+                    continue;
+                }
+                Fused::SlotStore { a, b, op, d } => {
+                    let v = op.apply(self.slot_ref(base, a), self.slot_ref(base, b));
+                    if self.fused_store(base, d, v) {
+                        ip += 4;
+                        continue;
+                    }
+                }
+                Fused::SlotBranch { a, b, op, br } => {
+                    if let Some(to) =
+                        self.fused_branch(op, self.slot_ref(base, a), self.slot_ref(base, b), br)
+                    {
+                        ip = to;
+                        continue;
+                    }
+                }
+                Fused::IntPush { a, k, op } => {
+                    let v = op.apply(self.slot_ref(base, a), &Value::Int(k as i64));
+                    self.stack.push(v);
+                    ip += 3;
+                    continue;
+                }
+                Fused::IntStore { a, k, op, d } => {
+                    let v = op.apply(self.slot_ref(base, a), &Value::Int(k as i64));
+                    if self.fused_store(base, d, v) {
+                        ip += 4;
+                        continue;
+                    }
+                }
+                Fused::IntBranch { a, k, op, br } => {
+                    if let Some(to) =
+                        self.fused_branch(op, self.slot_ref(base, a), &Value::Int(k as i64), br)
+                    {
+                        ip = to;
+                        continue;
+                    }
+                }
+                Fused::ConstPush { a, c, op } => {
+                    let v = op.apply(self.slot_ref(base, a), &consts[c as usize]);
+                    self.stack.push(v);
+                    ip += 3;
+                    continue;
+                }
+                Fused::ConstStore { a, c, op, d } => {
+                    let v = op.apply(self.slot_ref(base, a), &consts[c as usize]);
+                    if self.fused_store(base, d, v) {
+                        ip += 4;
+                        continue;
+                    }
+                }
+                Fused::ConstBranch { a, c, op, br } => {
+                    if let Some(to) =
+                        self.fused_branch(op, self.slot_ref(base, a), &consts[c as usize], br)
+                    {
+                        ip = to;
+                        continue;
+                    }
+                }
+            }
+            let op = ops[ip];
+            let mut next = ip + 1;
+            match op {
+                // ── constants and stack ──
+                Op::Nop => {}
+                Op::LoadInt(v) => self.stack.push(Value::Int(v)),
+                Op::LoadFloat(v) => self.stack.push(Value::Float(v)),
+                Op::LoadConst(c) => self.stack.push(consts[c as usize].clone()),
+                Op::LoadTrue => self.stack.push(Value::Bool(true)),
+                Op::LoadFalse => self.stack.push(Value::Bool(false)),
+                Op::LoadUndef => self.stack.push(Value::Undef),
+                Op::Pop => {
+                    pop!();
+                }
+                Op::Dup => {
+                    let v = top!().clone();
+                    self.stack.push(v);
+                }
+                Op::Dup2 => {
+                    let n = self.stack.len();
+                    if n < 2 {
+                        break Err(Fault::Underflow);
+                    }
+                    self.stack.extend_from_within(n - 2..);
+                }
+                Op::Swap => {
+                    let n = self.stack.len();
+                    if n < 2 {
+                        break Err(Fault::Underflow);
+                    }
+                    self.stack.swap(n - 1, n - 2);
+                }
+                Op::Rot => {
+                    let n = self.stack.len();
+                    if n < 3 {
+                        break Err(Fault::Underflow);
+                    }
+                    self.stack[n - 3..].rotate_left(1);
+                }
+
+                // ── variables ──
+                Op::GetVar(n) => {
+                    let v = self.globals[n as usize].clone();
+                    self.stack.push(v);
+                }
+                Op::SetVar(n) | Op::DeclareVar(n) => {
+                    self.globals[n as usize] = pop!();
+                }
+                Op::GetSlot(s) => {
+                    let v = match self.slots.get(base + s as usize) {
+                        Some(v) => v.clone(),
+                        None => Value::Undef,
+                    };
+                    self.stack.push(v);
+                }
+                Op::SetSlot(s) => {
+                    let v = pop!();
+                    *t!(self.slot_mut(base, s)) = v;
+                }
+                Op::SlotArrayGet(s) => {
+                    let idx = pop!();
+                    let v = t!(element_of(&self.get_slot_at(base, s), &idx));
+                    self.stack.push(v);
+                }
+                Op::SlotArraySet(s) => {
+                    let idx = pop!();
+                    let v = pop!();
+                    let limit = self.limits.max_collection_len;
+                    let slot = t!(self.slot_mut(base, s));
+                    t!(containers::set_element(slot, &idx, v, limit));
+                }
+
+                // ── global containers ──
+                Op::GetArray(n) | Op::GetHash(n) => {
+                    let v = self.globals[n as usize].clone();
+                    self.stack.push(v);
+                }
+                Op::SetArray(n) => {
+                    let v = pop!();
+                    if !matches!(v, Value::Array(_)) {
+                        break Err(Fault::msg(format!("SetArray needs an array, got {v:?}")));
+                    }
+                    self.globals[n as usize] = v;
+                }
+                Op::SetHash(n) => {
+                    let v = pop!();
+                    if !matches!(v, Value::Hash(_)) {
+                        break Err(Fault::msg(format!("SetHash needs a hash, got {v:?}")));
+                    }
+                    self.globals[n as usize] = v;
+                }
+                Op::DeclareArray(n) => self.globals[n as usize] = Value::array(Vec::new()),
+                Op::DeclareHash(n) => {
+                    self.globals[n as usize] = Value::hash(Vec::<(String, Value)>::new())
+                }
+                Op::ArrayGet(n) => {
+                    let idx = pop!();
+                    let v = t!(element_of(&self.globals[n as usize], &idx));
+                    self.stack.push(v);
+                }
+                Op::ArraySet(n) => {
+                    let idx = pop!();
+                    let v = pop!();
+                    let limit = self.limits.max_collection_len;
+                    t!(containers::set_element(
+                        &mut self.globals[n as usize],
+                        &idx,
+                        v,
+                        limit
+                    ));
+                }
+                Op::ArrayPush(n) => {
+                    let v = pop!();
+                    let limit = self.limits.max_collection_len;
+                    let arr = t!(containers::array_mut(&mut self.globals[n as usize]));
+                    if arr.len() >= limit {
+                        break Err(Fault::msg("array would exceed the collection size limit"));
+                    }
+                    arr.push(v);
+                }
+                Op::ArrayPop(n) => {
+                    let arr = t!(containers::array_mut(&mut self.globals[n as usize]));
+                    let v = arr.pop().unwrap_or_default();
+                    self.stack.push(v);
+                }
+                Op::ArrayShift(n) => {
+                    let arr = t!(containers::array_mut(&mut self.globals[n as usize]));
+                    let v = if arr.is_empty() {
+                        Value::Undef
+                    } else {
+                        arr.remove(0)
+                    };
+                    self.stack.push(v);
+                }
+                Op::ArrayLen(n) => {
+                    let len = t!(containers::array_len(&self.globals[n as usize]));
+                    self.stack.push(Value::Int(len as i64));
+                }
+                Op::MakeArray(k) => {
+                    let n = self.stack.len();
+                    let k = k as usize;
+                    if n < k {
+                        break Err(Fault::Underflow);
+                    }
+                    let items = self.stack.split_off(n - k);
+                    self.stack.push(Value::array(items));
+                }
+                Op::HashGet(n) => {
+                    let key = pop!();
+                    let v = t!(containers::hash_get(&self.globals[n as usize], &key));
+                    self.stack.push(v);
+                }
+                Op::HashSet(n) => {
+                    let key = pop!();
+                    let v = pop!();
+                    let map = t!(containers::hash_mut(&mut self.globals[n as usize]));
+                    if map.len() >= self.limits.max_collection_len {
+                        break Err(Fault::msg("hash would exceed the collection size limit"));
+                    }
+                    map.insert(key.to_str(), v);
+                }
+                Op::HashDelete(n) => {
+                    let key = pop!();
+                    let map = t!(containers::hash_mut(&mut self.globals[n as usize]));
+                    let v = map.remove(&key.to_str()).unwrap_or_default();
+                    self.stack.push(v);
+                }
+                Op::HashExists(n) => {
+                    let key = pop!();
+                    let v = t!(containers::hash_get_opt(&self.globals[n as usize], &key));
+                    self.stack.push(Value::Bool(v.is_some()));
+                }
+                Op::HashKeys(n) => {
+                    let v = t!(containers::hash_keys(&self.globals[n as usize]));
+                    self.stack.push(v);
+                }
+                Op::HashValues(n) => {
+                    let v = t!(containers::hash_values(&self.globals[n as usize]));
+                    self.stack.push(v);
+                }
+                Op::MakeHash(k) => {
+                    let n = self.stack.len();
+                    let k = 2 * k as usize;
+                    if n < k {
+                        break Err(Fault::Underflow);
+                    }
+                    let items = self.stack.split_off(n - k);
+                    let mut it = items.into_iter();
+                    let mut map = std::collections::BTreeMap::new();
+                    while let (Some(key), Some(v)) = (it.next(), it.next()) {
+                        map.insert(key.to_str(), v);
+                    }
+                    self.stack.push(Value::Hash(Arc::new(map)));
+                }
+
+                // ── arithmetic ──
+                Op::Add => t!(self.binary(sem::add)),
+                Op::Sub => t!(self.binary(sem::sub)),
+                Op::Mul => t!(self.binary(sem::mul)),
+                Op::Div => t!(self.binary(sem::div)),
+                Op::Mod => t!(self.binary(sem::modulo)),
+                Op::Pow => t!(self.binary(sem::pow)),
+                Op::Negate => {
+                    let v = top!();
+                    *v = sem::negate(v);
+                }
+                Op::Inc => {
+                    let v = top!();
+                    *v = sem::step(v, 1);
+                }
+                Op::Dec => {
+                    let v = top!();
+                    *v = sem::step(v, -1);
+                }
+
+                // ── strings ──
+                Op::Concat => {
+                    let n = self.stack.len();
+                    if n < 2 {
+                        break Err(Fault::Underflow);
+                    }
+                    let v = sem::concat(&self.stack[n - 2], &self.stack[n - 1]);
+                    t!(self.check_str(&v));
+                    self.stack.truncate(n - 1);
+                    self.stack[n - 2] = v;
+                }
+                Op::StringRepeat => {
+                    let count = pop!().to_int();
+                    let s = pop!().to_str();
+                    let count = count.max(0) as u128;
+                    if s.len() as u128 * count > self.limits.max_string_len as u128 {
+                        break Err(Fault::msg("string would exceed the string size limit"));
+                    }
+                    self.stack.push(Value::str(s.repeat(count as usize)));
+                }
+                Op::StringLen => {
+                    let v = top!();
+                    let len = match &*v {
+                        Value::Str(s) => s.chars().count(),
+                        other => other.to_str().chars().count(),
+                    };
+                    *v = Value::Int(len as i64);
+                }
+
+                // ── comparison ──
+                Op::NumEq => t!(self.binary(|a, b| Value::Bool(sem::compare(Cmp::Eq, a, b)))),
+                Op::NumNe => t!(self.binary(|a, b| Value::Bool(sem::compare(Cmp::Ne, a, b)))),
+                Op::NumLt => t!(self.binary(|a, b| Value::Bool(sem::compare(Cmp::Lt, a, b)))),
+                Op::NumGt => t!(self.binary(|a, b| Value::Bool(sem::compare(Cmp::Gt, a, b)))),
+                Op::NumLe => t!(self.binary(|a, b| Value::Bool(sem::compare(Cmp::Le, a, b)))),
+                Op::NumGe => t!(self.binary(|a, b| Value::Bool(sem::compare(Cmp::Ge, a, b)))),
+                Op::Spaceship => t!(self.binary(sem::spaceship)),
+                Op::StrEq => t!(self.binary(|a, b| sem::str_compare(Some(Cmp::Eq), a, b))),
+                Op::StrNe => t!(self.binary(|a, b| sem::str_compare(Some(Cmp::Ne), a, b))),
+                Op::StrLt => t!(self.binary(|a, b| sem::str_compare(Some(Cmp::Lt), a, b))),
+                Op::StrGt => t!(self.binary(|a, b| sem::str_compare(Some(Cmp::Gt), a, b))),
+                Op::StrLe => t!(self.binary(|a, b| sem::str_compare(Some(Cmp::Le), a, b))),
+                Op::StrGe => t!(self.binary(|a, b| sem::str_compare(Some(Cmp::Ge), a, b))),
+                Op::StrCmp => t!(self.binary(|a, b| sem::str_compare(None, a, b))),
+
+                // ── logic and bits ──
+                Op::LogNot => {
+                    let v = top!();
+                    *v = Value::Bool(!v.is_truthy());
+                }
+                Op::LogAnd => t!(self.binary(|a, b| Value::Bool(a.is_truthy() && b.is_truthy()))),
+                Op::LogOr => t!(self.binary(|a, b| Value::Bool(a.is_truthy() || b.is_truthy()))),
+                Op::BitAnd => t!(self.binary(|a, b| sem::bits(Bits::And, a, b))),
+                Op::BitOr => t!(self.binary(|a, b| sem::bits(Bits::Or, a, b))),
+                Op::BitXor => t!(self.binary(|a, b| sem::bits(Bits::Xor, a, b))),
+                Op::Shl => t!(self.binary(|a, b| sem::bits(Bits::Shl, a, b))),
+                Op::Shr => t!(self.binary(|a, b| sem::bits(Bits::Shr, a, b))),
+                Op::BitNot => {
+                    let v = top!();
+                    *v = Value::Int(!v.to_int());
+                }
+
+                // ── control flow ──
+                Op::Jump(t) => {
+                    if t <= ip {
+                        t!(self.check_stack());
+                    }
+                    next = t;
+                }
+                Op::JumpIfTrue(t) => {
+                    if pop!().is_truthy() {
+                        if t <= ip {
+                            t!(self.check_stack());
+                        }
+                        next = t;
+                    }
+                }
+                Op::JumpIfFalse(t) => {
+                    if !pop!().is_truthy() {
+                        if t <= ip {
+                            t!(self.check_stack());
+                        }
+                        next = t;
+                    }
+                }
+                Op::JumpIfTrueKeep(t) => {
+                    if top!().is_truthy() {
+                        if t <= ip {
+                            t!(self.check_stack());
+                        }
+                        next = t;
+                    }
+                }
+                Op::JumpIfFalseKeep(t) => {
+                    if !top!().is_truthy() {
+                        if t <= ip {
+                            t!(self.check_stack());
+                        }
+                        next = t;
+                    }
+                }
+
+                // ── calls and frames ──
+                Op::Call(n, argc) => {
+                    let entry = chunk.sub_entry(n).expect("verifier checked Call targets");
+                    base = t!(self.push_call(argc, next));
+                    next = entry;
+                }
+                Op::CallDynamic(argc) => {
+                    let callee = pop!();
+                    match callee {
+                        Value::NativeFn(id) => t!(self.call_builtin(id, argc)),
+                        _ => {
+                            let entry = t!(self.dynamic_entry(&callee));
+                            base = t!(self.push_call(argc, next));
+                            next = entry;
+                        }
+                    }
+                }
+                Op::Return | Op::ReturnValue => {
+                    let value = if matches!(op, Op::ReturnValue) {
+                        Some(pop!())
+                    } else {
+                        None
+                    };
+                    match self.unwind_call(value) {
+                        Returned::Resume(to, b) => {
+                            next = to;
+                            base = b;
+                        }
+                        Returned::EndOfRun => {
+                            ip = ops.len();
+                            break Ok(());
+                        }
+                    }
+                }
+                Op::PushFrame => {
+                    if self.frames.len() >= self.limits.max_frames {
+                        break Err(Fault::msg(format!(
+                            "frame limit reached ({} frames)",
+                            self.limits.max_frames
+                        )));
+                    }
+                    base = self.slots.len();
+                    self.frames.push(Frame {
+                        kind: FrameKind::Scope,
+                        stack_base: self.stack.len(),
+                        slot_base: base,
+                    });
+                }
+                Op::PopFrame => {
+                    match self.frames.last() {
+                        Some(f) if f.kind == FrameKind::Scope => {
+                            self.slots.truncate(f.slot_base);
+                            self.frames.pop();
+                        }
+                        _ => break Err(Fault::msg("PopFrame without a matching PushFrame")),
+                    }
+                    base = self.frames.last().map_or(0, |f| f.slot_base);
+                }
+
+                // ── I/O ──
+                Op::Print(k) => t!(self.print(k as usize, false)),
+                Op::PrintLn(k) => t!(self.print(k as usize, true)),
+                Op::ReadLine => {
+                    let _ = self.host.output.flush();
+                    let line = t!(self
+                        .host
+                        .read_line()
+                        .map_err(|e| Fault::msg(format!("input error: {e}"))));
+                    self.stack.push(line.map_or(Value::Undef, Value::str));
+                }
+
+                // ── ranges ──
+                Op::Range => {
+                    let to = pop!();
+                    let from = pop!();
+                    let v = t!(range_values(
+                        from.to_int(),
+                        to.to_int(),
+                        1,
+                        self.limits.max_collection_len
+                    ));
+                    self.stack.push(v);
+                }
+                Op::RangeStep => {
+                    let step = pop!();
+                    let to = pop!();
+                    let from = pop!();
+                    let v = t!(range_values(
+                        from.to_int(),
+                        to.to_int(),
+                        step.to_int(),
+                        self.limits.max_collection_len
+                    ));
+                    self.stack.push(v);
+                }
+
+                // ── fused superinstructions ──
+                Op::PreIncSlot(s) | Op::PreDecSlot(s) => {
+                    let delta = if matches!(op, Op::PreIncSlot(_)) {
+                        1
+                    } else {
+                        -1
+                    };
+                    let slot = t!(self.slot_mut(base, s));
+                    *slot = sem::step(slot, delta);
+                    let v = slot.clone();
+                    self.stack.push(v);
+                }
+                Op::PreIncSlotVoid(s) => {
+                    let slot = t!(self.slot_mut(base, s));
+                    *slot = sem::step(slot, 1);
+                }
+                Op::PostIncSlot(s) | Op::PostDecSlot(s) => {
+                    let delta = if matches!(op, Op::PostIncSlot(_)) {
+                        1
+                    } else {
+                        -1
+                    };
+                    let slot = t!(self.slot_mut(base, s));
+                    let new = sem::step(slot, delta);
+                    let old = std::mem::replace(slot, new);
+                    self.stack.push(old);
+                }
+                Op::AddAssignSlotVoid(a, b) => {
+                    let rhs = self.get_slot_at(base, b);
+                    let slot = t!(self.slot_mut(base, a));
+                    *slot = sem::add(slot, &rhs);
+                }
+                Op::SlotLtIntJumpIfFalse(s, lim, t) => {
+                    let v = self.get_slot_at(base, s);
+                    if !sem::compare(Cmp::Lt, &v, &Value::Int(lim as i64)) {
+                        next = t;
+                    }
+                }
+                Op::SlotIncLtIntJumpBack(s, lim, t) => {
+                    let slot = t!(self.slot_mut(base, s));
+                    *slot = sem::step(slot, 1);
+                    if sem::compare(Cmp::Lt, slot, &Value::Int(lim as i64)) {
+                        if t <= ip {
+                            t!(self.check_stack());
+                        }
+                        next = t;
+                    }
+                }
+                Op::AccumSumLoop(sum, i, lim) => t!(self.accum_sum_loop(base, sum, i, lim)),
+                Op::ConcatConstLoop(c, s, i, lim) => {
+                    t!(self.concat_const_loop(base, &consts[c as usize], s, i, lim))
+                }
+                Op::PushIntRangeLoop(arr, i, lim) => {
+                    t!(self.push_int_range_loop(base, arr, i, lim))
+                }
+                Op::MulModFloor => {
+                    let k = pop!();
+                    let b = pop!();
+                    let a = top!();
+                    *a = sem::mul_mod_floor(a, &b, &k);
+                }
+                Op::MulAddModFloor => {
+                    let k = pop!();
+                    let c = pop!();
+                    let b = pop!();
+                    let a = top!();
+                    *a = sem::mul_add_mod_floor(a, &b, &c, &k);
+                }
+
+                // ── math ──
+                Op::SqrtFloat => t!(self.unary(|v| sem::unary_float(Unary::Sqrt, v))),
+                Op::SinFloat => t!(self.unary(|v| sem::unary_float(Unary::Sin, v))),
+                Op::CosFloat => t!(self.unary(|v| sem::unary_float(Unary::Cos, v))),
+                Op::TanFloat => t!(self.unary(|v| sem::unary_float(Unary::Tan, v))),
+                Op::ExpFloat => t!(self.unary(|v| sem::unary_float(Unary::Exp, v))),
+                Op::LogFloat => t!(self.unary(|v| sem::unary_float(Unary::Ln, v))),
+                Op::Log2Float => t!(self.unary(|v| sem::unary_float(Unary::Log2, v))),
+                Op::Log10Float => t!(self.unary(|v| sem::unary_float(Unary::Log10, v))),
+                Op::AbsFloat => t!(self.unary(|v| sem::unary_float(Unary::Abs, v))),
+                Op::FloorFloat => t!(self.unary(|v| sem::unary_float(Unary::Floor, v))),
+                Op::CeilFloat => t!(self.unary(|v| sem::unary_float(Unary::Ceil, v))),
+                Op::TruncFloat => t!(self.unary(|v| sem::unary_float(Unary::Trunc, v))),
+                Op::RoundFloat => t!(self.unary(|v| sem::unary_float(Unary::Round, v))),
+                Op::PowFloat => t!(self.binary(sem::pow)),
+                Op::Atan2Float => {
+                    t!(self.binary(|a, b| Value::Float(a.to_float().atan2(b.to_float()))))
+                }
+                Op::AbsInt => t!(self.unary(|v| Value::Int(v.to_int().wrapping_abs()))),
+                Op::TruncInt => t!(self.unary(|v| Value::Int(v.to_int()))),
+                Op::GcdInt => t!(self.binary(sem::gcd)),
+                Op::LcmInt => t!(self.binary(sem::lcm)),
+
+                // ── host extension points ──
+                Op::CallBuiltin(id, argc) => t!(self.call_builtin(id, argc)),
+                Op::Extended(id, arg) => t!(self.extended(id, arg)),
+                Op::ExtendedWide(id, payload) => t!(self.extended_wide(id, payload)),
+            }
+            ip = next;
+        };
+
+        self.ip = ip;
+        outcome.map_err(|fault| {
+            let message = match fault {
+                Fault::Underflow => "stack underflow".to_string(),
+                Fault::Msg(m) => m,
+            };
+            let op = ops.get(ip).map_or(String::new(), |op| format!("`{op}`: "));
+            VmError {
+                ip: Some(ip),
+                message: format!("{op}{message}"),
+            }
+        })
+    }
+
+    // ── helpers used by the loop ──
+
+    /// Replaces the top two values `a b` with `f(a, b)`.
+    #[inline(always)]
+    fn binary(&mut self, f: impl FnOnce(&Value, &Value) -> Value) -> Result<(), Fault> {
+        let b = self.stack.pop().ok_or(Fault::Underflow)?;
+        let a = self.stack.last_mut().ok_or(Fault::Underflow)?;
+        *a = f(a, &b);
+        Ok(())
+    }
+
+    /// Slot `s` of the frame at `base`, by reference (`undef` if unset).
+    #[inline(always)]
+    fn slot_ref(&self, base: usize, s: u16) -> &Value {
+        const UNDEF: &Value = &Value::Undef;
+        self.slots.get(base + s as usize).unwrap_or(UNDEF)
+    }
+
+    /// The store of a fused group; false when the slot does not exist yet
+    /// (growing the slot area is left to `SetSlot`).
+    #[inline(always)]
+    fn fused_store(&mut self, base: usize, d: u16, v: Value) -> bool {
+        match self.slots.get_mut(base + d as usize) {
+            Some(slot) => {
+                *slot = v;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The branch of a fused group: the next ip, or `None` when the stack is
+    /// over its limit (the single ops then report it at the right ip).
+    #[inline(always)]
+    fn fused_branch(&self, op: Bin, a: &Value, b: &Value, br: Branch) -> Option<usize> {
+        if self.stack.len() > MAX_STACK {
+            return None;
+        }
+        Some(if op.test(a, b) == br.when {
+            br.target
+        } else {
+            br.fallthrough
+        } as usize)
+    }
+
+    /// Replaces the top value `a` with `f(a)`.
+    #[inline(always)]
+    fn unary(&mut self, f: impl FnOnce(&Value) -> Value) -> Result<(), Fault> {
+        let v = self.stack.last_mut().ok_or(Fault::Underflow)?;
+        *v = f(v);
+        Ok(())
+    }
+
+    /// Slot `s` of the frame at `base`, by value.
+    #[inline(always)]
+    fn get_slot_at(&self, base: usize, s: u16) -> Value {
+        match self.slots.get(base + s as usize) {
+            Some(v) => v.clone(),
+            None => Value::Undef,
+        }
+    }
+
+    /// Slot `s` of the frame at `base`, growing the slot area to reach it.
+    #[inline(always)]
+    fn slot_mut(&mut self, base: usize, s: u16) -> Result<&mut Value, Fault> {
+        let idx = base + s as usize;
+        if idx >= self.slots.len() {
+            self.grow_slots(idx)?;
+        }
+        Ok(&mut self.slots[idx])
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn grow_slots(&mut self, idx: usize) -> Result<(), Fault> {
+        if idx >= MAX_STACK {
+            return Err(Fault::msg("slot area exceeds its size limit"));
+        }
+        self.slots.resize(idx + 1, Value::Undef);
+        Ok(())
+    }
+
+    fn check_stack(&self) -> Result<(), Fault> {
+        if self.stack.len() > MAX_STACK {
+            return Err(Fault::msg(format!(
+                "operand stack exceeds its size limit ({MAX_STACK} values)"
+            )));
+        }
+        Ok(())
+    }
+
+    fn check_str(&self, v: &Value) -> Result<(), Fault> {
+        match v {
+            Value::Str(s) if s.len() > self.limits.max_string_len => {
+                Err(Fault::msg("string would exceed the string size limit"))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Pushes a call frame owning the top `argc` values; returns its slot base.
+    fn push_call(&mut self, argc: u8, return_ip: usize) -> Result<usize, Fault> {
+        if self.frames.len() >= self.limits.max_frames {
+            return Err(Fault::msg(format!(
+                "call depth limit reached ({} frames)",
+                self.limits.max_frames
+            )));
+        }
+        self.check_stack()?;
+        let argc = argc as usize;
+        let n = self.stack.len();
+        if n < argc {
+            return Err(Fault::Underflow);
+        }
+        let slot_base = self.slots.len();
+        self.frames.push(Frame {
+            kind: FrameKind::Call { return_ip },
+            stack_base: n - argc,
+            slot_base,
+        });
+        Ok(slot_base)
+    }
+
+    /// Entry ip of a `CallDynamic` callee given by name index or name.
+    fn dynamic_entry(&self, callee: &Value) -> Result<usize, Fault> {
+        let name = match callee {
+            Value::Int(i) => u16::try_from(*i).ok(),
+            Value::Str(s) => self.chunk.name_index(s),
+            _ => None,
+        };
+        name.and_then(|n| self.chunk.sub_entry(n))
+            .ok_or_else(|| Fault::msg(format!("CallDynamic: {callee:?} names no subroutine")))
+    }
+
+    /// Pops frames up to and including the innermost call frame, dropping
+    /// their stack values and slots, and pushes `value` if any.
+    fn unwind_call(&mut self, value: Option<Value>) -> Returned {
+        loop {
+            let f = *self.frames.last().expect("the root frame is never popped");
+            self.slots.truncate(f.slot_base);
+            self.stack.truncate(f.stack_base);
+            match f.kind {
+                FrameKind::Root => {
+                    self.frames.truncate(1);
+                    self.stack.extend(value);
+                    return Returned::EndOfRun;
+                }
+                FrameKind::Scope => {
+                    self.frames.pop();
+                }
+                FrameKind::Call { return_ip } => {
+                    self.frames.pop();
+                    self.stack.extend(value);
+                    let base = self.frames.last().map_or(0, |f| f.slot_base);
+                    return Returned::Resume(return_ip, base);
+                }
+            }
+        }
+    }
+
+    fn print(&mut self, k: usize, newline: bool) -> Result<(), Fault> {
+        let n = self.stack.len();
+        if n < k {
+            return Err(Fault::Underflow);
+        }
+        let mut text = String::new();
+        for v in &self.stack[n - k..] {
+            v.write_str(&mut text);
+        }
+        if newline {
+            text.push('\n');
+        }
+        self.stack.truncate(n - k);
+        self.host
+            .output
+            .write_all(text.as_bytes())
+            .map_err(|e| Fault::msg(format!("output error: {e}")))
+    }
+
+    fn accum_sum_loop(&mut self, base: usize, sum: u16, i: u16, lim: i32) -> Result<(), Fault> {
+        let lim_v = Value::Int(lim as i64);
+        // Fast path: distinct Int slots (i < lim <= i32::MAX, so i + 1 never overflows).
+        if sum != i
+            && let (Value::Int(mut s), Value::Int(mut k)) =
+                (self.get_slot_at(base, sum), self.get_slot_at(base, i))
+        {
+            let lim = lim as i64;
+            while k < lim {
+                s = s.wrapping_add(k);
+                k += 1;
+            }
+            *self.slot_mut(base, sum)? = Value::Int(s);
+            *self.slot_mut(base, i)? = Value::Int(k);
+            return Ok(());
+        }
+        loop {
+            let iv = self.get_slot_at(base, i);
+            if !sem::compare(Cmp::Lt, &iv, &lim_v) {
+                return Ok(());
+            }
+            let acc = sem::add(&self.get_slot_at(base, sum), &iv);
+            *self.slot_mut(base, sum)? = acc;
+            let slot = self.slot_mut(base, i)?;
+            *slot = sem::step(slot, 1);
+        }
+    }
+
+    fn concat_const_loop(
+        &mut self,
+        base: usize,
+        piece: &Value,
+        s: u16,
+        i: u16,
+        lim: i32,
+    ) -> Result<(), Fault> {
+        let lim = Value::Int(lim as i64);
+        loop {
+            let iv = self.get_slot_at(base, i);
+            if !sem::compare(Cmp::Lt, &iv, &lim) {
+                return Ok(());
+            }
+            let acc = sem::concat(&self.get_slot_at(base, s), piece);
+            self.check_str(&acc)?;
+            *self.slot_mut(base, s)? = acc;
+            let slot = self.slot_mut(base, i)?;
+            *slot = sem::step(slot, 1);
+        }
+    }
+
+    fn push_int_range_loop(
+        &mut self,
+        base: usize,
+        arr: u16,
+        i: u16,
+        lim: i32,
+    ) -> Result<(), Fault> {
+        let lim = Value::Int(lim as i64);
+        loop {
+            let iv = self.get_slot_at(base, i);
+            if !sem::compare(Cmp::Lt, &iv, &lim) {
+                return Ok(());
+            }
+            let a = containers::array_mut(&mut self.globals[arr as usize])?;
+            if a.len() >= self.limits.max_collection_len {
+                return Err(Fault::msg("array would exceed the collection size limit"));
+            }
+            a.push(iv.clone());
+            *self.slot_mut(base, i)? = sem::step(&iv, 1);
+        }
+    }
+
+    fn take_raised(&mut self) -> Result<(), Fault> {
+        match self.raised.take() {
+            Some(m) => Err(Fault::Msg(m)),
+            None => Ok(()),
+        }
+    }
+
+    fn call_builtin(&mut self, id: u16, argc: u8) -> Result<(), Fault> {
+        let handler = self
+            .host
+            .builtins
+            .get(id as usize)
+            .copied()
+            .flatten()
+            .ok_or_else(|| Fault::msg(format!("builtin {id} is not registered")))?;
+        let n = self.stack.len();
+        if n < argc as usize {
+            return Err(Fault::Underflow);
+        }
+        let keep = n - argc as usize;
+        let result = handler(self, argc);
+        self.take_raised()?;
+        self.stack.truncate(keep);
+        self.stack.push(result);
+        Ok(())
+    }
+
+    fn extended(&mut self, id: u16, arg: u8) -> Result<(), Fault> {
+        if let Some(slot) = self.host.extensions.get_mut(id as usize)
+            && let Some(mut h) = slot.take()
+        {
+            h(self, arg);
+            self.host.extensions[id as usize] = Some(h);
+            return self.take_raised();
+        }
+        let Some(mut h) = self.host.ext_handler.take() else {
+            return Err(Fault::msg(format!(
+                "extension op {id} has no registered handler"
+            )));
+        };
+        h(self, id, arg);
+        self.host.ext_handler = Some(h);
+        self.take_raised()
+    }
+
+    fn extended_wide(&mut self, id: u16, payload: usize) -> Result<(), Fault> {
+        let Some(mut h) = self.host.ext_wide_handler.take() else {
+            return Err(Fault::msg(format!(
+                "wide extension op {id} has no registered handler"
+            )));
+        };
+        h(self, id, payload);
+        self.host.ext_wide_handler = Some(h);
+        self.take_raised()
+    }
+}

@@ -1,0 +1,107 @@
+//! What the host plugs into a VM: builtins, extension handlers, the output
+//! sink and the input source.
+
+use super::vm::VM;
+use crate::bytecode::value::Value;
+use std::io::{self, BufRead, Write};
+use std::sync::{Arc, Mutex};
+
+/// A builtin called by `CallBuiltin(id, argc)`: it pops its `argc` arguments
+/// (last argument on top) and returns the result, which the VM pushes. Any
+/// arguments it leaves are dropped. Report failure with [`VM::raise_error`].
+pub type BuiltinHandler = fn(&mut VM, u8) -> Value;
+
+/// The catch-all handler for `Extended(id, arg)` ops without a handler of
+/// their own (see [`VM::register_extension`]).
+pub type ExtensionHandler = Box<dyn FnMut(&mut VM, u16, u8) + Send>;
+
+/// The handler for `ExtendedWide(id, payload)` ops.
+pub type ExtensionWideHandler = Box<dyn FnMut(&mut VM, u16, usize) + Send>;
+
+/// A handler for one `Extended` id.
+pub type ExtensionFn = Box<dyn FnMut(&mut VM, u8) + Send>;
+
+/// A cloneable in-memory output sink, for capturing what a program prints.
+///
+/// ```
+/// use fusevm_llvm::{ChunkBuilder, Op, SharedBuffer, VM, Value};
+/// let mut b = ChunkBuilder::new();
+/// let c = b.add_constant(Value::str("hi"));
+/// b.emit(Op::LoadConst(c), 1);
+/// b.emit(Op::PrintLn(1), 1);
+/// let out = SharedBuffer::new();
+/// let mut vm = VM::new(b.build());
+/// vm.set_output(Box::new(out.clone()));
+/// vm.run();
+/// assert_eq!(out.contents(), "hi\n");
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct SharedBuffer(Arc<Mutex<Vec<u8>>>);
+
+impl SharedBuffer {
+    /// An empty buffer.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Everything written so far, as (lossy) UTF-8.
+    pub fn contents(&self) -> String {
+        let bytes = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        String::from_utf8_lossy(&bytes).into_owned()
+    }
+}
+
+impl Write for SharedBuffer {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut bytes = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        bytes.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The host side of a VM.
+pub(crate) struct Host {
+    pub builtins: Vec<Option<BuiltinHandler>>,
+    pub extensions: Vec<Option<ExtensionFn>>,
+    pub ext_handler: Option<ExtensionHandler>,
+    pub ext_wide_handler: Option<ExtensionWideHandler>,
+    pub output: Box<dyn Write + Send>,
+    /// Created on first `ReadLine` when the host set none (stdin).
+    pub input: Option<Box<dyn BufRead + Send>>,
+}
+
+impl Default for Host {
+    fn default() -> Self {
+        Host {
+            builtins: Vec::new(),
+            extensions: Vec::new(),
+            ext_handler: None,
+            ext_wide_handler: None,
+            output: Box::new(io::BufWriter::new(io::stdout())),
+            input: None,
+        }
+    }
+}
+
+impl Host {
+    /// Reads one line without its line ending; `None` at end of input.
+    pub fn read_line(&mut self) -> io::Result<Option<String>> {
+        let input = self
+            .input
+            .get_or_insert_with(|| Box::new(io::BufReader::new(io::stdin())));
+        let mut line = String::new();
+        if input.read_line(&mut line)? == 0 {
+            return Ok(None);
+        }
+        if line.ends_with('\n') {
+            line.pop();
+            if line.ends_with('\r') {
+                line.pop();
+            }
+        }
+        Ok(Some(line))
+    }
+}

@@ -1,0 +1,17 @@
+//! The interpreter: the reference semantics every native tier must match.
+//!
+//! - [`semantics`]: what each value-computing op computes, defined once;
+//! - `vm`: VM state and the embedding API;
+//! - `exec`: the dispatch loop;
+//! - `fuse`: superinstructions the dispatch loop runs in one step;
+//! - `containers`: arrays, hashes, ranges;
+//! - `host`: builtins, extension handlers, output and input;
+//! - `pool`: recycling VMs.
+
+mod containers;
+mod exec;
+mod fuse;
+pub mod host;
+pub mod pool;
+pub mod semantics;
+pub mod vm;

@@ -1,0 +1,381 @@
+//! The VM: its state, its public API, and how a run starts and ends.
+//! The dispatch loop itself is in `exec.rs`.
+
+use super::fuse::{Fused, fuse};
+use super::host::{BuiltinHandler, ExtensionFn, ExtensionHandler, ExtensionWideHandler, Host};
+use crate::bytecode::chunk::Chunk;
+use crate::bytecode::value::Value;
+use crate::bytecode::verify::verify;
+use std::fmt;
+use std::io::{BufRead, Write};
+use std::sync::Arc;
+
+/// What kind of frame a [`Frame`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FrameKind {
+    /// The bottom frame of a run; it can not be popped.
+    Root,
+    /// A subroutine activation; `Return`/`ReturnValue` resume at `return_ip`.
+    Call {
+        /// The op after the `Call`.
+        return_ip: usize,
+    },
+    /// A scope opened by `PushFrame`.
+    Scope,
+}
+
+/// One frame. Slots live in [`VM::slots`] from `slot_base` up; the values a
+/// frame owns on the operand stack start at `stack_base` (for a call, its
+/// arguments).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Frame {
+    /// Root, call or scope.
+    pub kind: FrameKind,
+    /// First operand-stack index owned by the frame.
+    pub stack_base: usize,
+    /// Index of the frame's slot 0 in [`VM::slots`].
+    pub slot_base: usize,
+}
+
+/// A run-time error: the op index where it happened and what went wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}{message}", match .ip { Some(ip) => format!("op {ip}: "), None => String::new() })]
+pub struct VmError {
+    /// Index of the failing op (`None` for errors not tied to one op).
+    pub ip: Option<usize>,
+    /// What went wrong.
+    pub message: String,
+}
+
+/// The outcome of [`VM::run`].
+#[derive(Debug, Clone)]
+pub enum VMResult {
+    /// The run finished with this value on top of the stack.
+    Ok(Value),
+    /// The run finished with an empty stack.
+    Halted,
+    /// The run stopped with an error.
+    Error(VmError),
+}
+
+impl VMResult {
+    /// Strict equality: same variant, values compared with
+    /// [`Value::same_as`] (kinds and float bits), errors by op index and
+    /// message. The comparison differential tests use.
+    pub fn same_as(&self, other: &VMResult) -> bool {
+        match (self, other) {
+            (VMResult::Ok(a), VMResult::Ok(b)) => a.same_as(b),
+            (VMResult::Halted, VMResult::Halted) => true,
+            (VMResult::Error(a), VMResult::Error(b)) => a == b,
+            _ => false,
+        }
+    }
+}
+
+impl fmt::Display for VMResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            VMResult::Ok(v) => write!(f, "{v:?}"),
+            VMResult::Halted => f.write_str("Halted"),
+            VMResult::Error(e) => write!(f, "error: {e}"),
+        }
+    }
+}
+
+/// Resource limits that keep a hostile or buggy program from exhausting the
+/// host. Exceeding one is a clean [`VMResult::Error`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most frames (calls and scopes) alive at once.
+    pub max_frames: usize,
+    /// Most elements one array may hold (`Range`, growth by index, …).
+    pub max_collection_len: usize,
+    /// Most bytes one string may hold (`Concat`, `StringRepeat`, …).
+    pub max_string_len: usize,
+}
+
+impl Limits {
+    /// The defaults: 100,000 frames, 2^28 elements, 2^30 bytes.
+    pub const fn defaults() -> Limits {
+        Limits {
+            max_frames: 100_000,
+            max_collection_len: 1 << 28,
+            max_string_len: 1 << 30,
+        }
+    }
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits::defaults()
+    }
+}
+
+/// A virtual machine running one chunk.
+///
+/// ```
+/// use fusevm_llvm::{assemble, VM, VMResult, Value};
+/// let chunk = assemble("LoadInt 6\nLoadInt 7\nMul").unwrap();
+/// let result = VM::new(chunk).run();
+/// assert!(matches!(result, VMResult::Ok(Value::Int(42))));
+/// ```
+pub struct VM {
+    /// The operand stack.
+    pub stack: Vec<Value>,
+    /// The frame stack; `frames[0]` is the root frame.
+    pub frames: Vec<Frame>,
+    /// Every live frame's slots, each frame's from its `slot_base` up.
+    pub slots: Vec<Value>,
+    /// Globals, indexed by name-pool index.
+    pub globals: Vec<Value>,
+    /// The next op to execute.
+    pub ip: usize,
+    /// The chunk being run.
+    pub chunk: Arc<Chunk>,
+    pub(crate) verified: Result<(), VmError>,
+    /// Superinstructions for `chunk`, indexed by ip (see `fuse.rs`).
+    pub(crate) fused: Arc<[Fused]>,
+    superinstructions: bool,
+    pub(crate) host: Host,
+    pub(crate) limits: Limits,
+    /// An error raised by a builtin or extension handler.
+    pub(crate) raised: Option<String>,
+}
+
+impl VM {
+    /// A VM ready to run `chunk` from op 0. The chunk is verified here; a
+    /// chunk that fails verification makes [`VM::run`] return the error.
+    pub fn new(chunk: Chunk) -> VM {
+        Self::with_shared_chunk(Arc::new(chunk))
+    }
+
+    /// Like [`VM::new`] for a chunk shared with other VMs.
+    pub fn with_shared_chunk(chunk: Arc<Chunk>) -> VM {
+        let mut vm = VM {
+            stack: Vec::with_capacity(256),
+            frames: Vec::with_capacity(64),
+            slots: Vec::with_capacity(64),
+            globals: Vec::new(),
+            ip: 0,
+            chunk: Arc::clone(&chunk),
+            verified: Ok(()),
+            fused: Arc::from(Vec::new()),
+            superinstructions: true,
+            host: Host::default(),
+            limits: Limits::default(),
+            raised: None,
+        };
+        vm.load(chunk);
+        vm
+    }
+
+    /// Swaps in a new chunk and clears all run state (stack, frames, slots,
+    /// globals, ip). Registered builtins, handlers, I/O and limits stay.
+    pub fn reset(&mut self, chunk: Chunk) {
+        self.load(Arc::new(chunk));
+    }
+
+    /// Like [`VM::reset`] for a shared chunk.
+    pub fn reset_shared(&mut self, chunk: Arc<Chunk>) {
+        self.load(chunk);
+    }
+
+    fn load(&mut self, chunk: Arc<Chunk>) {
+        self.verified = verify(&chunk).map_err(|e| VmError {
+            ip: e.ip,
+            message: format!("invalid chunk: {}", e.message),
+        });
+        let same = Arc::ptr_eq(&self.chunk, &chunk) && self.fused.len() == chunk.len();
+        if !same {
+            self.fused = self.decode(&chunk);
+        }
+        self.stack.clear();
+        self.slots.clear();
+        self.frames.clear();
+        self.frames.push(Frame {
+            kind: FrameKind::Root,
+            stack_base: 0,
+            slot_base: 0,
+        });
+        self.globals.clear();
+        self.globals.resize(chunk.names().len(), Value::Undef);
+        self.ip = 0;
+        self.raised = None;
+        self.chunk = chunk;
+    }
+
+    /// The dispatch array for `chunk`: superinstructions, or none.
+    fn decode(&self, chunk: &Chunk) -> Arc<[Fused]> {
+        if self.verified.is_err() {
+            return Arc::from(Vec::new());
+        }
+        if self.superinstructions {
+            Arc::from(fuse(chunk.ops()))
+        } else {
+            Arc::from(vec![Fused::None; chunk.len()])
+        }
+    }
+
+    /// Turns superinstructions (fused execution of common op sequences) on
+    /// or off; on by default. Results never depend on it: it exists so
+    /// tests can compare the two, and to measure what fusion buys.
+    pub fn set_superinstructions(&mut self, on: bool) {
+        self.superinstructions = on;
+        self.fused = self.decode(&Arc::clone(&self.chunk));
+    }
+
+    /// Runs from the current ip until the end of the chunk, a top-level
+    /// `Return`/`ReturnValue`, or an error. The value on top of the stack
+    /// is the result (`Halted` when the stack is empty).
+    pub fn run(&mut self) -> VMResult {
+        if let Err(e) = &self.verified {
+            return VMResult::Error(e.clone());
+        }
+        let outcome = self.execute();
+        let flushed = self.host.output.flush();
+        if let Err(e) = outcome {
+            return VMResult::Error(e);
+        }
+        if let Err(e) = flushed {
+            return VMResult::Error(VmError {
+                ip: None,
+                message: format!("output error: {e}"),
+            });
+        }
+        match self.stack.last() {
+            Some(v) => VMResult::Ok(v.clone()),
+            None => VMResult::Halted,
+        }
+    }
+
+    // ── stack ──
+
+    /// Pushes a value.
+    pub fn push(&mut self, v: Value) {
+        self.stack.push(v);
+    }
+
+    /// Pops a value (`Undef` when the stack is empty).
+    pub fn pop(&mut self) -> Value {
+        self.stack.pop().unwrap_or_default()
+    }
+
+    /// The top value (`Undef` when the stack is empty).
+    pub fn peek(&self) -> &Value {
+        const UNDEF: &Value = &Value::Undef;
+        self.stack.last().unwrap_or(UNDEF)
+    }
+
+    // ── slots and globals ──
+
+    fn slot_base(&self) -> usize {
+        self.frames.last().map_or(0, |f| f.slot_base)
+    }
+
+    /// Slot `i` of the current frame (`Undef` if never written).
+    pub fn get_slot(&self, i: u16) -> Value {
+        self.slots
+            .get(self.slot_base() + i as usize)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Writes slot `i` of the current frame, growing the frame to fit.
+    pub fn set_slot(&mut self, i: u16, v: Value) {
+        let idx = self.slot_base() + i as usize;
+        if idx >= self.slots.len() {
+            self.slots.resize(idx + 1, Value::Undef);
+        }
+        self.slots[idx] = v;
+    }
+
+    /// The global called `name` (`None` if the chunk never names it).
+    pub fn get_global(&self, name: &str) -> Option<&Value> {
+        let i = self.chunk.name_index(name)?;
+        self.globals.get(i as usize)
+    }
+
+    /// Sets the global called `name`; false if the chunk never names it
+    /// (bytecode can only reach globals its name pool lists).
+    pub fn set_global(&mut self, name: &str, v: Value) -> bool {
+        match self.chunk.name_index(name) {
+            Some(i) => {
+                self.globals[i as usize] = v;
+                true
+            }
+            None => false,
+        }
+    }
+
+    // ── host hooks ──
+
+    /// Registers builtin `id` for `CallBuiltin(id, argc)`.
+    pub fn register_builtin(&mut self, id: u16, handler: BuiltinHandler) {
+        let i = id as usize;
+        if i >= self.host.builtins.len() {
+            self.host.builtins.resize(i + 1, None);
+        }
+        self.host.builtins[i] = Some(handler);
+    }
+
+    /// Registers the handler for `Extended(id, _)` ops with this id.
+    pub fn register_extension(&mut self, id: u16, handler: ExtensionFn) {
+        let i = id as usize;
+        if i >= self.host.extensions.len() {
+            self.host.extensions.resize_with(i + 1, || None);
+        }
+        self.host.extensions[i] = Some(handler);
+    }
+
+    /// Sets the catch-all handler for `Extended` ids without their own.
+    pub fn set_extension_handler(&mut self, handler: ExtensionHandler) {
+        self.host.ext_handler = Some(handler);
+    }
+
+    /// Sets the handler for `ExtendedWide` ops.
+    pub fn set_extension_wide_handler(&mut self, handler: ExtensionWideHandler) {
+        self.host.ext_wide_handler = Some(handler);
+    }
+
+    /// Called by a builtin or extension handler to fail the current op; the
+    /// run stops with this message and the op's index.
+    pub fn raise_error(&mut self, message: impl Into<String>) {
+        self.raised = Some(message.into());
+    }
+
+    /// Where `Print`/`PrintLn` write (default: buffered stdout, flushed at
+    /// the end of each run and before each `ReadLine`).
+    pub fn set_output(&mut self, out: Box<dyn Write + Send>) {
+        self.host.output = out;
+    }
+
+    /// Where `ReadLine` reads (default: stdin).
+    pub fn set_input(&mut self, input: Box<dyn BufRead + Send>) {
+        self.host.input = Some(input);
+    }
+
+    /// The resource limits in force.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Replaces the resource limits.
+    pub fn set_limits(&mut self, limits: Limits) {
+        self.limits = limits;
+    }
+}
+
+impl fmt::Debug for VM {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("VM")
+            .field("ip", &self.ip)
+            .field("stack", &self.stack)
+            .field("frames", &self.frames)
+            .field("slots", &self.slots)
+            .field(
+                "chunk_hash",
+                &format_args!("{:032x}", self.chunk.content_hash()),
+            )
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,101 @@
+//! # fusevm-llvm
+//!
+//! A language-agnostic bytecode VM whose hot loops and hot chunks are
+//! compiled through LLVM. A language frontend compiles its programs to the
+//! [`Op`] set and runs them on a [`VM`]; the interpreter defines the
+//! semantics, and every native tier must return exactly what it returns.
+//!
+//! The pipeline, and where each stage lives:
+//!
+//! 1. **bytecode** ([`bytecode`]): [`Op`], [`Value`], [`Chunk`] and
+//!    [`ChunkBuilder`], the [`verify`]er, and the `.fasm` text format
+//!    ([`assemble`] / [`disassemble`]);
+//! 2. **interpreter** ([`interp`]): [`VM`], with [`interp::semantics`] as the
+//!    single definition of what each op computes;
+//! 3. **native tiers** ([`jit`]): configured by [`TraceJitConfig`], compiled
+//!    by the `fusevm-llvm-backend` crate (LLVM 19, O2, ORC LLJIT).
+//!
+//! ## Example
+//!
+//! A frontend building `sum = 0; for i in 0..10 { sum += i }` by hand:
+//!
+//! ```
+//! use fusevm_llvm::{ChunkBuilder, Op, VM, VMResult, Value};
+//!
+//! let mut b = ChunkBuilder::new();
+//! // slot 0 = i, slot 1 = sum
+//! b.emit(Op::LoadInt(0), 1);
+//! b.emit(Op::SetSlot(0), 1);
+//! b.emit(Op::LoadInt(0), 1);
+//! b.emit(Op::SetSlot(1), 1);
+//! let head = b.current_pos();
+//! b.emit(Op::GetSlot(0), 2);
+//! b.emit(Op::LoadInt(10), 2);
+//! b.emit(Op::NumLt, 2);
+//! let exit = b.emit(Op::JumpIfFalse(0), 2); // patched below
+//! b.emit(Op::GetSlot(1), 3);
+//! b.emit(Op::GetSlot(0), 3);
+//! b.emit(Op::Add, 3);
+//! b.emit(Op::SetSlot(1), 3);
+//! b.emit(Op::PreIncSlotVoid(0), 3);
+//! b.emit(Op::Jump(head), 3);
+//! let done = b.emit(Op::GetSlot(1), 4);
+//! b.patch_jump(exit, done);
+//!
+//! let mut vm = VM::new(b.build());
+//! assert!(matches!(vm.run(), VMResult::Ok(Value::Int(45))));
+//! ```
+//!
+//! The same program in the text format:
+//!
+//! ```
+//! let chunk = fusevm_llvm::assemble(r#"
+//!         LoadInt 0
+//!         SetSlot 0
+//!         LoadInt 0
+//!         SetSlot 1
+//! head:   GetSlot 0
+//!         LoadInt 10
+//!         NumLt
+//!         JumpIfFalse done
+//!         GetSlot 1
+//!         GetSlot 0
+//!         Add
+//!         SetSlot 1
+//!         PreIncSlotVoid 0
+//!         Jump head
+//! done:   GetSlot 1
+//! "#).unwrap();
+//! let result = fusevm_llvm::VM::new(chunk).run();
+//! assert_eq!(result.to_string(), "Int(45)");
+//! ```
+//!
+//! A chunk that fails verification, or a run-time failure, is a
+//! [`VMResult::Error`] naming the op index — never a panic:
+//!
+//! ```
+//! use fusevm_llvm::{ChunkBuilder, Op, VM, VMResult};
+//! let mut b = ChunkBuilder::new();
+//! b.emit(Op::Jump(7), 1);
+//! let VMResult::Error(e) = VM::new(b.build()).run() else { panic!() };
+//! assert_eq!(e.ip, Some(0));
+//! ```
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
+
+pub mod bytecode;
+pub mod interp;
+pub mod jit;
+
+pub use bytecode::asm::{AsmError, assemble};
+pub use bytecode::chunk::{BuildError, Chunk, ChunkBuilder};
+pub use bytecode::disasm::{DisasmError, disassemble};
+pub use bytecode::op::{Op, Operand, OperandKind};
+pub use bytecode::value::{Kind, Value};
+pub use bytecode::verify::{VerifyError, verify};
+pub use interp::host::{
+    BuiltinHandler, ExtensionFn, ExtensionHandler, ExtensionWideHandler, SharedBuffer,
+};
+pub use interp::pool::VMPool;
+pub use interp::vm::{Frame, FrameKind, Limits, VM, VMResult, VmError};
+pub use jit::config::TraceJitConfig;

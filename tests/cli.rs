@@ -1,0 +1,106 @@
+//! The `fusevm-llvm` binary: results, errors and exit codes.
+
+use std::process::{Command, Output};
+
+fn cli(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_fusevm-llvm"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the binary runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn run_prints_output_then_the_result() {
+    let out = cli(&["run", "examples/strings.fasm"]);
+    assert!(out.status.success());
+    assert!(
+        text(&out.stdout).ends_with("ababab has 6 chars\nInt(385)\n"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn run_with_time_reports_to_stderr_and_accepts_jit_flags() {
+    let out = cli(&[
+        "run",
+        "--time",
+        "--no-jit",
+        "--trace-threshold",
+        "5",
+        "--block-threshold",
+        "0",
+        "--max-side-exits",
+        "3",
+        "--max-inline-recursion",
+        "2",
+        "--max-trace-chain",
+        "1",
+        "--max-trace-len",
+        "64",
+        "examples/fib.fasm",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "Int(196418)\n");
+    assert!(
+        text(&out.stderr).starts_with("time: "),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn runtime_errors_exit_1_with_the_op_index() {
+    let dir = std::env::temp_dir().join(format!("fusevm-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("bad.fasm");
+    std::fs::write(&f, "LoadInt 1\nCallBuiltin 4 0\n").unwrap();
+    let out = cli(&["run", f.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("op 1: `CallBuiltin 4 0`: builtin 4 is not registered"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::write(&f, "LoadInt 1\n  Frob\n").unwrap();
+    let out = cli(&["run", f.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("bad.fasm:2:3: unknown op `Frob`"),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::write(&f, "Call nowhere 0\n").unwrap();
+    let out = cli(&["check", f.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("op 0"), "{}", text(&out.stderr));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn missing_file_and_bad_usage_fail_cleanly() {
+    let out = cli(&["run", "no/such/file.fasm"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("cannot read"));
+    let out = cli(&["frobnicate"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = cli(&["--help"]);
+    assert!(out.status.success());
+    assert!(text(&out.stdout).contains("disasm"));
+}
+
+#[test]
+fn disasm_output_reassembles_to_the_same_result() {
+    let out = cli(&["disasm", "examples/fib.fasm"]);
+    assert!(out.status.success());
+    let chunk = fusevm_llvm::assemble(&text(&out.stdout)).unwrap();
+    let r = fusevm_llvm::VM::new(chunk).run();
+    assert_eq!(r.to_string(), "Int(196418)");
+    let out = cli(&["check", "examples/mandelbrot.fasm"]);
+    assert!(out.status.success());
+}

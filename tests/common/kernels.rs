@@ -1,0 +1,86 @@
+//! Native-Rust reference kernels: the expected results of the example
+//! programs (tests) and the native baselines (benchmarks).
+//!
+//! Each takes its size through `black_box` in the benchmarks, and feeds a
+//! per-iteration value through `black_box` where LLVM could otherwise turn
+//! the loop into a closed form (so the baseline measures a loop).
+#![allow(dead_code)]
+
+use std::hint::black_box;
+
+/// `sum += i` for `i in 0..n` (wrapping).
+pub fn sum(n: i64) -> i64 {
+    let mut sum = 0i64;
+    let mut i = 0i64;
+    while i < n {
+        sum = sum.wrapping_add(black_box(i));
+        i += 1;
+    }
+    sum
+}
+
+/// `x = x * 0.999 + 1.5`, `n` times from 0.0.
+pub fn float_recurrence(n: i64) -> f64 {
+    let mut x = 0.0f64;
+    for _ in 0..n {
+        x = x * 0.999 + 1.5;
+    }
+    x
+}
+
+/// `if i % 3 == 0 { acc += i } else { acc -= 1 }` for `i in 0..n`.
+pub fn branch(n: i64) -> i64 {
+    let mut acc = 0i64;
+    let mut i = 0i64;
+    while i < n {
+        let k = black_box(i);
+        if k % 3 == 0 {
+            acc = acc.wrapping_add(k);
+        } else {
+            acc = acc.wrapping_sub(1);
+        }
+        i += 1;
+    }
+    acc
+}
+
+/// `s = s * 31 + (i ^ j)` over an `n × n` grid (wrapping).
+pub fn nested(n: i64) -> i64 {
+    let mut s = 0i64;
+    for i in 0..n {
+        for j in 0..n {
+            s = s.wrapping_mul(31).wrapping_add(i ^ j);
+        }
+    }
+    s
+}
+
+/// Recursive Fibonacci.
+pub fn fib(n: i64) -> i64 {
+    if n < 2 { n } else { fib(n - 1) + fib(n - 2) }
+}
+
+/// Points of a `size × size` grid over [-2, 1) × [-1, 1) that stay bounded
+/// for `max_iter` iterations, computed in the same operation order as
+/// `examples/mandelbrot.fasm`.
+pub fn mandelbrot(size: i64, max_iter: i64) -> i64 {
+    let mut count = 0;
+    for py in 0..size {
+        let y0 = py as f64 * 0.01 - 1.0;
+        for px in 0..size {
+            let x0 = px as f64 * 0.015 - 2.0;
+            let (mut x, mut y) = (0.0f64, 0.0f64);
+            let mut iter = 0;
+            while iter < max_iter && x * x + y * y <= 4.0 {
+                let xt = x * x - y * y + x0;
+                y = 2.0 * x * y + y0;
+                x = xt;
+                iter += 1;
+            }
+            if iter == max_iter {
+                count += 1;
+            }
+        }
+    }
+    count
+}

@@ -1,0 +1,84 @@
+//! Helpers shared by the integration tests.
+#![allow(dead_code)]
+
+pub mod kernels;
+
+use fusevm_llvm::{Chunk, ChunkBuilder, Op, VM, VMResult, Value, assemble};
+
+/// A chunk of `ops` with the given constants.
+pub fn chunk_with(consts: &[Value], ops: &[Op]) -> Chunk {
+    let mut b = ChunkBuilder::new();
+    for c in consts {
+        b.add_constant(c.clone());
+    }
+    for op in ops {
+        b.emit(*op, 1);
+    }
+    b.build()
+}
+
+/// Runs `ops` (no constants) and returns the result.
+pub fn run(ops: &[Op]) -> VMResult {
+    VM::new(chunk_with(&[], ops)).run()
+}
+
+/// Runs `ops` and returns the value on top of the stack; panics otherwise.
+pub fn eval(ops: &[Op]) -> Value {
+    match run(ops) {
+        VMResult::Ok(v) => v,
+        other => panic!("expected a value from {ops:?}, got {other}"),
+    }
+}
+
+/// Runs `ops` with constants and returns the top value.
+pub fn eval_with(consts: &[Value], ops: &[Op]) -> Value {
+    match VM::new(chunk_with(consts, ops)).run() {
+        VMResult::Ok(v) => v,
+        other => panic!("expected a value from {ops:?}, got {other}"),
+    }
+}
+
+/// Asserts strict identity (kind and float bits) of two values.
+#[track_caller]
+pub fn assert_same(got: &Value, want: &Value) {
+    assert!(got.same_as(want), "got {got:?}, want {want:?}");
+}
+
+/// Runs an example program from `examples/`.
+pub fn example(name: &str) -> Chunk {
+    let path = format!("{}/examples/{name}.fasm", env!("CARGO_MANIFEST_DIR"));
+    let src = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    assemble(&src).unwrap_or_else(|e| panic!("{path}:{e}"))
+}
+
+/// Every example program's name.
+pub const EXAMPLES: &[&str] = &[
+    "sum",
+    "float_recurrence",
+    "branch",
+    "nested",
+    "fib",
+    "mandelbrot",
+    "strings",
+];
+
+/// A small deterministic PRNG (xorshift64*), so generated tests replay.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    pub fn pick<'a, T>(&mut self, items: &'a [T]) -> &'a T {
+        &items[self.below(items.len() as u64) as usize]
+    }
+}

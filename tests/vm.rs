@@ -1,0 +1,499 @@
+//! The VM beyond single ops: calls and frames, containers, I/O, builtins and
+//! extensions, limits, pooling and reset.
+
+mod common;
+use common::{assert_same, eval_with};
+use fusevm_llvm::{FrameKind, Limits, Op::*, SharedBuffer, VM, VMPool, VMResult, Value, assemble};
+
+fn run_src(src: &str) -> VMResult {
+    VM::new(assemble(src).unwrap()).run()
+}
+
+fn ok(r: VMResult) -> Value {
+    match r {
+        VMResult::Ok(v) => v,
+        other => panic!("expected a value, got {other}"),
+    }
+}
+
+fn err(r: VMResult) -> fusevm_llvm::VmError {
+    match r {
+        VMResult::Error(e) => e,
+        other => panic!("expected an error, got {other}"),
+    }
+}
+
+// ── calls and frames ─────────────────────────────────────────────────────────
+
+const TWICE: &str = "
+        LoadInt 20
+        LoadFloat 1.5
+        Call add 2
+        ReturnValue
+sub add:
+        SetSlot 1
+        SetSlot 0
+        GetSlot 0
+        GetSlot 1
+        Add
+        ReturnValue
+";
+
+#[test]
+fn call_passes_arguments_and_keeps_float_kinds() {
+    assert_same(&ok(run_src(TWICE)), &Value::Float(21.5));
+}
+
+#[test]
+fn call_frames_are_popped_and_caller_slots_are_untouched() {
+    let src = "
+        LoadInt 7
+        SetSlot 0
+        LoadInt 1
+        Call f 1
+        Pop
+        GetSlot 0
+        Jump end
+sub f:  SetSlot 0        ; the callee's slot 0 is its own
+        LoadInt 99
+        SetSlot 0
+        LoadInt 0
+        ReturnValue
+end:    Nop
+";
+    let mut vm = VM::new(assemble(src).unwrap());
+    assert_same(&ok(vm.run()), &Value::Int(7));
+    assert_eq!(vm.frames.len(), 1);
+    assert_eq!(vm.frames[0].kind, FrameKind::Root);
+    assert_eq!(vm.stack.len(), 1, "only the result is left");
+}
+
+#[test]
+fn return_drops_the_frames_values_and_pushes_nothing() {
+    let src = "
+        LoadInt 5
+        LoadInt 1
+        LoadInt 2
+        Call f 2
+        Jump end
+sub f:  LoadInt 3        ; extra junk on the callee's stack
+        Return
+end:    Nop
+";
+    let mut vm = VM::new(assemble(src).unwrap());
+    assert_same(&ok(vm.run()), &Value::Int(5));
+    assert_eq!(vm.stack.len(), 1);
+}
+
+#[test]
+fn top_level_return_value_ends_the_run_with_its_value() {
+    let r = run_src("LoadInt 1\nLoadInt 2\nReturnValue\nLoadInt 3");
+    assert_same(&ok(r), &Value::Int(2));
+}
+
+#[test]
+fn top_level_return_halts_instead_of_restarting() {
+    let mut vm = VM::new(assemble("LoadInt 1\nReturn\nLoadInt 2").unwrap());
+    assert!(matches!(vm.run(), VMResult::Halted));
+    assert!(
+        matches!(vm.run(), VMResult::Halted),
+        "running again does not restart"
+    );
+}
+
+#[test]
+fn recursion_computes_fib() {
+    assert_same(
+        &ok(VM::new(common::example("fib")).run()),
+        &Value::Int(196_418),
+    );
+}
+
+#[test]
+fn deep_recursion_is_a_clean_error() {
+    let src = "
+        LoadInt 0
+        Call down 1
+        ReturnValue
+sub down:
+        SetSlot 0
+        GetSlot 0
+        LoadInt 1
+        Add
+        Call down 1
+        ReturnValue
+";
+    let mut vm = VM::new(assemble(src).unwrap());
+    vm.set_limits(Limits {
+        max_frames: 1000,
+        ..Limits::default()
+    });
+    let e = err(vm.run());
+    assert!(e.message.contains("call depth limit"), "{e}");
+    assert_eq!(e.ip, Some(7), "the recursive Call");
+    // The default limit holds too, without exhausting the Rust stack.
+    let e = err(VM::new(assemble(src).unwrap()).run());
+    assert!(e.message.contains("100000"), "{e}");
+}
+
+#[test]
+fn call_dynamic_by_name_index_name_and_builtin() {
+    let src = "
+        LoadInt 4
+        LoadConst \"sq\"
+        CallDynamic 1
+        LoadInt 3
+        LoadInt 0          ; name index 0 is `sq`
+        CallDynamic 1
+        Add
+        ReturnValue
+sub sq: SetSlot 0
+        GetSlot 0
+        GetSlot 0
+        Mul
+        ReturnValue
+";
+    assert_same(&ok(run_src(src)), &Value::Int(25));
+    let mut vm = VM::new(common::chunk_with(
+        &[Value::NativeFn(3)],
+        &[LoadInt(2), LoadInt(5), LoadConst(0), CallDynamic(2)],
+    ));
+    vm.register_builtin(3, |vm, argc| {
+        assert_eq!(argc, 2);
+        let b = vm.pop();
+        let a = vm.pop();
+        Value::Int(a.to_int() - b.to_int())
+    });
+    assert_same(&ok(vm.run()), &Value::Int(-3));
+}
+
+#[test]
+fn call_dynamic_to_an_unknown_callee_is_an_error() {
+    let e = err(run_src("LoadConst \"nope\"\nCallDynamic 0"));
+    assert_eq!(e.ip, Some(1));
+    assert!(e.message.contains("names no subroutine"), "{e}");
+    let e = err(run_src("LoadFloat 1.0\nCallDynamic 0"));
+    assert_eq!(e.ip, Some(1));
+}
+
+#[test]
+fn scope_frames_have_fresh_slots() {
+    let src = "
+        LoadInt 1
+        SetSlot 0
+        PushFrame
+        GetSlot 0          ; undef in the new scope
+        LoadInt 2
+        SetSlot 0
+        PopFrame
+        GetSlot 0          ; back to the outer slot
+        Add
+";
+    assert_same(&ok(run_src(src)), &Value::Float(1.0));
+}
+
+#[test]
+fn return_inside_a_scope_unwinds_to_the_call_frame() {
+    let src = "
+        Call f 0
+        ReturnValue
+sub f:  PushFrame
+        LoadInt 9
+        ReturnValue
+";
+    let mut vm = VM::new(assemble(src).unwrap());
+    assert_same(&ok(vm.run()), &Value::Int(9));
+    assert_eq!(vm.frames.len(), 1);
+}
+
+#[test]
+fn unmatched_pop_frame_is_an_error() {
+    let e = err(run_src("Nop\nPopFrame"));
+    assert_eq!(e.ip, Some(1));
+    let e = err(run_src("Call f 0\nsub f: PopFrame"));
+    assert_eq!(e.ip, Some(1));
+}
+
+// ── containers ───────────────────────────────────────────────────────────────
+
+#[test]
+fn global_arrays_push_pop_shift_index_and_grow() {
+    let src = "
+        DeclareArray a
+        LoadInt 1
+        ArrayPush a
+        LoadInt 2
+        ArrayPush a
+        LoadInt 3
+        ArrayPush a
+        ArrayShift a       ; 1
+        ArrayPop a         ; 3
+        Add                ; 4
+        LoadInt 7
+        LoadInt 4
+        ArraySet a         ; a = [2, undef, undef, undef, 7]
+        LoadInt -1
+        ArrayGet a         ; 7
+        Add                ; 11
+        LoadInt 2
+        ArrayGet a         ; undef → Float path
+        Add
+        ArrayLen a
+        MakeArray 2
+";
+    let v = ok(run_src(src));
+    assert_same(&v, &Value::array(vec![Value::Float(11.0), Value::Int(5)]));
+}
+
+#[test]
+fn array_reads_out_of_range_are_undef_and_bad_writes_are_errors() {
+    let src = "DeclareArray a\nLoadInt 5\nArrayGet a";
+    assert_same(&ok(run_src(src)), &Value::Undef);
+    let e = err(run_src("DeclareArray a\nLoadInt 1\nLoadInt -3\nArraySet a"));
+    assert_eq!(e.ip, Some(3));
+    let e = err(run_src("LoadInt 1\nSetVar a\nLoadInt 0\nArrayGet a"));
+    assert!(e.message.contains("expected an array"), "{e}");
+    let e = err(run_src(
+        "DeclareArray a\nLoadInt 0\nLoadInt 1_000_000_000_000\nArraySet a",
+    ));
+    assert!(e.message.contains("limit"), "{e}");
+}
+
+#[test]
+fn hashes_store_delete_and_list_keys_in_order() {
+    let src = "
+        DeclareHash h
+        LoadInt 1
+        LoadConst \"b\"
+        HashSet h
+        LoadInt 2
+        LoadConst \"a\"
+        HashSet h
+        LoadInt 3
+        LoadConst \"c\"
+        HashSet h
+        LoadConst \"c\"
+        HashDelete h       ; 3
+        Pop
+        LoadConst \"c\"
+        HashExists h       ; false
+        LoadConst \"a\"
+        HashExists h       ; true
+        HashKeys h
+        HashValues h
+        MakeArray 4
+";
+    let v = ok(run_src(src));
+    let want = Value::array(vec![
+        Value::Bool(false),
+        Value::Bool(true),
+        Value::array(vec![Value::str("a"), Value::str("b")]),
+        Value::array(vec![Value::Int(2), Value::Int(1)]),
+    ]);
+    assert_same(&v, &want);
+}
+
+#[test]
+fn make_hash_pairs_keys_with_values() {
+    let v = ok(run_src(
+        "LoadConst \"k\"\nLoadInt 1\nLoadInt 2\nLoadFloat 0.5\nMakeHash 2",
+    ));
+    assert_same(
+        &v,
+        &Value::hash([("k", Value::Int(1)), ("2", Value::Float(0.5))]),
+    );
+}
+
+#[test]
+fn slot_arrays_autovivify_and_index() {
+    let v = ok(run_src(
+        "LoadInt 5\nLoadInt 2\nSlotArraySet 0\nLoadInt 2\nSlotArrayGet 0\nLoadInt 0\nSlotArrayGet 0\nMakeArray 2",
+    ));
+    assert_same(&v, &Value::array(vec![Value::Int(5), Value::Undef]));
+}
+
+#[test]
+fn ranges_are_inclusive_and_step_in_either_direction() {
+    let r = |src: &str| ok(run_src(src));
+    let ints = |v: &[i64]| Value::array(v.iter().map(|&n| Value::Int(n)).collect());
+    assert_same(&r("LoadInt 1\nLoadInt 4\nRange"), &ints(&[1, 2, 3, 4]));
+    assert_same(&r("LoadInt 4\nLoadInt 1\nRange"), &ints(&[]));
+    assert_same(
+        &r("LoadInt 10\nLoadInt 1\nLoadInt -4\nRangeStep"),
+        &ints(&[10, 6, 2]),
+    );
+    assert_same(
+        &r("LoadInt 0\nLoadInt 9\nLoadInt 3\nRangeStep"),
+        &ints(&[0, 3, 6, 9]),
+    );
+    let e = err(run_src("LoadInt 0\nLoadInt 9\nLoadInt 0\nRangeStep"));
+    assert!(e.message.contains("step"), "{e}");
+    let e = err(run_src("LoadInt 0\nLoadInt 9_000_000_000_000\nRange"));
+    assert!(e.message.contains("limit"), "{e}");
+}
+
+#[test]
+fn containers_are_values_copy_on_write() {
+    // b = a; push onto a; b is unchanged.
+    let src = "
+        DeclareArray a
+        LoadInt 1
+        ArrayPush a
+        GetArray a
+        SetArray b
+        LoadInt 2
+        ArrayPush a
+        ArrayLen b
+        ArrayLen a
+        MakeArray 2
+";
+    assert_same(
+        &ok(run_src(src)),
+        &Value::array(vec![Value::Int(1), Value::Int(2)]),
+    );
+}
+
+// ── I/O ──────────────────────────────────────────────────────────────────────
+
+#[test]
+fn print_writes_string_forms_in_push_order() {
+    let out = SharedBuffer::new();
+    let mut vm = VM::new(
+        assemble("LoadConst \"x=\"\nLoadFloat 2.0\nLoadTrue\nPrint 3\nLoadUndef\nPrintLn 1\nLoadFloat -0.0\nPrintLn 1")
+            .unwrap(),
+    );
+    vm.set_output(Box::new(out.clone()));
+    assert!(matches!(vm.run(), VMResult::Halted));
+    assert_eq!(out.contents(), "x=21\n-0\n");
+}
+
+#[test]
+fn read_line_reads_lines_then_undef() {
+    let mut vm = VM::new(assemble("ReadLine\nReadLine\nReadLine\nMakeArray 3").unwrap());
+    vm.set_input(Box::new(std::io::Cursor::new("one\r\ntwo")));
+    let v = ok(vm.run());
+    assert_same(
+        &v,
+        &Value::array(vec![Value::str("one"), Value::str("two"), Value::Undef]),
+    );
+}
+
+// ── builtins and extensions ──────────────────────────────────────────────────
+
+#[test]
+fn builtins_get_their_arguments_and_push_their_result() {
+    let mut vm = VM::new(assemble("LoadInt 10\nLoadInt 3\nCallBuiltin 7 2").unwrap());
+    vm.register_builtin(7, |vm, _| {
+        let b = vm.pop().to_int();
+        let a = vm.pop().to_int();
+        Value::Int(a * 100 + b)
+    });
+    assert_same(&ok(vm.run()), &Value::Int(1003));
+}
+
+#[test]
+fn builtin_arguments_it_leaves_are_dropped() {
+    let mut vm =
+        VM::new(assemble("LoadInt 1\nLoadInt 2\nLoadInt 3\nCallBuiltin 0 2\nMakeArray 2").unwrap());
+    vm.register_builtin(0, |_, _| Value::str("r"));
+    assert_same(
+        &ok(vm.run()),
+        &Value::array(vec![Value::Int(1), Value::str("r")]),
+    );
+}
+
+#[test]
+fn unregistered_builtin_is_an_error() {
+    let e = err(run_src("Nop\nCallBuiltin 9 0"));
+    assert_eq!(e.ip, Some(1));
+    assert!(e.message.contains("builtin 9 is not registered"), "{e}");
+}
+
+#[test]
+fn a_builtin_can_fail_the_op() {
+    let mut vm = VM::new(assemble("Nop\nCallBuiltin 1 0\nLoadInt 5").unwrap());
+    vm.register_builtin(1, |vm, _| {
+        vm.raise_error("no network here");
+        Value::Undef
+    });
+    let e = err(vm.run());
+    assert_eq!(e.ip, Some(1));
+    assert!(e.message.contains("no network here"), "{e}");
+}
+
+#[test]
+fn extensions_dispatch_per_id_then_catch_all() {
+    let mut vm =
+        VM::new(assemble("LoadInt 1\nExtended 3 10\nExtended 4 20\nExtendedWide 5 300").unwrap());
+    vm.register_extension(
+        3,
+        Box::new(|vm, arg| {
+            let v = vm.pop().to_int();
+            vm.push(Value::Int(v + arg as i64));
+        }),
+    );
+    vm.set_extension_handler(Box::new(|vm, id, arg| {
+        let v = vm.pop().to_int();
+        vm.push(Value::Int(v * 1000 + id as i64 * 100 + arg as i64));
+    }));
+    vm.set_extension_wide_handler(Box::new(|vm, _, payload| {
+        let v = vm.pop().to_int();
+        vm.push(Value::Int(v + payload as i64));
+    }));
+    assert_same(&ok(vm.run()), &Value::Int(11_420 + 300));
+}
+
+#[test]
+fn unregistered_extensions_are_errors() {
+    let e = err(run_src("Extended 1 0"));
+    assert!(
+        e.message
+            .contains("extension op 1 has no registered handler"),
+        "{e}"
+    );
+    let e = err(run_src("ExtendedWide 2 0"));
+    assert!(e.message.contains("wide extension op 2"), "{e}");
+}
+
+// ── pool and reset ───────────────────────────────────────────────────────────
+
+#[test]
+fn reset_clears_run_state_but_keeps_host_hooks() {
+    let mut vm =
+        VM::new(assemble("LoadInt 1\nSetSlot 0\nLoadInt 2\nSetVar g\nCallBuiltin 0 0").unwrap());
+    vm.register_builtin(0, |_, _| Value::Int(42));
+    assert_same(&ok(vm.run()), &Value::Int(42));
+    vm.reset(assemble("GetSlot 0\nGetVar g\nCallBuiltin 0 0\nMakeArray 3").unwrap());
+    assert_eq!(vm.ip, 0);
+    let v = ok(vm.run());
+    assert_same(
+        &v,
+        &Value::array(vec![Value::Undef, Value::Undef, Value::Int(42)]),
+    );
+}
+
+#[test]
+fn pool_recycles_vms() {
+    let mut pool = VMPool::new(1);
+    let mut vm = pool.acquire(assemble("LoadInt 1\nSetSlot 5\nLoadInt 2").unwrap());
+    assert_same(&ok(vm.run()), &Value::Int(2));
+    pool.release(vm);
+    pool.release(VM::new(assemble("Nop").unwrap()));
+    assert_eq!(pool.idle(), 1, "the pool keeps at most max_idle");
+    let mut vm = pool.acquire(assemble("GetSlot 5").unwrap());
+    assert_eq!(pool.idle(), 0);
+    assert_same(&ok(vm.run()), &Value::Undef);
+}
+
+#[test]
+fn invalid_chunks_report_the_verifier_error_from_run() {
+    let mut vm = VM::new(common::chunk_with(&[], &[LoadInt(1), Jump(9)]));
+    let e = err(vm.run());
+    assert_eq!(e.ip, Some(1));
+    assert!(e.message.starts_with("invalid chunk"), "{e}");
+    // Consts are still usable once valid.
+    assert_same(
+        &eval_with(&[Value::Int(3)], &[LoadConst(0)]),
+        &Value::Int(3),
+    );
+}
