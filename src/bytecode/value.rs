@@ -23,16 +23,18 @@ pub enum Value {
     Int(i64),
     /// A 64-bit float (serialized by bits, so −0.0 and NaN payloads survive).
     Float(#[serde(with = "float_bits")] f64),
+    /// A reference to builtin `id` (callable with `CallDynamic`).
+    NativeFn(u16),
+    /// An opaque host handle; the VM only moves it around.
+    Handle(u64),
+    // The variants that own heap data come last, so dropping a value is
+    // one range check on the tag.
     /// An immutable string.
     Str(Arc<String>),
     /// An array (copy-on-write).
     Array(Arc<Vec<Value>>),
     /// A hash keyed by string, iterated in key order (copy-on-write).
     Hash(Arc<BTreeMap<String, Value>>),
-    /// A reference to builtin `id` (callable with `CallDynamic`).
-    NativeFn(u16),
-    /// An opaque host handle; the VM only moves it around.
-    Handle(u64),
 }
 
 mod float_bits {

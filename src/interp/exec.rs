@@ -8,7 +8,7 @@
 //! loop has stopped.
 
 use super::containers::{self, element_of, range_values};
-use super::fuse::{Bin, Branch, Fused};
+use super::fuse::{self, Fused, MAX_STACK};
 use super::semantics::{self as sem, Bits, Cmp, Unary};
 use super::vm::{Frame, FrameKind, VM, VmError};
 use crate::bytecode::op::Op;
@@ -37,10 +37,6 @@ enum Returned {
     /// The root frame returned: the run is over.
     EndOfRun,
 }
-
-/// Most operand-stack values before the run is stopped (checked at
-/// back-edges and calls, where unbounded growth has to pass).
-const MAX_STACK: usize = 1 << 24;
 
 impl VM {
     /// Runs from `self.ip` until the end of the chunk or a top-level return.
@@ -83,72 +79,14 @@ impl VM {
             let Some(&group) = fused.get(ip) else {
                 break Ok(());
             };
-            // A fused group runs in one step; when it can't (see `fused_store`,
-            // `fused_branch`) its first op runs on its own and the rest follow.
-            match group {
-                Fused::None => {}
-                Fused::SlotPush { a, b, op } => {
-                    let v = op.apply(self.slot_ref(base, a), self.slot_ref(base, b));
-                    self.stack.push(v);
-                    ip += 3;
+            // Fused groups run in their own loop; it hands back the first op
+            // that needs the single-op path (possibly this one).
+            if group != Fused::None {
+                let frame_slots = self.slots.get_mut(base..).unwrap_or_default();
+                let to = fuse::run(&fused, frame_slots, &mut self.stack, consts, ip);
+                if to != ip {
+                    ip = to;
                     continue;
-                }
-                Fused::SlotStore { a, b, op, d } => {
-                    let v = op.apply(self.slot_ref(base, a), self.slot_ref(base, b));
-                    if self.fused_store(base, d, v) {
-                        ip += 4;
-                        continue;
-                    }
-                }
-                Fused::SlotBranch { a, b, op, br } => {
-                    if let Some(to) =
-                        self.fused_branch(op, self.slot_ref(base, a), self.slot_ref(base, b), br)
-                    {
-                        ip = to;
-                        continue;
-                    }
-                }
-                Fused::IntPush { a, k, op } => {
-                    let v = op.apply(self.slot_ref(base, a), &Value::Int(k as i64));
-                    self.stack.push(v);
-                    ip += 3;
-                    continue;
-                }
-                Fused::IntStore { a, k, op, d } => {
-                    let v = op.apply(self.slot_ref(base, a), &Value::Int(k as i64));
-                    if self.fused_store(base, d, v) {
-                        ip += 4;
-                        continue;
-                    }
-                }
-                Fused::IntBranch { a, k, op, br } => {
-                    if let Some(to) =
-                        self.fused_branch(op, self.slot_ref(base, a), &Value::Int(k as i64), br)
-                    {
-                        ip = to;
-                        continue;
-                    }
-                }
-                Fused::ConstPush { a, c, op } => {
-                    let v = op.apply(self.slot_ref(base, a), &consts[c as usize]);
-                    self.stack.push(v);
-                    ip += 3;
-                    continue;
-                }
-                Fused::ConstStore { a, c, op, d } => {
-                    let v = op.apply(self.slot_ref(base, a), &consts[c as usize]);
-                    if self.fused_store(base, d, v) {
-                        ip += 4;
-                        continue;
-                    }
-                }
-                Fused::ConstBranch { a, c, op, br } => {
-                    if let Some(to) =
-                        self.fused_branch(op, self.slot_ref(base, a), &consts[c as usize], br)
-                    {
-                        ip = to;
-                        continue;
-                    }
                 }
             }
             let op = ops[ip];
@@ -687,40 +625,6 @@ impl VM {
         let a = self.stack.last_mut().ok_or(Fault::Underflow)?;
         *a = f(a, &b);
         Ok(())
-    }
-
-    /// Slot `s` of the frame at `base`, by reference (`undef` if unset).
-    #[inline(always)]
-    fn slot_ref(&self, base: usize, s: u16) -> &Value {
-        const UNDEF: &Value = &Value::Undef;
-        self.slots.get(base + s as usize).unwrap_or(UNDEF)
-    }
-
-    /// The store of a fused group; false when the slot does not exist yet
-    /// (growing the slot area is left to `SetSlot`).
-    #[inline(always)]
-    fn fused_store(&mut self, base: usize, d: u16, v: Value) -> bool {
-        match self.slots.get_mut(base + d as usize) {
-            Some(slot) => {
-                *slot = v;
-                true
-            }
-            None => false,
-        }
-    }
-
-    /// The branch of a fused group: the next ip, or `None` when the stack is
-    /// over its limit (the single ops then report it at the right ip).
-    #[inline(always)]
-    fn fused_branch(&self, op: Bin, a: &Value, b: &Value, br: Branch) -> Option<usize> {
-        if self.stack.len() > MAX_STACK {
-            return None;
-        }
-        Some(if op.test(a, b) == br.when {
-            br.target
-        } else {
-            br.fallthrough
-        } as usize)
     }
 
     /// Replaces the top value `a` with `f(a)`.

@@ -79,8 +79,84 @@ impl Bin {
         })
     }
 
-    /// The op's value, by the single-op semantics.
+    /// Writes `a op b` into `dst`, by the single-op semantics. Int/Int and
+    /// Float/Float operands of the common ops are computed here, straight
+    /// into `dst` (the same rules as `semantics`, which the generated
+    /// differential tests hold them to); everything else goes through
+    /// `semantics`. Writing in place, rather than returning a `Value`, keeps
+    /// the result in registers until the final store.
     #[inline(always)]
+    pub(crate) fn write(self, a: &Value, b: &Value, dst: &mut Value) {
+        match (a, b) {
+            (&Value::Int(x), &Value::Int(y)) => self.write_ints(x, y, dst),
+            (&Value::Float(x), &Value::Float(y)) => self.write_floats(x, y, dst),
+            _ => *dst = self.apply(a, b),
+        }
+    }
+
+    // Each result kind gets its own store of one fixed variant: a `match`
+    // yielding different variants would assemble the value in memory.
+    #[inline(always)]
+    fn write_ints(self, x: i64, y: i64, dst: &mut Value) {
+        let r = match self {
+            Bin::Add => x.wrapping_add(y),
+            Bin::Sub => x.wrapping_sub(y),
+            Bin::Mul => x.wrapping_mul(y),
+            Bin::And => x & y,
+            Bin::Or => x | y,
+            Bin::Xor => x ^ y,
+            Bin::Mod => sem::int_rem(x, y),
+            _ => {
+                match self.cmp() {
+                    Some(c) => *dst = Value::Bool(int_cmp(c, x, y)),
+                    None => *dst = self.apply(&Value::Int(x), &Value::Int(y)),
+                }
+                return;
+            }
+        };
+        // A slot that already holds an Int (the loop counter case) only
+        // needs its payload replaced: no drop check, one store.
+        match dst {
+            Value::Int(p) => *p = r,
+            other => *other = Value::Int(r),
+        }
+    }
+
+    #[inline(always)]
+    fn write_floats(self, x: f64, y: f64, dst: &mut Value) {
+        let r = match self {
+            Bin::Add => x + y,
+            Bin::Sub => x - y,
+            Bin::Mul => x * y,
+            _ => {
+                match self.cmp() {
+                    Some(c) => *dst = Value::Bool(float_cmp(c, x, y)),
+                    None => *dst = self.apply(&Value::Float(x), &Value::Float(y)),
+                }
+                return;
+            }
+        };
+        match dst {
+            Value::Float(p) => *p = r,
+            other => *other = Value::Float(r),
+        }
+    }
+
+    /// The comparison this op is, if it is one.
+    #[inline(always)]
+    fn cmp(self) -> Option<Cmp> {
+        Some(match self {
+            Bin::Eq => Cmp::Eq,
+            Bin::Ne => Cmp::Ne,
+            Bin::Lt => Cmp::Lt,
+            Bin::Gt => Cmp::Gt,
+            Bin::Le => Cmp::Le,
+            Bin::Ge => Cmp::Ge,
+            _ => return None,
+        })
+    }
+
+    /// The op's value, by the single-op semantics.
     pub(crate) fn apply(self, a: &Value, b: &Value) -> Value {
         match self {
             Bin::Add => sem::add(a, b),
@@ -105,25 +181,62 @@ impl Bin {
     /// The op's truthiness, without building a `Value` for comparisons.
     #[inline(always)]
     pub(crate) fn test(self, a: &Value, b: &Value) -> bool {
-        match self {
-            Bin::Eq => sem::compare(Cmp::Eq, a, b),
-            Bin::Ne => sem::compare(Cmp::Ne, a, b),
-            Bin::Lt => sem::compare(Cmp::Lt, a, b),
-            Bin::Gt => sem::compare(Cmp::Gt, a, b),
-            Bin::Le => sem::compare(Cmp::Le, a, b),
-            Bin::Ge => sem::compare(Cmp::Ge, a, b),
-            other => other.apply(a, b).is_truthy(),
+        let Some(cmp) = self.cmp() else {
+            return self.apply(a, b).is_truthy();
+        };
+        match (a, b) {
+            (&Value::Int(x), &Value::Int(y)) => int_cmp(cmp, x, y),
+            (&Value::Float(x), &Value::Float(y)) => float_cmp(cmp, x, y),
+            _ => sem::compare(cmp, a, b),
+        }
+    }
+
+    /// The truthiness of `a op k` for an integer immediate `k`.
+    #[inline(always)]
+    pub(crate) fn test_int(self, a: &Value, k: i64) -> bool {
+        match (self, a) {
+            (Bin::Eq, &Value::Int(x)) => x == k,
+            (Bin::Ne, &Value::Int(x)) => x != k,
+            (Bin::Lt, &Value::Int(x)) => x < k,
+            (Bin::Gt, &Value::Int(x)) => x > k,
+            (Bin::Le, &Value::Int(x)) => x <= k,
+            (Bin::Ge, &Value::Int(x)) => x >= k,
+            _ => self.test(a, &Value::Int(k)),
         }
     }
 }
 
-/// A branch at the end of a group: go to `target` when the result's
-/// truthiness equals `when`, else to `fallthrough`.
+#[inline(always)]
+fn float_cmp(cmp: Cmp, x: f64, y: f64) -> bool {
+    match cmp {
+        Cmp::Eq => x == y,
+        Cmp::Ne => x != y,
+        Cmp::Lt => x < y,
+        Cmp::Gt => x > y,
+        Cmp::Le => x <= y,
+        Cmp::Ge => x >= y,
+    }
+}
+
+#[inline(always)]
+fn int_cmp(cmp: Cmp, x: i64, y: i64) -> bool {
+    match cmp {
+        Cmp::Eq => x == y,
+        Cmp::Ne => x != y,
+        Cmp::Lt => x < y,
+        Cmp::Gt => x > y,
+        Cmp::Le => x <= y,
+        Cmp::Ge => x >= y,
+    }
+}
+
+/// A branch at the end of a group: where to go when the result is truthy
+/// and when it is not (a `JumpIfFalse` and a `JumpIfTrue` differ only in
+/// which of the two is the jump target).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Branch {
-    pub when: bool,
-    pub target: u32,
-    pub fallthrough: u32,
+    pub on_true: u32,
+    pub on_false: u32,
 }
 
 /// A fused instruction starting at some ip. The first operand is always slot
@@ -231,6 +344,102 @@ impl Fused {
     }
 }
 
+/// Most operand-stack values a branch may leave behind (see `exec.rs`).
+pub(crate) const MAX_STACK: usize = 1 << 24;
+
+/// Runs consecutive fused groups from `ip` and returns the ip of the first
+/// op that needs the single-op path: one that starts no group, or a group
+/// that can't run fused (its store would grow the slot area, or its branch
+/// would pass a back-edge with an oversized stack). A small function of its
+/// own, so the slot slice and the ip stay in registers.
+#[inline(never)]
+pub(crate) fn run(
+    fused: &[Fused],
+    slots: &mut [Value],
+    stack: &mut Vec<Value>,
+    consts: &[Value],
+    mut ip: usize,
+) -> usize {
+    const UNDEF: &Value = &Value::Undef;
+    macro_rules! slot {
+        ($s:expr) => {
+            slots.get($s as usize).unwrap_or(UNDEF)
+        };
+    }
+    // `a op b` into slot `d`. The operands may live in `slots` too, so
+    // scalar operands are copied out before `d` is borrowed.
+    macro_rules! store {
+        ($a:expr, $b:expr, $op:expr, $d:expr) => {{
+            let (a, b, op, d) = ($a, $b, $op, $d as usize);
+            if d >= slots.len() {
+                return ip;
+            }
+            match (a, b) {
+                (&Value::Int(x), &Value::Int(y)) => op.write_ints(x, y, &mut slots[d]),
+                (&Value::Float(x), &Value::Float(y)) => op.write_floats(x, y, &mut slots[d]),
+                _ => slots[d] = op.apply(a, b),
+            }
+            ip += 4;
+        }};
+    }
+    macro_rules! push {
+        ($a:expr, $b:expr, $op:expr) => {{
+            let mut v = Value::Undef;
+            $op.write($a, $b, &mut v);
+            stack.push(v);
+            ip += 3;
+        }};
+    }
+    macro_rules! branch {
+        ($test:expr, $br:expr) => {{
+            if stack.len() > MAX_STACK {
+                return ip;
+            }
+            let br: Branch = $br;
+            ip = if $test { br.on_true } else { br.on_false } as usize;
+        }};
+    }
+    loop {
+        let Some(&group) = fused.get(ip) else {
+            return ip;
+        };
+        match group {
+            Fused::None => return ip,
+            Fused::SlotPush { a, b, op } => push!(slot!(a), slot!(b), op),
+            // The dominant loop shapes (`x = x + y`, `i < n`) skip the
+            // second dispatch on the op.
+            Fused::SlotStore {
+                a,
+                b,
+                op: Bin::Add,
+                d,
+            } => store!(slot!(a), slot!(b), Bin::Add, d),
+            Fused::SlotStore { a, b, op, d } => store!(slot!(a), slot!(b), op, d),
+            Fused::SlotBranch { a, b, op, br } => branch!(op.test(slot!(a), slot!(b)), br),
+            Fused::IntPush { a, k, op } => push!(slot!(a), &Value::Int(k as i64), op),
+            Fused::IntStore {
+                a,
+                k,
+                op: Bin::Add,
+                d,
+            } => store!(slot!(a), &Value::Int(k as i64), Bin::Add, d),
+            Fused::IntStore { a, k, op, d } => store!(slot!(a), &Value::Int(k as i64), op, d),
+            Fused::IntBranch {
+                a,
+                k,
+                op: Bin::Lt,
+                br,
+            } => branch!(Bin::Lt.test_int(slot!(a), k as i64), br),
+            Fused::IntBranch { a, k, op, br } => branch!(op.test_int(slot!(a), k as i64), br),
+            Fused::ConstPush { a, c, op } => push!(slot!(a), &consts[c as usize], op),
+            Fused::ConstStore { a, c, op, d } => store!(slot!(a), &consts[c as usize], op, d),
+            Fused::ConstBranch { a, c, op, br } => {
+                branch!(op.test(slot!(a), &consts[c as usize]), br)
+            }
+        }
+    }
+}
+
 /// Builds the fused instruction array for `ops` (same length).
 pub(crate) fn fuse(ops: &[Op]) -> Vec<Fused> {
     let n = ops.len();
@@ -257,10 +466,15 @@ pub(crate) fn fuse(ops: &[Op]) -> Vec<Fused> {
             Some(&Op::SetSlot(d)) if four => Then::Store(d),
             Some(&(Op::JumpIfFalse(t) | Op::JumpIfTrue(t))) if four => {
                 match (fits(t), fits(after + 1)) {
-                    (Some(target), Some(fallthrough)) => Then::Branch(Branch {
-                        when: matches!(ops[after], Op::JumpIfTrue(_)),
-                        target,
-                        fallthrough,
+                    (Some(target), Some(next)) => Then::Branch(match ops[after] {
+                        Op::JumpIfTrue(_) => Branch {
+                            on_true: target,
+                            on_false: next,
+                        },
+                        _ => Branch {
+                            on_true: next,
+                            on_false: target,
+                        },
                     }),
                     _ => Then::Push,
                 }
@@ -304,9 +518,8 @@ mod tests {
             k: 10,
             op: Bin::Lt,
             br: Branch {
-                when: false,
-                target: 9,
-                fallthrough: 4,
+                on_true: 4,
+                on_false: 9,
             },
         };
         assert_eq!(f[0], head);
@@ -321,6 +534,11 @@ mod tests {
         );
         assert_eq!(f[8], head, "the back-edge jump is threaded into the head");
         assert_eq!(f[9], Fused::None);
+    }
+
+    #[test]
+    fn fused_instructions_are_sixteen_bytes() {
+        assert_eq!(std::mem::size_of::<Fused>(), 16);
     }
 
     #[test]
