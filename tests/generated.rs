@@ -71,13 +71,27 @@ impl Gen {
         self.b.emit(op, 1);
     }
 
-    /// `slot ⊕ operand` ending in a store, a push-then-pop, or nothing.
-    fn statement(&mut self) {
-        let a = self.rng.below(SLOTS as u64) as u16;
-        self.b.emit(Op::GetSlot(a), 1);
-        self.operand();
+    /// A value on the stack: `slot ⊕ operand`, or `(operand ⊕ operand) ⊕ k`.
+    fn expression(&mut self) {
+        if self.rng.below(3) == 0 {
+            self.operand();
+            self.operand();
+            let op = *self.rng.pick(BINOPS);
+            self.b.emit(op, 1);
+            let k = *self.rng.pick(&[0, 1, -1, 3, 64, i64::MAX]);
+            self.b.emit(Op::LoadInt(k), 1);
+        } else {
+            let a = self.rng.below(SLOTS as u64) as u16;
+            self.b.emit(Op::GetSlot(a), 1);
+            self.operand();
+        }
         let op = *self.rng.pick(BINOPS);
         self.b.emit(op, 1);
+    }
+
+    /// An expression ending in a store or a pop.
+    fn statement(&mut self) {
+        self.expression();
         match self.rng.below(4) {
             0 => {
                 self.b.emit(Op::Pop, 1);
@@ -91,11 +105,7 @@ impl Gen {
 
     /// `if slot ⊕ operand { … } else { … }`.
     fn branch(&mut self, depth: u32) {
-        let a = self.rng.below(SLOTS as u64) as u16;
-        self.b.emit(Op::GetSlot(a), 1);
-        self.operand();
-        let op = *self.rng.pick(BINOPS);
-        self.b.emit(op, 1);
+        self.expression();
         let cond = if self.rng.below(2) == 0 {
             Op::JumpIfFalse(0)
         } else {

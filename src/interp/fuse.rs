@@ -11,7 +11,8 @@
 //! SetSlot d | JumpIfFalse t | JumpIfTrue t | (nothing: push)
 //! ```
 //!
-//! and a `Jump` whose target starts a compare-and-branch group is threaded:
+//! or `LoadInt k; op; then` with the value on top of the stack as the first
+//! operand; and a `Jump` whose target starts a compare-and-branch group is threaded:
 //! it evaluates the group in place (loop inversion), saving a dispatch per
 //! loop iteration.
 //!
@@ -239,11 +240,11 @@ pub(crate) struct Branch {
     pub on_false: u32,
 }
 
-/// A fused instruction starting at some ip. The first operand is always slot
-/// `a`; the name says where the second comes from (`Slot`, `Int` immediate,
-/// `Const` pool entry) and what happens to the result (`Push` it: 3 ops;
-/// `Store` it in slot `d`: 4 ops; `Branch` on it: 4 ops, or 1 for a
-/// threaded `Jump`).
+/// A fused instruction starting at some ip. The prefix says where the
+/// operands come from (`Slot`/`Int`/`Const`: slot `a` and a slot, integer
+/// immediate or constant; `Top`: the stack top and an integer immediate), the
+/// suffix what happens to the result (`Push` it, `Store` it in slot `d`, or
+/// `Branch` on it; a threaded `Jump` is a branch group of its own).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) enum Fused {
     /// No group starts here: run the single op.
@@ -299,6 +300,23 @@ pub(crate) enum Fused {
         op: Bin,
         br: Branch,
     },
+    /// The first operand is the value on top of the stack (popped), the
+    /// second an integer immediate: `LoadInt k; op` then push (2 ops),
+    /// store or branch (3 ops).
+    TopPush {
+        k: i32,
+        op: Bin,
+    },
+    TopStore {
+        k: i32,
+        op: Bin,
+        d: u16,
+    },
+    TopBranch {
+        k: i32,
+        op: Bin,
+        br: Branch,
+    },
 }
 
 /// What a group does with its result.
@@ -336,9 +354,10 @@ impl Fused {
     /// threading a `Jump` into it), if it ends in a branch.
     fn threaded(self) -> Option<Fused> {
         match self {
-            Fused::SlotBranch { .. } | Fused::IntBranch { .. } | Fused::ConstBranch { .. } => {
-                Some(self)
-            }
+            Fused::SlotBranch { .. }
+            | Fused::IntBranch { .. }
+            | Fused::ConstBranch { .. }
+            | Fused::TopBranch { .. } => Some(self),
             _ => None,
         }
     }
@@ -369,7 +388,7 @@ pub(crate) fn run(
     // `a op b` into slot `d`. The operands may live in `slots` too, so
     // scalar operands are copied out before `d` is borrowed.
     macro_rules! store {
-        ($a:expr, $b:expr, $op:expr, $d:expr) => {{
+        ($a:expr, $b:expr, $op:expr, $d:expr, $len:expr) => {{
             let (a, b, op, d) = ($a, $b, $op, $d as usize);
             if d >= slots.len() {
                 return ip;
@@ -379,7 +398,7 @@ pub(crate) fn run(
                 (&Value::Float(x), &Value::Float(y)) => op.write_floats(x, y, &mut slots[d]),
                 _ => slots[d] = op.apply(a, b),
             }
-            ip += 4;
+            ip += $len;
         }};
     }
     macro_rules! push {
@@ -413,8 +432,8 @@ pub(crate) fn run(
                 b,
                 op: Bin::Add,
                 d,
-            } => store!(slot!(a), slot!(b), Bin::Add, d),
-            Fused::SlotStore { a, b, op, d } => store!(slot!(a), slot!(b), op, d),
+            } => store!(slot!(a), slot!(b), Bin::Add, d, 4),
+            Fused::SlotStore { a, b, op, d } => store!(slot!(a), slot!(b), op, d, 4),
             Fused::SlotBranch { a, b, op, br } => branch!(op.test(slot!(a), slot!(b)), br),
             Fused::IntPush { a, k, op } => push!(slot!(a), &Value::Int(k as i64), op),
             Fused::IntStore {
@@ -422,8 +441,8 @@ pub(crate) fn run(
                 k,
                 op: Bin::Add,
                 d,
-            } => store!(slot!(a), &Value::Int(k as i64), Bin::Add, d),
-            Fused::IntStore { a, k, op, d } => store!(slot!(a), &Value::Int(k as i64), op, d),
+            } => store!(slot!(a), &Value::Int(k as i64), Bin::Add, d, 4),
+            Fused::IntStore { a, k, op, d } => store!(slot!(a), &Value::Int(k as i64), op, d, 4),
             Fused::IntBranch {
                 a,
                 k,
@@ -432,9 +451,39 @@ pub(crate) fn run(
             } => branch!(Bin::Lt.test_int(slot!(a), k as i64), br),
             Fused::IntBranch { a, k, op, br } => branch!(op.test_int(slot!(a), k as i64), br),
             Fused::ConstPush { a, c, op } => push!(slot!(a), &consts[c as usize], op),
-            Fused::ConstStore { a, c, op, d } => store!(slot!(a), &consts[c as usize], op, d),
+            Fused::ConstStore { a, c, op, d } => store!(slot!(a), &consts[c as usize], op, d, 4),
             Fused::ConstBranch { a, c, op, br } => {
                 branch!(op.test(slot!(a), &consts[c as usize]), br)
+            }
+            Fused::TopPush { k, op } => {
+                let Some(top) = stack.last_mut() else {
+                    return ip;
+                };
+                match *top {
+                    Value::Int(x) => op.write_ints(x, k as i64, top),
+                    Value::Float(x) => op.write_floats(x, k as f64, top),
+                    _ => *top = op.apply(top, &Value::Int(k as i64)),
+                }
+                ip += 2;
+            }
+            Fused::TopStore { k, op, d } => {
+                // Check the group can run fused before popping anything.
+                if d as usize >= slots.len() {
+                    return ip;
+                }
+                let Some(a) = stack.pop() else { return ip };
+                store!(&a, &Value::Int(k as i64), op, d, 3);
+            }
+            Fused::TopBranch { k, op, br } => {
+                if stack.len() > MAX_STACK + 1 {
+                    return ip;
+                }
+                let Some(a) = stack.pop() else { return ip };
+                ip = if op.test_int(&a, k as i64) {
+                    br.on_true
+                } else {
+                    br.on_false
+                } as usize;
             }
         }
     }
@@ -451,22 +500,15 @@ pub(crate) fn fuse(ops: &[Op]) -> Vec<Fused> {
     }
     let fits = |t: usize| u32::try_from(t).ok();
     let mut out = vec![Fused::None; n];
-    for ip in 0..n {
-        if ip + 3 > n || (1..3).any(|k| is_target[ip + k]) {
-            continue;
-        }
-        let (Op::GetSlot(a), Some(b), Some(op)) =
-            (ops[ip], rhs(&ops[ip + 1]), Bin::of(&ops[ip + 2]))
-        else {
-            continue;
-        };
-        let after = ip + 3;
-        let four = after < n && !is_target[after];
-        let then = match ops.get(after) {
-            Some(&Op::SetSlot(d)) if four => Then::Store(d),
-            Some(&(Op::JumpIfFalse(t) | Op::JumpIfTrue(t))) if four => {
-                match (fits(t), fits(after + 1)) {
-                    (Some(target), Some(next)) => Then::Branch(match ops[after] {
+    // What the op at `at` does with a group's result (a store or branch only
+    // if control can't land on it from elsewhere).
+    let then_at = |at: usize| {
+        let joinable = at < n && !is_target[at];
+        match ops.get(at) {
+            Some(&Op::SetSlot(d)) if joinable => Then::Store(d),
+            Some(&(Op::JumpIfFalse(t) | Op::JumpIfTrue(t))) if joinable => {
+                match (fits(t), fits(at + 1)) {
+                    (Some(target), Some(next)) => Then::Branch(match ops[at] {
                         Op::JumpIfTrue(_) => Branch {
                             on_true: target,
                             on_false: next,
@@ -480,8 +522,33 @@ pub(crate) fn fuse(ops: &[Op]) -> Vec<Fused> {
                 }
             }
             _ => Then::Push,
+        }
+    };
+    for ip in 0..n {
+        if ip + 2 > n || is_target[ip + 1] {
+            continue;
+        }
+        // LoadInt k; op; then   (first operand: the stack top)
+        if let (Op::LoadInt(k), Some(op)) = (ops[ip], Bin::of(&ops[ip + 1]))
+            && let Ok(k) = i32::try_from(k)
+        {
+            out[ip] = match then_at(ip + 2) {
+                Then::Push => Fused::TopPush { k, op },
+                Then::Store(d) => Fused::TopStore { k, op, d },
+                Then::Branch(br) => Fused::TopBranch { k, op, br },
+            };
+            continue;
+        }
+        // GetSlot a; rhs; op; then
+        if ip + 3 > n || is_target[ip + 2] {
+            continue;
+        }
+        let (Op::GetSlot(a), Some(b), Some(op)) =
+            (ops[ip], rhs(&ops[ip + 1]), Bin::of(&ops[ip + 2]))
+        else {
+            continue;
         };
-        out[ip] = make(a, b, op, then);
+        out[ip] = make(a, b, op, then_at(ip + 3));
     }
     // Thread jumps into compare-and-branch groups (loop inversion).
     for ip in 0..n {
@@ -568,6 +635,39 @@ mod tests {
                 a: 0,
                 k: 1,
                 op: Bin::Add
+            }
+        );
+    }
+
+    #[test]
+    fn fuses_stack_top_with_an_immediate() {
+        let ops = [
+            Op::GetSlot(0),     // 0
+            Op::LoadInt(3),     // 1
+            Op::Mod,            // 2
+            Op::LoadInt(0),     // 3
+            Op::NumEq,          // 4
+            Op::JumpIfFalse(7), // 5
+            Op::Nop,            // 6
+        ];
+        let f = fuse(&ops);
+        assert_eq!(
+            f[0],
+            Fused::IntPush {
+                a: 0,
+                k: 3,
+                op: Bin::Mod
+            }
+        );
+        assert_eq!(
+            f[3],
+            Fused::TopBranch {
+                k: 0,
+                op: Bin::Eq,
+                br: Branch {
+                    on_true: 6,
+                    on_false: 7
+                }
             }
         );
     }
