@@ -41,6 +41,26 @@ fn bench_kernel(c: &mut Criterion, name: &str, chunk: Arc<Chunk>, native: impl F
     g.bench_function("interpreter", |b| b.iter(|| run(black_box(&chunk))));
     g.bench_function("native_rust", |b| b.iter(&native));
     g.finish();
+    report_ratio(name);
+}
+
+/// Prints `interpreter / native_rust` from the medians criterion just
+/// measured (read back from its estimates files).
+fn report_ratio(group: &str) {
+    let median = |f: &str| -> Option<f64> {
+        let path = format!("target/criterion/{group}/{f}/new/estimates.json");
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
+        json["median"]["point_estimate"].as_f64()
+    };
+    if let (Some(interp), Some(native)) = (median("interpreter"), median("native_rust")) {
+        println!(
+            "{group}: interpreter / native Rust = {:.1}x (medians {:.2} ms / {:.3} ms)",
+            interp / native,
+            interp / 1e6,
+            native / 1e6
+        );
+    }
 }
 
 fn benches(c: &mut Criterion) {
