@@ -497,3 +497,27 @@ fn invalid_chunks_report_the_verifier_error_from_run() {
         &Value::Int(3),
     );
 }
+
+#[test]
+fn bytecode_can_nest_containers_a_million_deep_without_crashing() {
+    // v = [v] a million times, then print it, compare it and drop it.
+    let src = "
+        LoadInt 0
+        SetSlot 1
+loop:   GetSlot 1
+        LoadInt 1_000_000
+        NumLt
+        JumpIfFalse done
+        GetSlot 0
+        MakeArray 1
+        SetSlot 0
+        PreIncSlotVoid 1
+        Jump loop
+done:   GetSlot 0
+        Dup
+        StrEq
+";
+    let mut vm = VM::new(assemble(src).unwrap());
+    assert_same(&ok(vm.run()), &Value::Bool(true));
+    drop(vm);
+}

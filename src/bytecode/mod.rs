@@ -5,5 +5,6 @@ pub mod asm;
 pub mod chunk;
 pub mod disasm;
 pub mod op;
+pub mod shared;
 pub mod value;
 pub mod verify;

@@ -2,14 +2,20 @@
 //!
 //! A `Value` is 16 bytes: a tag and one word. Strings and containers sit
 //! behind an `Arc`, so cloning a value never copies heap data; containers are
-//! copy-on-write (`Arc::make_mut`). This keeps the interpreter's stack traffic
-//! cheap, which is why `Array`/`Hash` hold an `Arc` where fusevm holds the
+//! copy-on-write ([`Shared`]). This keeps the interpreter's stack traffic
+//! cheap, which is why `Array`/`Hash` hold a `Shared` where fusevm holds the
 //! collection inline; build them with [`Value::array`] and [`Value::hash`].
+//!
+//! Bytecode can nest containers arbitrarily deep, so nothing here recurses
+//! on nesting: dropping (see [`Shared`]), comparing and stringifying walk
+//! with explicit work lists, and `Debug` stops at a fixed depth.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
+
+pub use super::shared::Shared;
 
 /// A VM value.
 #[derive(Clone, Default, Serialize, Deserialize)]
@@ -32,9 +38,9 @@ pub enum Value {
     /// An immutable string.
     Str(Arc<String>),
     /// An array (copy-on-write).
-    Array(Arc<Vec<Value>>),
+    Array(Shared<Vec<Value>>),
     /// A hash keyed by string, iterated in key order (copy-on-write).
-    Hash(Arc<BTreeMap<String, Value>>),
+    Hash(Shared<BTreeMap<String, Value>>),
 }
 
 mod float_bits {
@@ -95,12 +101,12 @@ impl Value {
 
     /// An Array.
     pub fn array(items: Vec<Value>) -> Self {
-        Value::Array(Arc::new(items))
+        Value::Array(Shared::new(items))
     }
 
     /// A Hash from any key/value pairs.
     pub fn hash<K: Into<String>>(pairs: impl IntoIterator<Item = (K, Value)>) -> Self {
-        Value::Hash(Arc::new(
+        Value::Hash(Shared::new(
             pairs.into_iter().map(|(k, v)| (k.into(), v)).collect(),
         ))
     }
@@ -172,8 +178,42 @@ impl Value {
     }
 
     /// Appends the string form to `out` (no intermediate allocation for
-    /// strings and numbers).
+    /// strings and numbers; containers are walked without recursion).
     pub fn write_str(&self, out: &mut String) {
+        enum Piece<'a> {
+            Val(&'a Value),
+            Key(&'a str),
+            Space,
+        }
+        // What is still to be written, last piece first.
+        let mut work = vec![Piece::Val(self)];
+        while let Some(piece) = work.pop() {
+            match piece {
+                Piece::Space => out.push(' '),
+                Piece::Key(k) => out.push_str(k),
+                Piece::Val(Value::Array(a)) => {
+                    for (i, x) in a.iter().enumerate().rev() {
+                        work.push(Piece::Val(x));
+                        if i > 0 {
+                            work.push(Piece::Space);
+                        }
+                    }
+                }
+                Piece::Val(Value::Hash(h)) => {
+                    for (i, (k, x)) in h.iter().enumerate().rev() {
+                        work.extend([Piece::Val(x), Piece::Space, Piece::Key(k)]);
+                        if i > 0 {
+                            work.push(Piece::Space);
+                        }
+                    }
+                }
+                Piece::Val(scalar) => scalar.write_scalar(out),
+            }
+        }
+    }
+
+    /// `write_str` for the non-container kinds.
+    fn write_scalar(&self, out: &mut String) {
         use std::fmt::Write;
         match self {
             Value::Undef | Value::Bool(false) => {}
@@ -185,30 +225,13 @@ impl Value {
                 let _ = write!(out, "{f}");
             }
             Value::Str(s) => out.push_str(s),
-            Value::Array(a) => {
-                for (i, v) in a.iter().enumerate() {
-                    if i > 0 {
-                        out.push(' ');
-                    }
-                    v.write_str(out);
-                }
-            }
-            Value::Hash(h) => {
-                for (i, (k, v)) in h.iter().enumerate() {
-                    if i > 0 {
-                        out.push(' ');
-                    }
-                    out.push_str(k);
-                    out.push(' ');
-                    v.write_str(out);
-                }
-            }
             Value::NativeFn(id) => {
                 let _ = write!(out, "builtin#{id}");
             }
             Value::Handle(h) => {
                 let _ = write!(out, "handle#{h}");
             }
+            Value::Array(_) | Value::Hash(_) => unreachable!("containers are walked"),
         }
     }
 
@@ -224,53 +247,100 @@ impl Value {
     /// (so `-0.0` differs from `0.0` and a NaN equals the same NaN). This is
     /// the equality tier-agreement tests use.
     pub fn same_as(&self, other: &Value) -> bool {
-        match (self, other) {
-            (Value::Float(a), Value::Float(b)) => a.to_bits() == b.to_bits(),
-            (Value::Array(a), Value::Array(b)) => {
-                a.len() == b.len() && a.iter().zip(b.iter()).all(|(x, y)| x.same_as(y))
+        structurally_equal(self, other, |a, b| a.to_bits() == b.to_bits())
+    }
+}
+
+/// Compares two values, containers element by element, with an explicit
+/// work list (no recursion on nesting); floats compare with `float_eq`.
+fn structurally_equal(a: &Value, b: &Value, float_eq: fn(f64, f64) -> bool) -> bool {
+    let mut work = vec![(a, b)];
+    while let Some(pair) = work.pop() {
+        match pair {
+            (Value::Undef, Value::Undef) => {}
+            (Value::Bool(x), Value::Bool(y)) if x == y => {}
+            (Value::Int(x), Value::Int(y)) if x == y => {}
+            (Value::Float(x), Value::Float(y)) if float_eq(*x, *y) => {}
+            (Value::Str(x), Value::Str(y)) if x == y => {}
+            (Value::NativeFn(x), Value::NativeFn(y)) if x == y => {}
+            (Value::Handle(x), Value::Handle(y)) if x == y => {}
+            (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
+                work.extend(x.iter().zip(y.iter()));
             }
-            (Value::Hash(a), Value::Hash(b)) => {
-                a.len() == b.len()
-                    && a.iter()
-                        .zip(b.iter())
-                        .all(|((ka, va), (kb, vb))| ka == kb && va.same_as(vb))
+            (Value::Hash(x), Value::Hash(y)) if x.len() == y.len() => {
+                for ((kx, vx), (ky, vy)) in x.iter().zip(y.iter()) {
+                    if kx != ky {
+                        return false;
+                    }
+                    work.push((vx, vy));
+                }
             }
-            _ => self == other,
+            _ => return false,
         }
     }
+    true
 }
 
 /// IEEE equality for floats (NaN ≠ NaN); structural otherwise.
 impl PartialEq for Value {
     fn eq(&self, other: &Value) -> bool {
-        match (self, other) {
-            (Value::Undef, Value::Undef) => true,
-            (Value::Bool(a), Value::Bool(b)) => a == b,
-            (Value::Int(a), Value::Int(b)) => a == b,
-            (Value::Float(a), Value::Float(b)) => a == b,
-            (Value::Str(a), Value::Str(b)) => a == b,
-            (Value::Array(a), Value::Array(b)) => a == b,
-            (Value::Hash(a), Value::Hash(b)) => a == b,
-            (Value::NativeFn(a), Value::NativeFn(b)) => a == b,
-            (Value::Handle(a), Value::Handle(b)) => a == b,
-            _ => false,
-        }
+        structurally_equal(self, other, |a, b| a == b)
     }
 }
 
-impl fmt::Debug for Value {
+/// How deep `Debug` prints nested containers before writing `…`.
+const DEBUG_DEPTH: usize = 32;
+
+/// `Debug` for a value seen `depth` containers down.
+struct DebugAt<'a>(&'a Value, usize);
+
+impl fmt::Debug for DebugAt<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
+        let DebugAt(v, depth) = *self;
+        match v {
+            Value::Array(_) | Value::Hash(_) if depth >= DEBUG_DEPTH => f.write_str("…"),
+            Value::Array(a) => f
+                .debug_tuple("Array")
+                .field(&DebugList(a, depth + 1))
+                .finish(),
+            Value::Hash(h) => f
+                .debug_tuple("Hash")
+                .field(&DebugMap(h, depth + 1))
+                .finish(),
             Value::Undef => f.write_str("Undef"),
             Value::Bool(b) => write!(f, "Bool({b})"),
             Value::Int(n) => write!(f, "Int({n})"),
             Value::Float(x) => write!(f, "Float({x:?})"),
             Value::Str(s) => write!(f, "Str({:?})", s.as_str()),
-            Value::Array(a) => f.debug_tuple("Array").field(&**a).finish(),
-            Value::Hash(h) => f.debug_tuple("Hash").field(&**h).finish(),
             Value::NativeFn(id) => write!(f, "NativeFn({id})"),
             Value::Handle(h) => write!(f, "Handle({h})"),
         }
+    }
+}
+
+struct DebugList<'a>(&'a [Value], usize);
+
+impl fmt::Debug for DebugList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.0.iter().map(|v| DebugAt(v, self.1)))
+            .finish()
+    }
+}
+
+struct DebugMap<'a>(&'a BTreeMap<String, Value>, usize);
+
+impl fmt::Debug for DebugMap<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.0.iter().map(|(k, v)| (k, DebugAt(v, self.1))))
+            .finish()
+    }
+}
+
+impl fmt::Debug for Value {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        DebugAt(self, 0).fmt(f)
     }
 }
 
@@ -352,6 +422,35 @@ mod tests {
             let back: Value = serde_json::from_str(&json).unwrap();
             assert!(back.same_as(&Value::Float(x)), "{json}");
         }
+    }
+
+    /// A chain `levels` containers deep, alternating arrays and hashes.
+    fn deep(levels: usize) -> Value {
+        let mut v = Value::Int(7);
+        for i in 0..levels {
+            v = if i % 2 == 0 {
+                Value::array(vec![v])
+            } else {
+                Value::hash([("k", v)])
+            };
+        }
+        v
+    }
+
+    #[test]
+    fn deeply_nested_values_drop_compare_and_print_without_recursion() {
+        let a = deep(1_000_000);
+        let b = deep(1_000_000);
+        assert!(a.same_as(&b));
+        assert_eq!(a, b);
+        assert_eq!(
+            a.to_str().len(),
+            1 + 2 * 500_000,
+            "`k ` per hash level, then 7"
+        );
+        assert!(format!("{a:?}").contains('…'));
+        drop(a);
+        drop(b);
     }
 
     #[test]

@@ -6,9 +6,8 @@
 //! first write (autovivification); any other non-container is an error.
 
 use super::exec::Fault;
-use crate::bytecode::value::Value;
+use crate::bytecode::value::{Shared, Value};
 use std::collections::BTreeMap;
-use std::sync::Arc;
 
 /// Resolves a possibly negative index against `len`.
 fn resolve(len: usize, idx: i64) -> Option<usize> {
@@ -43,7 +42,7 @@ pub(crate) fn array_mut(slot: &mut Value) -> Result<&mut Vec<Value>, Fault> {
         *slot = Value::array(Vec::new());
     }
     match slot {
-        Value::Array(a) => Ok(Arc::make_mut(a)),
+        Value::Array(a) => Ok(a.make_mut()),
         other => Err(not_a("an array", other)),
     }
 }
@@ -87,10 +86,10 @@ pub(crate) fn set_element(
 /// The hash in `slot`, made unique for writing; `undef` becomes `{}`.
 pub(crate) fn hash_mut(slot: &mut Value) -> Result<&mut BTreeMap<String, Value>, Fault> {
     if matches!(slot, Value::Undef) {
-        *slot = Value::Hash(Arc::new(BTreeMap::new()));
+        *slot = Value::Hash(Shared::new(BTreeMap::new()));
     }
     match slot {
-        Value::Hash(h) => Ok(Arc::make_mut(h)),
+        Value::Hash(h) => Ok(h.make_mut()),
         other => Err(not_a("a hash", other)),
     }
 }

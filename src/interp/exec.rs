@@ -12,7 +12,7 @@ use super::fuse::{self, Fused, MAX_STACK};
 use super::semantics::{self as sem, Bits, Cmp, Unary};
 use super::vm::{Frame, FrameKind, VM, VmError};
 use crate::bytecode::op::Op;
-use crate::bytecode::value::Value;
+use crate::bytecode::value::{Shared, Value};
 use std::io::Write;
 use std::sync::Arc;
 
@@ -281,7 +281,7 @@ impl VM {
                     while let (Some(key), Some(v)) = (it.next(), it.next()) {
                         map.insert(key.to_str(), v);
                     }
-                    self.stack.push(Value::Hash(Arc::new(map)));
+                    self.stack.push(Value::Hash(Shared::new(map)));
                 }
 
                 // ── arithmetic ──
