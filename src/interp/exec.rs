@@ -367,42 +367,25 @@ impl VM {
                 }
 
                 // ── control flow ──
-                Op::Jump(t) => {
-                    if t <= ip {
-                        t!(self.check_stack());
-                    }
-                    next = t;
-                }
+                Op::Jump(t) => next = t!(self.jump(ip, t)),
                 Op::JumpIfTrue(t) => {
                     if pop!().is_truthy() {
-                        if t <= ip {
-                            t!(self.check_stack());
-                        }
-                        next = t;
+                        next = t!(self.jump(ip, t));
                     }
                 }
                 Op::JumpIfFalse(t) => {
                     if !pop!().is_truthy() {
-                        if t <= ip {
-                            t!(self.check_stack());
-                        }
-                        next = t;
+                        next = t!(self.jump(ip, t));
                     }
                 }
                 Op::JumpIfTrueKeep(t) => {
                     if top!().is_truthy() {
-                        if t <= ip {
-                            t!(self.check_stack());
-                        }
-                        next = t;
+                        next = t!(self.jump(ip, t));
                     }
                 }
                 Op::JumpIfFalseKeep(t) => {
                     if !top!().is_truthy() {
-                        if t <= ip {
-                            t!(self.check_stack());
-                        }
-                        next = t;
+                        next = t!(self.jump(ip, t));
                     }
                 }
 
@@ -544,10 +527,7 @@ impl VM {
                     let slot = t!(self.slot_mut(base, s));
                     *slot = sem::step(slot, 1);
                     if sem::compare(Cmp::Lt, slot, &Value::Int(lim as i64)) {
-                        if t <= ip {
-                            t!(self.check_stack());
-                        }
-                        next = t;
+                        next = t!(self.jump(ip, t));
                     }
                 }
                 Op::AccumSumLoop(sum, i, lim) => t!(self.accum_sum_loop(base, sum, i, lim)),
@@ -662,6 +642,16 @@ impl VM {
         }
         self.slots.resize(idx + 1, Value::Undef);
         Ok(())
+    }
+
+    /// A taken jump from `ip` to `t`: a back-edge first checks the operand
+    /// stack (a loop that leaks values must stop, not exhaust memory).
+    #[inline(always)]
+    fn jump(&self, ip: usize, t: usize) -> Result<usize, Fault> {
+        if t <= ip {
+            self.check_stack()?;
+        }
+        Ok(t)
     }
 
     fn check_stack(&self) -> Result<(), Fault> {

@@ -109,7 +109,7 @@ impl Bin {
             Bin::Mod => sem::int_rem(x, y),
             _ => {
                 match self.cmp() {
-                    Some(c) => *dst = Value::Bool(int_cmp(c, x, y)),
+                    Some(c) => *dst = Value::Bool(sem::compare_ints(c, x, y)),
                     None => *dst = self.apply(&Value::Int(x), &Value::Int(y)),
                 }
                 return;
@@ -131,7 +131,7 @@ impl Bin {
             Bin::Mul => x * y,
             _ => {
                 match self.cmp() {
-                    Some(c) => *dst = Value::Bool(float_cmp(c, x, y)),
+                    Some(c) => *dst = Value::Bool(sem::compare_floats(c, x, y)),
                     None => *dst = self.apply(&Value::Float(x), &Value::Float(y)),
                 }
                 return;
@@ -186,8 +186,8 @@ impl Bin {
             return self.apply(a, b).is_truthy();
         };
         match (a, b) {
-            (&Value::Int(x), &Value::Int(y)) => int_cmp(cmp, x, y),
-            (&Value::Float(x), &Value::Float(y)) => float_cmp(cmp, x, y),
+            (&Value::Int(x), &Value::Int(y)) => sem::compare_ints(cmp, x, y),
+            (&Value::Float(x), &Value::Float(y)) => sem::compare_floats(cmp, x, y),
             _ => sem::compare(cmp, a, b),
         }
     }
@@ -195,39 +195,10 @@ impl Bin {
     /// The truthiness of `a op k` for an integer immediate `k`.
     #[inline(always)]
     pub(crate) fn test_int(self, a: &Value, k: i64) -> bool {
-        match (self, a) {
-            (Bin::Eq, &Value::Int(x)) => x == k,
-            (Bin::Ne, &Value::Int(x)) => x != k,
-            (Bin::Lt, &Value::Int(x)) => x < k,
-            (Bin::Gt, &Value::Int(x)) => x > k,
-            (Bin::Le, &Value::Int(x)) => x <= k,
-            (Bin::Ge, &Value::Int(x)) => x >= k,
+        match (self.cmp(), a) {
+            (Some(c), &Value::Int(x)) => sem::compare_ints(c, x, k),
             _ => self.test(a, &Value::Int(k)),
         }
-    }
-}
-
-#[inline(always)]
-fn float_cmp(cmp: Cmp, x: f64, y: f64) -> bool {
-    match cmp {
-        Cmp::Eq => x == y,
-        Cmp::Ne => x != y,
-        Cmp::Lt => x < y,
-        Cmp::Gt => x > y,
-        Cmp::Le => x <= y,
-        Cmp::Ge => x >= y,
-    }
-}
-
-#[inline(always)]
-fn int_cmp(cmp: Cmp, x: i64, y: i64) -> bool {
-    match cmp {
-        Cmp::Eq => x == y,
-        Cmp::Ne => x != y,
-        Cmp::Lt => x < y,
-        Cmp::Gt => x > y,
-        Cmp::Le => x <= y,
-        Cmp::Ge => x >= y,
     }
 }
 

@@ -114,21 +114,33 @@ pub enum Cmp {
 #[inline(always)]
 pub fn compare(op: Cmp, a: &Value, b: &Value) -> bool {
     match (a, b) {
-        (Value::Int(x), Value::Int(y)) => match op {
-            Cmp::Eq => x == y,
-            Cmp::Ne => x != y,
-            Cmp::Lt => x < y,
-            Cmp::Gt => x > y,
-            Cmp::Le => x <= y,
-            Cmp::Ge => x >= y,
-        },
-        _ => compare_float(op, a.to_float(), b.to_float()),
+        (Value::Int(x), Value::Int(y)) => compare_ints(op, *x, *y),
+        _ => compare_coerced(op, a, b),
     }
 }
 
 #[cold]
 #[inline(never)]
-fn compare_float(op: Cmp, x: f64, y: f64) -> bool {
+fn compare_coerced(op: Cmp, a: &Value, b: &Value) -> bool {
+    compare_floats(op, a.to_float(), b.to_float())
+}
+
+/// The i64 half of [`compare`].
+#[inline(always)]
+pub fn compare_ints(op: Cmp, x: i64, y: i64) -> bool {
+    match op {
+        Cmp::Eq => x == y,
+        Cmp::Ne => x != y,
+        Cmp::Lt => x < y,
+        Cmp::Gt => x > y,
+        Cmp::Le => x <= y,
+        Cmp::Ge => x >= y,
+    }
+}
+
+/// The IEEE f64 half of [`compare`].
+#[inline(always)]
+pub fn compare_floats(op: Cmp, x: f64, y: f64) -> bool {
     match op {
         Cmp::Eq => x == y,
         Cmp::Ne => x != y,
