@@ -1,12 +1,51 @@
-//! The LLVM backend of fusevm-llvm: the one crate in the workspace allowed to
-//! touch LLVM's C API.
+//! The LLVM backend of fusevm-llvm: the one crate in the workspace that
+//! calls LLVM's C API.
 //!
-//! It will own a small, safe API over ORC LLJIT (host CPU), the `default<O2>`
-//! pipeline, absolute symbols for runtime helpers and per-unit resource
-//! trackers. Until the block tier lands it exports nothing but the facts the
-//! rest of the workspace needs to name the LLVM version it is built for.
+//! It gives the native tiers a small safe API over ORC LLJIT:
+//!
+//! - [`Jit::new`] creates an LLJIT generating code for the host CPU;
+//! - [`Jit::define_symbol`] makes a Rust `extern "C"` helper callable from
+//!   JIT code (absolute symbols: the process's own symbols are not searched);
+//! - [`Jit::compile`] builds a module with [inkwell] inside an ORC-owned
+//!   context, verifies it, runs `default<O2>` with a host-CPU target machine,
+//!   adds it under its own resource tracker and returns the entry addresses;
+//! - dropping the [`Compiled`] frees its machine code.
+//!
+//! ORC's asynchronous error reports are routed into [`Error`] instead of
+//! stderr. IR before and after O2 and the object file can be kept for
+//! debugging ([`DumpOptions`]).
+//!
+//! ```
+//! use fusevm_llvm_backend::{DumpOptions, Jit};
+//!
+//! let jit = Jit::new().unwrap();
+//! let code = jit
+//!     .compile("demo", &["twice"], DumpOptions::default(), |ctx, module| {
+//!         let i64t = ctx.i64_type();
+//!         let f = module.add_function("twice", i64t.fn_type(&[i64t.into()], false), None);
+//!         let b = ctx.create_builder();
+//!         b.position_at_end(ctx.append_basic_block(f, "entry"));
+//!         let x = f.get_nth_param(0).unwrap().into_int_value();
+//!         let r = b.build_int_add(x, x, "r").map_err(|e| e.to_string())?;
+//!         b.build_return(Some(&r)).map_err(|e| e.to_string())?;
+//!         Ok(())
+//!     })
+//!     .unwrap();
+//! let addr = code.addresses()[0];
+//! // SAFETY: `twice` was compiled above with exactly this signature, and
+//! // `code` (which owns the machine code) outlives the call.
+//! let twice: extern "C" fn(i64) -> i64 = unsafe { std::mem::transmute(addr) };
+//! assert_eq!(twice(21), 42);
+//! ```
 #![deny(missing_docs)]
-#![forbid(unsafe_code)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+mod error;
+mod jit;
+
+pub use error::Error;
+pub use inkwell;
+pub use jit::{CompileTimings, Compiled, DumpOptions, Jit};
 
 /// The LLVM major version this backend is written against.
 pub const LLVM_MAJOR: u32 = 19;

@@ -1,0 +1,425 @@
+//! The ORC session: one LLJIT for the host CPU, modules compiled into it at
+//! O2, each under its own resource tracker so its code can be freed.
+
+use crate::error::{Error, take_error};
+use inkwell::OptimizationLevel;
+use inkwell::context::ContextRef;
+use inkwell::module::Module;
+use inkwell::passes::PassBuilderOptions;
+use inkwell::targets::{
+    CodeModel, FileType, InitializationConfig, RelocMode, Target, TargetMachine,
+};
+use llvm_sys::error::LLVMErrorRef;
+use llvm_sys::orc2::lljit::{
+    LLVMOrcCreateLLJIT, LLVMOrcCreateLLJITBuilder, LLVMOrcDisposeLLJIT,
+    LLVMOrcLLJITAddLLVMIRModuleWithRT, LLVMOrcLLJITBuilderSetJITTargetMachineBuilder,
+    LLVMOrcLLJITGetExecutionSession, LLVMOrcLLJITGetMainJITDylib, LLVMOrcLLJITLookup,
+    LLVMOrcLLJITMangleAndIntern, LLVMOrcLLJITRef,
+};
+use llvm_sys::orc2::{
+    LLVMJITEvaluatedSymbol, LLVMJITSymbolFlags, LLVMJITSymbolGenericFlags, LLVMOrcAbsoluteSymbols,
+    LLVMOrcCSymbolMapPair, LLVMOrcCreateNewThreadSafeContext, LLVMOrcCreateNewThreadSafeModule,
+    LLVMOrcDisposeMaterializationUnit, LLVMOrcDisposeThreadSafeContext,
+    LLVMOrcExecutionSessionSetErrorReporter, LLVMOrcJITDylibCreateResourceTracker,
+    LLVMOrcJITDylibDefine, LLVMOrcJITTargetMachineBuilderDetectHost, LLVMOrcReleaseResourceTracker,
+    LLVMOrcResourceTrackerRef, LLVMOrcResourceTrackerRemove, LLVMOrcThreadSafeContextGetContext,
+};
+use std::ffi::{CString, c_void};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// What to keep from a compilation for debugging.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DumpOptions {
+    /// Keep the LLVM IR as built, before optimisation.
+    pub ir_before: bool,
+    /// Keep the LLVM IR after `default<O2>`.
+    pub ir_after: bool,
+    /// Keep the machine code as an object file (ELF/Mach-O bytes).
+    pub object: bool,
+}
+
+/// Where the time of one compilation went.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CompileTimings {
+    /// Running the caller's IR builder, plus verification.
+    pub build_ir: Duration,
+    /// The `default<O2>` pipeline.
+    pub optimize: Duration,
+    /// Adding to ORC and looking the entries up (machine code is generated
+    /// and linked here).
+    pub codegen: Duration,
+}
+
+/// Code compiled from one module. Its machine code lives until this is
+/// dropped (then ORC frees it); it keeps the JIT itself alive.
+pub struct Compiled {
+    jit: Arc<Session>,
+    tracker: LLVMOrcResourceTrackerRef,
+    addresses: Vec<usize>,
+    /// Where the time went.
+    pub timings: CompileTimings,
+    /// IR before optimisation, if requested.
+    pub ir_before: Option<String>,
+    /// IR after optimisation, if requested.
+    pub ir_after: Option<String>,
+    /// The object file, if requested.
+    pub object: Option<Vec<u8>>,
+}
+
+impl Compiled {
+    /// Addresses of the entries asked for, in order.
+    pub fn addresses(&self) -> &[usize] {
+        &self.addresses
+    }
+
+    /// The address of any symbol of this JIT (for entries not requested up
+    /// front).
+    pub fn lookup(&self, name: &str) -> Result<usize, Error> {
+        self.jit.lookup(name)
+    }
+}
+
+impl Drop for Compiled {
+    fn drop(&mut self) {
+        // SAFETY: `tracker` was created by this session's main JITDylib and
+        // is owned by this value alone; the session outlives it (the Arc).
+        // Removing it frees exactly this module's code; releasing drops our
+        // reference. Nothing can call the code afterwards: callers only get
+        // addresses through `&self`.
+        let _codegen = self.jit.codegen.lock().unwrap_or_else(|e| e.into_inner());
+        unsafe {
+            if let Some(msg) = take_error(LLVMOrcResourceTrackerRemove(self.tracker)) {
+                self.jit.report(format!("freeing compiled code: {msg}"));
+            }
+            LLVMOrcReleaseResourceTracker(self.tracker);
+        }
+    }
+}
+
+// SAFETY: a resource tracker is only used in `Drop`, and ORC's tracker
+// removal is thread-safe; the rest of `Compiled` is plain data.
+unsafe impl Send for Compiled {}
+
+/// An ORC LLJIT for the host CPU. Cheap to clone (a shared handle); the JIT
+/// is disposed when the last handle and the last [`Compiled`] are gone.
+#[derive(Clone)]
+pub struct Jit(Arc<Session>);
+
+struct Session {
+    raw: LLVMOrcLLJITRef,
+    /// Held while ORC may generate code (adding, looking up, removing):
+    /// LLJIT without concurrent compilation shares one target machine
+    /// between all materialisations, so two threads must not codegen at
+    /// once. Building IR and optimising run outside it, in parallel.
+    codegen: Mutex<()>,
+    /// Messages ORC reported asynchronously (the reporter's context; boxed
+    /// so its address is stable).
+    reported: Box<Mutex<Vec<String>>>,
+}
+
+// SAFETY: LLJIT's session is thread-safe for adding modules, defining
+// symbols and lookups, and code generation (which is not) is serialised by
+// `codegen`; `reported` is behind a Mutex.
+unsafe impl Send for Session {}
+// SAFETY: as above; no method gives out interior references.
+unsafe impl Sync for Session {}
+
+extern "C" fn report_error(ctx: *mut c_void, err: LLVMErrorRef) {
+    let msg = take_error(err).unwrap_or_default();
+    // SAFETY: `ctx` is the `Mutex` boxed in the Session that installed this
+    // reporter; the session disposes the JIT (so the reporter) before the box.
+    let reported = unsafe { &*(ctx as *const Mutex<Vec<String>>) };
+    reported.lock().unwrap_or_else(|e| e.into_inner()).push(msg);
+}
+
+/// Initialises LLVM's native target once per process.
+fn init_llvm() -> Result<(), Error> {
+    static INIT: OnceLock<Result<(), String>> = OnceLock::new();
+    INIT.get_or_init(|| Target::initialize_native(&InitializationConfig::default()))
+        .clone()
+        .map_err(Error::Setup)
+}
+
+impl Session {
+    fn report(&self, msg: String) {
+        self.reported
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(msg);
+    }
+
+    /// Messages reported since the last call, joined.
+    fn drain_reported(&self) -> String {
+        let mut r = self.reported.lock().unwrap_or_else(|e| e.into_inner());
+        let joined = r.join("; ");
+        r.clear();
+        joined
+    }
+
+    fn lookup(&self, name: &str) -> Result<usize, Error> {
+        let _codegen = self.codegen.lock().unwrap_or_else(|e| e.into_inner());
+        self.lookup_locked(name)
+    }
+
+    /// `lookup` for a caller already holding `codegen`.
+    fn lookup_locked(&self, name: &str) -> Result<usize, Error> {
+        let cname = CString::new(name).map_err(|_| Error::Lookup {
+            name: name.into(),
+            message: "name contains a NUL byte".into(),
+        })?;
+        let mut addr = 0u64;
+        // SAFETY: `raw` is a live LLJIT; `cname` outlives the call; `addr` is
+        // a valid out-pointer.
+        let err = unsafe { LLVMOrcLLJITLookup(self.raw, &mut addr, cname.as_ptr()) };
+        match take_error(err) {
+            None if addr != 0 => Ok(addr as usize),
+            other => {
+                let reported = self.drain_reported();
+                let mut message = other.unwrap_or_else(|| "symbol has address 0".into());
+                if !reported.is_empty() {
+                    message = format!("{message} ({reported})");
+                }
+                Err(Error::Lookup {
+                    name: name.into(),
+                    message,
+                })
+            }
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // SAFETY: last handle: no Compiled and no Jit refer to `raw` any more.
+        let err = unsafe { LLVMOrcDisposeLLJIT(self.raw) };
+        let _ = take_error(err);
+    }
+}
+
+/// A target machine for the host CPU and its features (what O2 plans for).
+fn host_target_machine() -> Result<TargetMachine, Error> {
+    let triple = TargetMachine::get_default_triple();
+    let target = Target::from_triple(&triple).map_err(|e| Error::Setup(e.to_string()))?;
+    let cpu = TargetMachine::get_host_cpu_name();
+    let features = TargetMachine::get_host_cpu_features();
+    target
+        .create_target_machine(
+            &triple,
+            &cpu.to_string_lossy(),
+            &features.to_string_lossy(),
+            OptimizationLevel::Default,
+            RelocMode::PIC,
+            CodeModel::Default,
+        )
+        .ok_or_else(|| Error::Setup(format!("no target machine for {triple}")))
+}
+
+impl Jit {
+    /// Creates an LLJIT generating code for the host CPU.
+    pub fn new() -> Result<Jit, Error> {
+        init_llvm()?;
+        // SAFETY: standard ORC setup. The builder and the target machine
+        // builder are consumed by the calls that take them; on error nothing
+        // is left to dispose but the error itself (consumed by take_error).
+        let raw = unsafe {
+            let builder = LLVMOrcCreateLLJITBuilder();
+            let mut jtmb = std::ptr::null_mut();
+            if let Some(msg) = take_error(LLVMOrcJITTargetMachineBuilderDetectHost(&mut jtmb)) {
+                llvm_sys::orc2::lljit::LLVMOrcDisposeLLJITBuilder(builder);
+                return Err(Error::Setup(msg));
+            }
+            LLVMOrcLLJITBuilderSetJITTargetMachineBuilder(builder, jtmb);
+            let mut raw = std::ptr::null_mut();
+            if let Some(msg) = take_error(LLVMOrcCreateLLJIT(&mut raw, builder)) {
+                return Err(Error::Setup(msg));
+            }
+            raw
+        };
+        let session = Session {
+            raw,
+            codegen: Mutex::new(()),
+            reported: Box::new(Mutex::new(Vec::new())),
+        };
+        let ctx = &*session.reported as *const Mutex<Vec<String>> as *mut c_void;
+        // SAFETY: `raw` is live; `ctx` points into the box the session owns
+        // and drops only after disposing the JIT.
+        unsafe {
+            LLVMOrcExecutionSessionSetErrorReporter(
+                LLVMOrcLLJITGetExecutionSession(raw),
+                report_error,
+                ctx,
+            );
+        }
+        Ok(Jit(Arc::new(session)))
+    }
+
+    /// The host CPU name code is generated for (e.g. `znver3`).
+    pub fn host_cpu() -> String {
+        TargetMachine::get_host_cpu_name()
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    /// Makes `name` resolve to `address` in code compiled afterwards: how
+    /// JIT code calls Rust `extern "C"` helpers. Defining a name twice is an
+    /// error.
+    pub fn define_symbol(&self, name: &str, address: usize) -> Result<(), Error> {
+        let cname =
+            CString::new(name).map_err(|_| Error::Codegen(format!("symbol `{name}` has a NUL")))?;
+        let raw = self.0.raw;
+        // SAFETY: `raw` is live; MangleAndIntern returns an owned pool entry
+        // that AbsoluteSymbols takes over; Define takes the materialisation
+        // unit on success, so we dispose it only on failure.
+        let err = unsafe {
+            let mut pair = LLVMOrcCSymbolMapPair {
+                Name: LLVMOrcLLJITMangleAndIntern(raw, cname.as_ptr()),
+                Sym: LLVMJITEvaluatedSymbol {
+                    Address: address as u64,
+                    Flags: LLVMJITSymbolFlags {
+                        GenericFlags: LLVMJITSymbolGenericFlags::LLVMJITSymbolGenericFlagsExported
+                            as u8
+                            | LLVMJITSymbolGenericFlags::LLVMJITSymbolGenericFlagsCallable as u8,
+                        TargetFlags: 0,
+                    },
+                },
+            };
+            let mu = LLVMOrcAbsoluteSymbols(&mut pair, 1);
+            let err = LLVMOrcJITDylibDefine(LLVMOrcLLJITGetMainJITDylib(raw), mu);
+            if !err.is_null() {
+                LLVMOrcDisposeMaterializationUnit(mu);
+            }
+            err
+        };
+        match take_error(err) {
+            None => Ok(()),
+            Some(msg) => Err(Error::Codegen(format!("defining `{name}`: {msg}"))),
+        }
+    }
+
+    /// Builds a module with `build`, verifies it, optimises it with
+    /// `default<O2>` for the host CPU, adds it to the JIT and looks up
+    /// `entries` (forcing machine code now, so `timings.codegen` is real).
+    ///
+    /// `build` gets a context and an empty module; whatever it builds can't
+    /// escape it (the lifetime is its own). An `Err` from it is returned as
+    /// [`Error::Build`].
+    pub fn compile<F>(
+        &self,
+        module_name: &str,
+        entries: &[&str],
+        dumps: DumpOptions,
+        build: F,
+    ) -> Result<Compiled, Error>
+    where
+        F: for<'ctx> FnOnce(ContextRef<'ctx>, &Module<'ctx>) -> Result<(), String>,
+    {
+        let tm = host_target_machine()?;
+        // SAFETY: ORC owns the thread-safe context; we only borrow its LLVM
+        // context through a non-owning ContextRef (never `Context`, whose
+        // Drop would free it a second time).
+        let tsc = unsafe { LLVMOrcCreateNewThreadSafeContext() };
+        // SAFETY: `tsc` is live until disposed at the end of this function,
+        // after the module built in it has been handed to ORC or dropped.
+        let ctx = unsafe { ContextRef::new(LLVMOrcThreadSafeContextGetContext(tsc)) };
+        let outcome = self.lower(ctx, &tm, module_name, dumps, build);
+        let result = outcome.and_then(|(module, mut unit)| {
+            let codegen = self.0.codegen.lock().unwrap_or_else(|e| e.into_inner());
+            let t = Instant::now();
+            let raw_module = module.as_mut_ptr();
+            std::mem::forget(module);
+            // SAFETY: ORC takes the module (wrapped with its context, which
+            // keeps its own reference to `tsc`), the tracker comes from the
+            // main JITDylib, and AddLLVMIRModuleWithRT consumes the TSM even
+            // when it fails.
+            let (tracker, err) = unsafe {
+                let tsm = LLVMOrcCreateNewThreadSafeModule(raw_module, tsc);
+                let tracker =
+                    LLVMOrcJITDylibCreateResourceTracker(LLVMOrcLLJITGetMainJITDylib(self.0.raw));
+                (
+                    tracker,
+                    LLVMOrcLLJITAddLLVMIRModuleWithRT(self.0.raw, tracker, tsm),
+                )
+            };
+            // From here the tracker is owned by `compiled`: on any error it is
+            // dropped, which frees whatever ORC added.
+            let mut compiled = Compiled {
+                jit: Arc::clone(&self.0),
+                tracker,
+                addresses: Vec::new(),
+                timings: unit.timings,
+                ir_before: unit.ir_before.take(),
+                ir_after: unit.ir_after.take(),
+                object: unit.object.take(),
+            };
+            let linked = match take_error(err) {
+                Some(msg) => Err(Error::Codegen(msg)),
+                None => entries
+                    .iter()
+                    .map(|e| self.0.lookup_locked(e))
+                    .collect::<Result<Vec<_>, _>>(),
+            };
+            compiled.timings.codegen = t.elapsed();
+            // Release the lock before `compiled` can drop (its Drop takes it).
+            drop(codegen);
+            compiled.addresses = linked?;
+            Ok(compiled)
+        });
+        // SAFETY: the module was either handed to ORC (which holds its own
+        // reference to the context) or dropped inside `lower`.
+        unsafe { LLVMOrcDisposeThreadSafeContext(tsc) };
+        result
+    }
+
+    /// Runs the builder, verifies and optimises; the module comes back ready
+    /// to hand to ORC, or is dropped (before the context) on error.
+    fn lower<'ctx, F>(
+        &self,
+        ctx: ContextRef<'ctx>,
+        tm: &TargetMachine,
+        module_name: &str,
+        dumps: DumpOptions,
+        build: F,
+    ) -> Result<(Module<'ctx>, Compiled0), Error>
+    where
+        F: for<'c> FnOnce(ContextRef<'c>, &Module<'c>) -> Result<(), String>,
+    {
+        let mut unit = Compiled0::default();
+        let t = Instant::now();
+        let module = ctx.create_module(module_name);
+        module.set_triple(&tm.get_triple());
+        module.set_data_layout(&tm.get_target_data().get_data_layout());
+        build(ctx, &module).map_err(Error::Build)?;
+        module
+            .verify()
+            .map_err(|e| Error::Verify(e.to_string_lossy().into_owned()))?;
+        unit.timings.build_ir = t.elapsed();
+        if dumps.ir_before {
+            unit.ir_before = Some(module.print_to_string().to_string_lossy().into_owned());
+        }
+        let t = Instant::now();
+        module
+            .run_passes("default<O2>", tm, PassBuilderOptions::create())
+            .map_err(|e| Error::Optimize(e.to_string_lossy().into_owned()))?;
+        unit.timings.optimize = t.elapsed();
+        if dumps.ir_after {
+            unit.ir_after = Some(module.print_to_string().to_string_lossy().into_owned());
+        }
+        if dumps.object {
+            let buf = tm
+                .write_to_memory_buffer(&module, FileType::Object)
+                .map_err(|e| Error::Codegen(e.to_string_lossy().into_owned()))?;
+            unit.object = Some(buf.as_slice().to_vec());
+        }
+        Ok((module, unit))
+    }
+}
+
+/// What `lower` produces besides the module.
+#[derive(Default)]
+struct Compiled0 {
+    timings: CompileTimings,
+    ir_before: Option<String>,
+    ir_after: Option<String>,
+    object: Option<Vec<u8>>,
+}
