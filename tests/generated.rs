@@ -204,7 +204,7 @@ fn superinstructions_never_change_a_result() {
         assert!(
             fused.same_as(&plain),
             "seed {seed}: fused {fused} vs plain {plain}\n{}",
-            fusevm_llvm::disassemble(&plain_vm.chunk).unwrap()
+            fusevm_llvm::disassemble(plain_vm.chunk()).unwrap()
         );
         assert!(matches!(fused, VMResult::Ok(_)), "seed {seed}: {fused}");
     }

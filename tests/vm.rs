@@ -521,3 +521,23 @@ done:   GetSlot 0
     assert_same(&ok(vm.run()), &Value::Bool(true));
     drop(vm);
 }
+
+#[test]
+fn embedder_edits_to_public_state_never_panic() {
+    let src = "Call f 0\nReturnValue\nsub f: LoadInt 3\nReturnValue";
+    // Frames cleared mid-way: a return then ends the run.
+    let mut vm = VM::new(assemble(src).unwrap());
+    vm.frames.clear();
+    assert!(matches!(vm.run(), VMResult::Ok(_) | VMResult::Halted));
+    // A bogus ip just ends the run; a bogus stack is only data.
+    let mut vm = VM::new(assemble(src).unwrap());
+    vm.ip = 1 << 40;
+    assert!(matches!(vm.run(), VMResult::Halted));
+    let mut vm = VM::new(assemble("Add").unwrap());
+    vm.stack.push(Value::str("a"));
+    assert!(matches!(vm.run(), VMResult::Error(_)));
+    // Slots beyond the frame are fine too.
+    let mut vm = VM::new(assemble("GetSlot 0").unwrap());
+    vm.frames[0].slot_base = 99;
+    assert_same(&ok(vm.run()), &Value::Undef);
+}

@@ -710,7 +710,11 @@ impl VM {
     /// their stack values and slots, and pushes `value` if any.
     fn unwind_call(&mut self, value: Option<Value>) -> Returned {
         loop {
-            let f = *self.frames.last().expect("the root frame is never popped");
+            // An embedder may have emptied `frames`; treat that as the root.
+            let Some(&f) = self.frames.last() else {
+                self.stack.extend(value);
+                return Returned::EndOfRun;
+            };
             self.slots.truncate(f.slot_base);
             self.stack.truncate(f.stack_base);
             match f.kind {

@@ -126,12 +126,14 @@ pub struct VM {
     pub frames: Vec<Frame>,
     /// Every live frame's slots, each frame's from its `slot_base` up.
     pub slots: Vec<Value>,
-    /// Globals, indexed by name-pool index.
-    pub globals: Vec<Value>,
+    /// Globals, indexed by name-pool index (read with [`VM::globals`]; the
+    /// table always has one entry per name, which the ops rely on).
+    pub(crate) globals: Vec<Value>,
     /// The next op to execute.
     pub ip: usize,
-    /// The chunk being run.
-    pub chunk: Arc<Chunk>,
+    /// The chunk being run (read with [`VM::chunk`]; replaced only through
+    /// [`VM::reset`], which verifies it and decodes its superinstructions).
+    pub(crate) chunk: Arc<Chunk>,
     pub(crate) verified: Result<(), VmError>,
     /// Superinstructions for `chunk`, indexed by ip (see `fuse.rs`).
     pub(crate) fused: Arc<[Fused]>,
@@ -266,7 +268,17 @@ impl VM {
         self.stack.last().unwrap_or(UNDEF)
     }
 
+    /// The chunk being run.
+    pub fn chunk(&self) -> &Arc<Chunk> {
+        &self.chunk
+    }
+
     // ── slots and globals ──
+
+    /// All globals, indexed by name-pool index.
+    pub fn globals(&self) -> &[Value] {
+        &self.globals
+    }
 
     fn slot_base(&self) -> usize {
         self.frames.last().map_or(0, |f| f.slot_base)
