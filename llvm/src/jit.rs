@@ -68,7 +68,9 @@ pub struct Compiled {
 }
 
 impl Compiled {
-    /// Addresses of the entries asked for, in order.
+    /// Addresses of the entries asked for, in order. They are valid only
+    /// while this value lives: whoever turns one into a function pointer
+    /// (an `unsafe` act) must keep the `Compiled` alive across every call.
     pub fn addresses(&self) -> &[usize] {
         &self.addresses
     }
@@ -82,12 +84,12 @@ impl Compiled {
 
 impl Drop for Compiled {
     fn drop(&mut self) {
+        let _codegen = self.jit.codegen.lock().unwrap_or_else(|e| e.into_inner());
         // SAFETY: `tracker` was created by this session's main JITDylib and
         // is owned by this value alone; the session outlives it (the Arc).
         // Removing it frees exactly this module's code; releasing drops our
-        // reference. Nothing can call the code afterwards: callers only get
-        // addresses through `&self`.
-        let _codegen = self.jit.codegen.lock().unwrap_or_else(|e| e.into_inner());
+        // reference. (Calling an address after this is the caller's bug:
+        // see `addresses`.)
         unsafe {
             if let Some(msg) = take_error(LLVMOrcResourceTrackerRemove(self.tracker)) {
                 self.jit.report(format!("freeing compiled code: {msg}"));
