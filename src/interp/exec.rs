@@ -7,6 +7,7 @@
 //! small [`Fault`], turned into a [`VmError`] naming the op index once the
 //! loop has stopped.
 
+use super::calls::Returned;
 use super::containers::{self, element_of, range_values};
 use super::fuse::{self, Fused, MAX_STACK};
 use super::semantics::{self as sem, Bits, Cmp, Unary};
@@ -28,14 +29,6 @@ impl Fault {
     pub(crate) fn msg(m: impl Into<String>) -> Fault {
         Fault::Msg(m.into())
     }
-}
-
-/// Where control goes after a return.
-enum Returned {
-    /// Resume at this ip with this slot base.
-    Resume(usize, usize),
-    /// The root frame returned: the run is over.
-    EndOfRun,
 }
 
 impl VM {
@@ -654,7 +647,7 @@ impl VM {
         Ok(t)
     }
 
-    fn check_stack(&self) -> Result<(), Fault> {
+    pub(super) fn check_stack(&self) -> Result<(), Fault> {
         if self.stack.len() > MAX_STACK {
             return Err(Fault::msg(format!(
                 "operand stack exceeds its size limit ({MAX_STACK} values)"
@@ -670,89 +663,6 @@ impl VM {
             }
             _ => Ok(()),
         }
-    }
-
-    /// Pushes a call frame owning the top `argc` values; returns its slot base.
-    fn push_call(&mut self, argc: u8, return_ip: usize) -> Result<usize, Fault> {
-        if self.frames.len() >= self.limits.max_frames {
-            return Err(Fault::msg(format!(
-                "call depth limit reached ({} frames)",
-                self.limits.max_frames
-            )));
-        }
-        self.check_stack()?;
-        let argc = argc as usize;
-        let n = self.stack.len();
-        if n < argc {
-            return Err(Fault::Underflow);
-        }
-        let slot_base = self.slots.len();
-        self.frames.push(Frame {
-            kind: FrameKind::Call { return_ip },
-            stack_base: n - argc,
-            slot_base,
-        });
-        Ok(slot_base)
-    }
-
-    /// Entry ip of a `CallDynamic` callee given by name index or name.
-    fn dynamic_entry(&self, callee: &Value) -> Result<usize, Fault> {
-        let name = match callee {
-            Value::Int(i) => u16::try_from(*i).ok(),
-            Value::Str(s) => self.chunk.name_index(s),
-            _ => None,
-        };
-        name.and_then(|n| self.chunk.sub_entry(n))
-            .ok_or_else(|| Fault::msg(format!("CallDynamic: {callee:?} names no subroutine")))
-    }
-
-    /// Pops frames up to and including the innermost call frame, dropping
-    /// their stack values and slots, and pushes `value` if any.
-    fn unwind_call(&mut self, value: Option<Value>) -> Returned {
-        loop {
-            // An embedder may have emptied `frames`; treat that as the root.
-            let Some(&f) = self.frames.last() else {
-                self.stack.extend(value);
-                return Returned::EndOfRun;
-            };
-            self.slots.truncate(f.slot_base);
-            self.stack.truncate(f.stack_base);
-            match f.kind {
-                FrameKind::Root => {
-                    self.frames.truncate(1);
-                    self.stack.extend(value);
-                    return Returned::EndOfRun;
-                }
-                FrameKind::Scope => {
-                    self.frames.pop();
-                }
-                FrameKind::Call { return_ip } => {
-                    self.frames.pop();
-                    self.stack.extend(value);
-                    let base = self.frames.last().map_or(0, |f| f.slot_base);
-                    return Returned::Resume(return_ip, base);
-                }
-            }
-        }
-    }
-
-    fn print(&mut self, k: usize, newline: bool) -> Result<(), Fault> {
-        let n = self.stack.len();
-        if n < k {
-            return Err(Fault::Underflow);
-        }
-        let mut text = String::new();
-        for v in &self.stack[n - k..] {
-            v.write_str(&mut text);
-        }
-        if newline {
-            text.push('\n');
-        }
-        self.stack.truncate(n - k);
-        self.host
-            .output
-            .write_all(text.as_bytes())
-            .map_err(|e| Fault::msg(format!("output error: {e}")))
     }
 
     fn accum_sum_loop(&mut self, base: usize, sum: u16, i: u16, lim: i32) -> Result<(), Fault> {
@@ -825,61 +735,5 @@ impl VM {
             a.push(iv.clone());
             *self.slot_mut(base, i)? = sem::step(&iv, 1);
         }
-    }
-
-    fn take_raised(&mut self) -> Result<(), Fault> {
-        match self.raised.take() {
-            Some(m) => Err(Fault::Msg(m)),
-            None => Ok(()),
-        }
-    }
-
-    fn call_builtin(&mut self, id: u16, argc: u8) -> Result<(), Fault> {
-        let handler = self
-            .host
-            .builtins
-            .get(id as usize)
-            .copied()
-            .flatten()
-            .ok_or_else(|| Fault::msg(format!("builtin {id} is not registered")))?;
-        let n = self.stack.len();
-        if n < argc as usize {
-            return Err(Fault::Underflow);
-        }
-        let keep = n - argc as usize;
-        let result = handler(self, argc);
-        self.take_raised()?;
-        self.stack.truncate(keep);
-        self.stack.push(result);
-        Ok(())
-    }
-
-    fn extended(&mut self, id: u16, arg: u8) -> Result<(), Fault> {
-        if let Some(slot) = self.host.extensions.get_mut(id as usize)
-            && let Some(mut h) = slot.take()
-        {
-            h(self, arg);
-            self.host.extensions[id as usize] = Some(h);
-            return self.take_raised();
-        }
-        let Some(mut h) = self.host.ext_handler.take() else {
-            return Err(Fault::msg(format!(
-                "extension op {id} has no registered handler"
-            )));
-        };
-        h(self, id, arg);
-        self.host.ext_handler = Some(h);
-        self.take_raised()
-    }
-
-    fn extended_wide(&mut self, id: u16, payload: usize) -> Result<(), Fault> {
-        let Some(mut h) = self.host.ext_wide_handler.take() else {
-            return Err(Fault::msg(format!(
-                "wide extension op {id} has no registered handler"
-            )));
-        };
-        h(self, id, payload);
-        self.host.ext_wide_handler = Some(h);
-        self.take_raised()
     }
 }

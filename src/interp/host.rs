@@ -1,6 +1,7 @@
 //! What the host plugs into a VM: builtins, extension handlers, the output
 //! sink and the input source.
 
+use super::exec::Fault;
 use super::vm::VM;
 use crate::bytecode::value::Value;
 use std::io::{self, BufRead, Write};
@@ -103,5 +104,84 @@ impl Host {
             }
         }
         Ok(Some(line))
+    }
+}
+
+// ── dispatching host calls from the interpreter ──
+
+impl VM {
+    pub(super) fn print(&mut self, k: usize, newline: bool) -> Result<(), Fault> {
+        let n = self.stack.len();
+        if n < k {
+            return Err(Fault::Underflow);
+        }
+        let mut text = String::new();
+        for v in &self.stack[n - k..] {
+            v.write_str(&mut text);
+        }
+        if newline {
+            text.push('\n');
+        }
+        self.stack.truncate(n - k);
+        self.host
+            .output
+            .write_all(text.as_bytes())
+            .map_err(|e| Fault::msg(format!("output error: {e}")))
+    }
+
+    pub(super) fn take_raised(&mut self) -> Result<(), Fault> {
+        match self.raised.take() {
+            Some(m) => Err(Fault::Msg(m)),
+            None => Ok(()),
+        }
+    }
+
+    pub(super) fn call_builtin(&mut self, id: u16, argc: u8) -> Result<(), Fault> {
+        let handler = self
+            .host
+            .builtins
+            .get(id as usize)
+            .copied()
+            .flatten()
+            .ok_or_else(|| Fault::msg(format!("builtin {id} is not registered")))?;
+        let n = self.stack.len();
+        if n < argc as usize {
+            return Err(Fault::Underflow);
+        }
+        let keep = n - argc as usize;
+        let result = handler(self, argc);
+        self.take_raised()?;
+        self.stack.truncate(keep);
+        self.stack.push(result);
+        Ok(())
+    }
+
+    pub(super) fn extended(&mut self, id: u16, arg: u8) -> Result<(), Fault> {
+        if let Some(slot) = self.host.extensions.get_mut(id as usize)
+            && let Some(mut h) = slot.take()
+        {
+            h(self, arg);
+            self.host.extensions[id as usize] = Some(h);
+            return self.take_raised();
+        }
+        let Some(mut h) = self.host.ext_handler.take() else {
+            return Err(Fault::msg(format!(
+                "extension op {id} has no registered handler"
+            )));
+        };
+        h(self, id, arg);
+        self.host.ext_handler = Some(h);
+        self.take_raised()
+    }
+
+    pub(super) fn extended_wide(&mut self, id: u16, payload: usize) -> Result<(), Fault> {
+        let Some(mut h) = self.host.ext_wide_handler.take() else {
+            return Err(Fault::msg(format!(
+                "wide extension op {id} has no registered handler"
+            )));
+        };
+        h(self, id, payload);
+        self.host.ext_wide_handler = Some(h);
+        self.take_raised()
     }
 }

@@ -3,11 +3,13 @@
 //! - [`semantics`]: what each value-computing op computes, defined once;
 //! - `vm`: VM state and the embedding API;
 //! - `exec`: the dispatch loop;
+//! - `calls`: entering and leaving subroutines and scopes;
 //! - `fuse`: superinstructions the dispatch loop runs in one step;
 //! - `containers`: arrays, hashes, ranges;
 //! - `host`: builtins, extension handlers, output and input;
 //! - `pool`: recycling VMs.
 
+mod calls;
 mod containers;
 mod exec;
 mod fuse;
