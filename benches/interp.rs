@@ -34,6 +34,7 @@ fn bench_kernel(c: &mut Criterion, name: &str, chunk: Arc<Chunk>, native: impl F
         run(&chunk).same_as(&expected),
         "{name}: interpreter disagrees with native"
     );
+    let started = std::time::SystemTime::now();
     let mut g = c.benchmark_group(name);
     g.sample_size(10)
         .warm_up_time(Duration::from_millis(500))
@@ -41,14 +42,18 @@ fn bench_kernel(c: &mut Criterion, name: &str, chunk: Arc<Chunk>, native: impl F
     g.bench_function("interpreter", |b| b.iter(|| run(black_box(&chunk))));
     g.bench_function("native_rust", |b| b.iter(&native));
     g.finish();
-    report_ratio(name);
+    report_ratio(name, started);
 }
 
 /// Prints `interpreter / native_rust` from the medians criterion just
-/// measured (read back from its estimates files).
-fn report_ratio(group: &str) {
+/// measured, read back from its estimates files. Files older than `since`
+/// belong to an earlier run (of a group this run filtered out): skipped.
+fn report_ratio(group: &str, since: std::time::SystemTime) {
     let median = |f: &str| -> Option<f64> {
         let path = format!("target/criterion/{group}/{f}/new/estimates.json");
+        if std::fs::metadata(&path).ok()?.modified().ok()? < since {
+            return None;
+        }
         let json: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
         json["median"]["point_estimate"].as_f64()
