@@ -98,7 +98,7 @@ pub use interp::host::{
 };
 pub use interp::pool::VMPool;
 pub use interp::vm::{Frame, FrameKind, Limits, VM, VMResult, VmError};
-pub use jit::config::TraceJitConfig;
+pub use jit::config::{JitCompiler, TraceJitConfig};
 
 /// The README's Rust examples, compiled and run as doctests.
 #[doc = include_str!("../README.md")]

@@ -3,8 +3,15 @@
 use std::process::{Command, Output};
 
 fn cli(args: &[&str]) -> Output {
+    cli_env(args, &[])
+}
+
+fn cli_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_fusevm-llvm"))
         .args(args)
+        .env_remove("FUSEVM_JIT_BLOCK_THRESHOLD")
+        .env_remove("FUSEVM_JIT_TRACE_THRESHOLD")
+        .envs(env.iter().copied())
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("the binary runs")
@@ -103,4 +110,34 @@ fn disasm_output_reassembles_to_the_same_result() {
     assert_eq!(r.to_string(), "Int(196418)");
     let out = cli(&["check", "examples/mandelbrot.fasm"]);
     assert!(out.status.success());
+}
+
+#[test]
+fn config_comes_from_defaults_then_environment_then_flags() {
+    let out = cli(&["config"]);
+    assert!(out.status.success());
+    let text_out = text(&out.stdout);
+    assert!(text_out.contains("trace_threshold = 50\n"), "{text_out}");
+    assert!(text_out.contains("block_threshold = 1\n"), "{text_out}");
+    assert!(text_out.contains("max_trace_len = 256\n"), "{text_out}");
+
+    let env = [
+        ("FUSEVM_JIT_TRACE_THRESHOLD", "7"),
+        ("FUSEVM_JIT_BLOCK_THRESHOLD", "0"),
+    ];
+    let out = cli_env(&["config"], &env);
+    assert!(text(&out.stdout).contains("trace_threshold = 7\n"));
+    assert!(text(&out.stdout).contains("block_threshold = 0\n"));
+    let out = cli_env(&["config", "--trace-threshold", "9"], &env);
+    assert!(text(&out.stdout).contains("trace_threshold = 9\n"));
+
+    let out = cli_env(&["config"], &[("FUSEVM_JIT_BLOCK_THRESHOLD", "soon")]);
+    assert!(out.status.success());
+    assert!(text(&out.stdout).contains("block_threshold = 1\n"));
+    let err = text(&out.stderr);
+    assert_eq!(
+        err.matches("ignoring FUSEVM_JIT_BLOCK_THRESHOLD").count(),
+        1,
+        "{err}"
+    );
 }

@@ -1,7 +1,9 @@
 //! `fusevm-llvm`: run, check and disassemble `.fasm` programs.
 
 use clap::{Args, Parser, Subcommand};
-use fusevm_llvm::{Chunk, TraceJitConfig, VM, VMResult, assemble, disassemble, verify};
+use fusevm_llvm::{
+    Chunk, JitCompiler, TraceJitConfig, VM, VMResult, assemble, disassemble, verify,
+};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -34,6 +36,10 @@ enum Command {
         /// The .fasm file.
         file: PathBuf,
     },
+    /// Print the effective JIT configuration (defaults, then the
+    /// FUSEVM_JIT_BLOCK_THRESHOLD / FUSEVM_JIT_TRACE_THRESHOLD environment
+    /// variables, then these flags).
+    Config(JitArgs),
 }
 
 #[derive(Args)]
@@ -50,39 +56,43 @@ struct RunArgs {
     jit: JitArgs,
 }
 
-/// The `TraceJitConfig` fields (defaults shown by `--help`).
+/// The `TraceJitConfig` fields; unset ones keep the thread's configuration
+/// (defaults: 50, 1, 50, 4, 4, 256; the two thresholds also read
+/// FUSEVM_JIT_BLOCK_THRESHOLD and FUSEVM_JIT_TRACE_THRESHOLD).
 #[derive(Args)]
 struct JitArgs {
     /// Back-edges through a loop header before a trace is recorded.
-    #[arg(long, default_value_t = TraceJitConfig::defaults().trace_threshold)]
-    trace_threshold: u32,
+    #[arg(long)]
+    trace_threshold: Option<u32>,
     /// Chunk invocations interpreted before the block tier compiles.
-    #[arg(long, default_value_t = TraceJitConfig::defaults().block_threshold)]
-    block_threshold: u32,
+    #[arg(long)]
+    block_threshold: Option<u32>,
     /// Side exits before a trace is blacklisted.
-    #[arg(long, default_value_t = TraceJitConfig::defaults().max_side_exits)]
-    max_side_exits: u32,
+    #[arg(long)]
+    max_side_exits: Option<u32>,
     /// Self-recursive activations inlined into a trace.
-    #[arg(long, default_value_t = TraceJitConfig::defaults().max_inline_recursion)]
-    max_inline_recursion: usize,
+    #[arg(long)]
+    max_inline_recursion: Option<usize>,
     /// Side traces chained per back-edge hop.
-    #[arg(long, default_value_t = TraceJitConfig::defaults().max_trace_chain)]
-    max_trace_chain: usize,
+    #[arg(long)]
+    max_trace_chain: Option<usize>,
     /// Recorded ops before a recording aborts.
-    #[arg(long, default_value_t = TraceJitConfig::defaults().max_trace_len)]
-    max_trace_len: usize,
+    #[arg(long)]
+    max_trace_len: Option<usize>,
 }
 
 impl JitArgs {
+    /// The thread's configuration with the given flags applied.
     fn config(&self) -> TraceJitConfig {
-        TraceJitConfig {
-            trace_threshold: self.trace_threshold,
-            block_threshold: self.block_threshold,
-            max_side_exits: self.max_side_exits,
-            max_inline_recursion: self.max_inline_recursion,
-            max_trace_chain: self.max_trace_chain,
-            max_trace_len: self.max_trace_len,
-        }
+        let mut c = JitCompiler::get_config();
+        let set = |field: &mut u32, v: Option<u32>| *field = v.unwrap_or(*field);
+        set(&mut c.trace_threshold, self.trace_threshold);
+        set(&mut c.block_threshold, self.block_threshold);
+        set(&mut c.max_side_exits, self.max_side_exits);
+        c.max_inline_recursion = self.max_inline_recursion.unwrap_or(c.max_inline_recursion);
+        c.max_trace_chain = self.max_trace_chain.unwrap_or(c.max_trace_chain);
+        c.max_trace_len = self.max_trace_len.unwrap_or(c.max_trace_len);
+        c
     }
 }
 
@@ -97,9 +107,9 @@ fn load(path: &Path) -> Result<Chunk, String> {
 
 fn run(args: &RunArgs) -> Result<ExitCode, String> {
     let chunk = load(&args.file)?;
-    // The JIT tiers are not built yet: the configuration is validated and
-    // kept so scripts using these flags keep working when they land.
-    let _config = args.jit.config();
+    // The native tiers read this thread's configuration; until they land the
+    // interpreter serves every run.
+    JitCompiler::set_config(args.jit.config());
     let tier = "interpreter";
     let mut vm = VM::new(chunk);
     let start = Instant::now();
@@ -132,6 +142,16 @@ fn main() -> ExitCode {
             println!("{}: ok ({} ops)", file.display(), c.len());
             ExitCode::SUCCESS
         }),
+        Command::Config(jit) => {
+            let c = jit.config();
+            println!("trace_threshold = {}", c.trace_threshold);
+            println!("block_threshold = {}", c.block_threshold);
+            println!("max_side_exits = {}", c.max_side_exits);
+            println!("max_inline_recursion = {}", c.max_inline_recursion);
+            println!("max_trace_chain = {}", c.max_trace_chain);
+            println!("max_trace_len = {}", c.max_trace_len);
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Disasm { file } => load(file).and_then(|c| {
             let text = disassemble(&c).map_err(|e| format!("{}: {e}", file.display()))?;
             print!("{text}");

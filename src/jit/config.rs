@@ -1,4 +1,14 @@
-//! `TraceJitConfig`: the thresholds and limits that steer the native tiers.
+//! `TraceJitConfig`: the thresholds and limits that steer the native tiers,
+//! and the per-thread setting every tier reads.
+//!
+//! Each thread has its own configuration. It starts as
+//! [`TraceJitConfig::defaults`] with two environment overrides, read when the
+//! thread first touches it: `FUSEVM_JIT_BLOCK_THRESHOLD` and
+//! `FUSEVM_JIT_TRACE_THRESHOLD` (unsigned integers). A value that does not
+//! parse is reported once per process on stderr and ignored.
+
+use std::cell::Cell;
+use std::sync::Mutex;
 
 /// Thresholds and limits for the block and tracing tiers (SPEC §3.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -38,9 +48,140 @@ impl Default for TraceJitConfig {
     }
 }
 
+/// The environment variable overriding `block_threshold`.
+pub const BLOCK_THRESHOLD_ENV: &str = "FUSEVM_JIT_BLOCK_THRESHOLD";
+/// The environment variable overriding `trace_threshold`.
+pub const TRACE_THRESHOLD_ENV: &str = "FUSEVM_JIT_TRACE_THRESHOLD";
+
+impl TraceJitConfig {
+    /// The defaults with the environment overrides applied; `lookup` reads
+    /// a variable (`std::env::var` in practice). Returns the configuration
+    /// and a warning for each variable that is set but does not parse.
+    pub fn from_env_with(lookup: impl Fn(&str) -> Option<String>) -> (TraceJitConfig, Vec<String>) {
+        let mut cfg = TraceJitConfig::defaults();
+        let mut warnings = Vec::new();
+        for (name, field) in [
+            (BLOCK_THRESHOLD_ENV, &mut cfg.block_threshold),
+            (TRACE_THRESHOLD_ENV, &mut cfg.trace_threshold),
+        ] {
+            if let Some(raw) = lookup(name) {
+                match raw.trim().parse::<u32>() {
+                    Ok(v) => *field = v,
+                    Err(e) => warnings.push(format!(
+                        "fusevm-llvm: ignoring {name}={raw:?}: {e} (expected an unsigned integer)"
+                    )),
+                }
+            }
+        }
+        (cfg, warnings)
+    }
+}
+
+thread_local! {
+    static CONFIG: Cell<Option<TraceJitConfig>> = const { Cell::new(None) };
+}
+
+/// Warnings already printed (each once per process).
+static REPORTED: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+fn initial_config() -> TraceJitConfig {
+    let (cfg, warnings) = TraceJitConfig::from_env_with(|name| {
+        std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
+    });
+    let mut reported = REPORTED.lock().unwrap_or_else(|e| e.into_inner());
+    for w in warnings {
+        if !reported.contains(&w) {
+            eprintln!("{w}");
+            reported.push(w);
+        }
+    }
+    cfg
+}
+
+/// The JIT's entry points. Configuration is per thread: `set_config` and
+/// `get_config` affect only the calling thread's subsequent decisions.
+///
+/// ```
+/// use fusevm_llvm::{JitCompiler, TraceJitConfig};
+/// let mut cfg = JitCompiler::get_config();
+/// cfg.block_threshold = u32::MAX; // never compile whole chunks on this thread
+/// JitCompiler::set_config(cfg);
+/// assert_eq!(JitCompiler::get_config().block_threshold, u32::MAX);
+/// std::thread::spawn(|| {
+///     // Another thread starts from the defaults (and the environment).
+///     assert_ne!(JitCompiler::get_config().block_threshold, u32::MAX);
+/// })
+/// .join()
+/// .unwrap();
+/// ```
+#[derive(Debug)]
+pub struct JitCompiler {
+    _private: (),
+}
+
+impl JitCompiler {
+    /// Sets the calling thread's configuration.
+    pub fn set_config(cfg: TraceJitConfig) {
+        CONFIG.with(|c| c.set(Some(cfg)));
+    }
+
+    /// The calling thread's configuration (defaults plus environment
+    /// overrides until `set_config` is called).
+    pub fn get_config() -> TraceJitConfig {
+        CONFIG.with(|c| match c.get() {
+            Some(cfg) => cfg,
+            None => {
+                let cfg = initial_config();
+                c.set(Some(cfg));
+                cfg
+            }
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn environment_overrides_thresholds_and_reports_bad_values() {
+        let env = |pairs: &'static [(&'static str, &'static str)]| {
+            move |name: &str| {
+                pairs
+                    .iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| v.to_string())
+            }
+        };
+        let (cfg, warnings) = TraceJitConfig::from_env_with(env(&[
+            (BLOCK_THRESHOLD_ENV, "0"),
+            (TRACE_THRESHOLD_ENV, " 7 "),
+        ]));
+        assert_eq!((cfg.block_threshold, cfg.trace_threshold), (0, 7));
+        assert!(warnings.is_empty());
+        let (cfg, warnings) = TraceJitConfig::from_env_with(env(&[
+            (BLOCK_THRESHOLD_ENV, "lots"),
+            (TRACE_THRESHOLD_ENV, "-3"),
+        ]));
+        assert_eq!(cfg, TraceJitConfig::defaults());
+        assert_eq!(warnings.len(), 2);
+        assert!(
+            warnings[0].contains("FUSEVM_JIT_BLOCK_THRESHOLD=\"lots\""),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn config_is_per_thread() {
+        let mut cfg = JitCompiler::get_config();
+        cfg.max_trace_len = 9;
+        JitCompiler::set_config(cfg);
+        assert_eq!(JitCompiler::get_config().max_trace_len, 9);
+        let other = std::thread::spawn(|| JitCompiler::get_config().max_trace_len)
+            .join()
+            .unwrap();
+        assert_eq!(other, TraceJitConfig::defaults().max_trace_len);
+    }
 
     #[test]
     fn default_equals_const_defaults() {

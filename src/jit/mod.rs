@@ -1,4 +1,5 @@
-//! The JIT tiers' configuration. The tiers themselves (block tier, tracing
-//! tier) are compiled through the `fusevm-llvm-backend` crate.
+//! The JIT: its per-thread configuration and entry points. The tiers
+//! themselves (block tier, tracing tier) compile through the
+//! `fusevm-llvm-backend` crate.
 
 pub mod config;
