@@ -382,11 +382,11 @@ impl Jit {
         module_name: &str,
         dumps: DumpOptions,
         build: F,
-    ) -> Result<(Module<'ctx>, Compiled0), Error>
+    ) -> Result<(Module<'ctx>, Lowered), Error>
     where
         F: for<'c> FnOnce(ContextRef<'c>, &Module<'c>) -> Result<(), String>,
     {
-        let mut unit = Compiled0::default();
+        let mut unit = Lowered::default();
         let t = Instant::now();
         let module = ctx.create_module(module_name);
         module.set_triple(&tm.get_triple());
@@ -419,7 +419,7 @@ impl Jit {
 
 /// What `lower` produces besides the module.
 #[derive(Default)]
-struct Compiled0 {
+struct Lowered {
     timings: CompileTimings,
     ir_before: Option<String>,
     ir_after: Option<String>,

@@ -9,9 +9,9 @@
 
 use super::calls::Returned;
 use super::containers::{self, element_of, range_values};
-use super::fuse::{self, Fused, MAX_STACK};
+use super::fuse::{self, Fused};
 use super::semantics::{self as sem, Bits, Cmp, Unary};
-use super::vm::{Frame, FrameKind, VM, VmError};
+use super::vm::{Frame, FrameKind, MAX_STACK, VM, VmError};
 use crate::bytecode::op::Op;
 use crate::bytecode::value::{Shared, Value};
 use std::io::Write;

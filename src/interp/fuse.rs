@@ -25,6 +25,7 @@
 //! path leaves to the single-op path.
 
 use super::semantics::{self as sem, Bits, Cmp};
+use super::vm::MAX_STACK;
 use crate::bytecode::op::Op;
 use crate::bytecode::value::Value;
 
@@ -333,9 +334,6 @@ impl Fused {
         }
     }
 }
-
-/// Most operand-stack values a branch may leave behind (see `exec.rs`).
-pub(crate) const MAX_STACK: usize = 1 << 24;
 
 /// Runs consecutive fused groups from `ip` and returns the ip of the first
 /// op that needs the single-op path: one that starts no group, or a group

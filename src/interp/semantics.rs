@@ -128,19 +128,18 @@ fn compare_coerced(op: Cmp, a: &Value, b: &Value) -> bool {
 /// The i64 half of [`compare`].
 #[inline(always)]
 pub fn compare_ints(op: Cmp, x: i64, y: i64) -> bool {
-    match op {
-        Cmp::Eq => x == y,
-        Cmp::Ne => x != y,
-        Cmp::Lt => x < y,
-        Cmp::Gt => x > y,
-        Cmp::Le => x <= y,
-        Cmp::Ge => x >= y,
-    }
+    compare_ordered(op, x, y)
 }
 
-/// The IEEE f64 half of [`compare`].
+/// The IEEE f64 half of [`compare`] (NaN compares false, `!=` true).
 #[inline(always)]
 pub fn compare_floats(op: Cmp, x: f64, y: f64) -> bool {
+    compare_ordered(op, x, y)
+}
+
+/// The comparison table, for any `PartialOrd` (IEEE rules for floats).
+#[inline(always)]
+fn compare_ordered<T: PartialOrd>(op: Cmp, x: T, y: T) -> bool {
     match op {
         Cmp::Eq => x == y,
         Cmp::Ne => x != y,

@@ -82,6 +82,11 @@ impl fmt::Display for VMResult {
     }
 }
 
+/// Most values the operand stack, and most slots the slot area, may hold
+/// (checked where they can grow without bound: back-edges, calls, slot
+/// writes). Fixed, unlike [`Limits`], because superinstructions rely on it.
+pub(crate) const MAX_STACK: usize = 1 << 24;
+
 /// Resource limits that keep a hostile or buggy program from exhausting the
 /// host. Exceeding one is a clean [`VMResult::Error`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
