@@ -81,7 +81,7 @@
 //! assert_eq!(e.ip, Some(0));
 //! ```
 #![deny(missing_docs)]
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)] // one audited exception: `jit::entry`
 
 pub mod bytecode;
 pub mod interp;
@@ -93,12 +93,14 @@ pub use bytecode::disasm::{DisasmError, disassemble};
 pub use bytecode::op::{Op, Operand, OperandKind};
 pub use bytecode::value::{Kind, Value};
 pub use bytecode::verify::{VerifyError, verify};
+pub use fusevm_llvm_backend::DumpOptions;
 pub use interp::host::{
     BuiltinHandler, ExtensionFn, ExtensionHandler, ExtensionWideHandler, SharedBuffer,
 };
 pub use interp::pool::VMPool;
 pub use interp::vm::{Frame, FrameKind, Limits, VM, VMResult, VmError};
-pub use jit::config::{JitCompiler, TraceJitConfig};
+pub use jit::compiler::{BlockNum, JitCompiler, JitStats, SlotKind};
+pub use jit::config::TraceJitConfig;
 
 /// The README's Rust examples, compiled and run as doctests.
 #[doc = include_str!("../README.md")]

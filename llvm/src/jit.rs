@@ -37,6 +37,8 @@ pub struct DumpOptions {
     pub ir_after: bool,
     /// Keep the machine code as an object file (ELF/Mach-O bytes).
     pub object: bool,
+    /// Keep the machine code as assembly text.
+    pub asm: bool,
 }
 
 /// Where the time of one compilation went.
@@ -65,6 +67,8 @@ pub struct Compiled {
     pub ir_after: Option<String>,
     /// The object file, if requested.
     pub object: Option<Vec<u8>>,
+    /// Assembly text, if asked for.
+    pub asm: Option<String>,
 }
 
 impl Compiled {
@@ -102,6 +106,9 @@ impl Drop for Compiled {
 // SAFETY: a resource tracker is only used in `Drop`, and ORC's tracker
 // removal is thread-safe; the rest of `Compiled` is plain data.
 unsafe impl Send for Compiled {}
+// SAFETY: `&Compiled` exposes only plain data (addresses, timings, dumps);
+// the tracker is never touched through a shared reference.
+unsafe impl Sync for Compiled {}
 
 /// An ORC LLJIT for the host CPU. Cheap to clone (a shared handle); the JIT
 /// is disposed when the last handle and the last [`Compiled`] are gone.
@@ -353,6 +360,7 @@ impl Jit {
                 ir_before: unit.ir_before.take(),
                 ir_after: unit.ir_after.take(),
                 object: unit.object.take(),
+                asm: unit.asm.take(),
             };
             let linked = match take_error(err) {
                 Some(msg) => Err(Error::Codegen(msg)),
@@ -413,6 +421,12 @@ impl Jit {
                 .map_err(|e| Error::Codegen(e.to_string_lossy().into_owned()))?;
             unit.object = Some(buf.as_slice().to_vec());
         }
+        if dumps.asm {
+            let buf = tm
+                .write_to_memory_buffer(&module, FileType::Assembly)
+                .map_err(|e| Error::Codegen(e.to_string_lossy().into_owned()))?;
+            unit.asm = Some(String::from_utf8_lossy(buf.as_slice()).into_owned());
+        }
         Ok((module, unit))
     }
 }
@@ -424,4 +438,5 @@ struct Lowered {
     ir_before: Option<String>,
     ir_after: Option<String>,
     object: Option<Vec<u8>>,
+    asm: Option<String>,
 }

@@ -156,12 +156,13 @@ fn missing_symbols_are_errors_naming_them() {
 }
 
 #[test]
-fn dumps_keep_ir_before_and_after_o2_and_an_object_file() {
+fn dumps_keep_ir_before_and_after_o2_an_object_file_and_assembly() {
     let jit = Jit::new().unwrap();
     let dumps = DumpOptions {
         ir_before: true,
         ir_after: true,
         object: true,
+        asm: true,
     };
     let code = jit
         .compile("m", &["sum"], dumps, |ctx, module| {
@@ -215,6 +216,8 @@ fn dumps_keep_ir_before_and_after_o2_and_an_object_file() {
     if cfg!(target_os = "linux") {
         assert_eq!(&object[..4], b"\x7fELF");
     }
+    let asm = code.asm.as_deref().unwrap();
+    assert!(asm.contains("sum:") && asm.contains("ret"), "{asm}");
     assert!(code.timings.codegen > std::time::Duration::ZERO);
     assert!(code.timings.optimize > std::time::Duration::ZERO);
 }

@@ -2,7 +2,8 @@
 
 use clap::{Args, Parser, Subcommand};
 use fusevm_llvm::{
-    Chunk, JitCompiler, TraceJitConfig, VM, VMResult, assemble, disassemble, verify,
+    Chunk, DumpOptions, JitCompiler, TraceJitConfig, VM, VMResult, assemble, disassemble,
+    jit::config::BLOCK_THRESHOLD_ENV, verify,
 };
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -52,6 +53,12 @@ struct RunArgs {
     /// Print the wall-clock run time (and the tier that ran) to stderr.
     #[arg(long)]
     time: bool,
+    /// Print the LLVM IR (after O2) of the natively compiled code to stderr.
+    #[arg(long)]
+    dump_ir: bool,
+    /// Print the machine code (assembly) of the natively compiled code to stderr.
+    #[arg(long)]
+    dump_asm: bool,
     #[command(flatten)]
     jit: JitArgs,
 }
@@ -107,14 +114,45 @@ fn load(path: &Path) -> Result<Chunk, String> {
 
 fn run(args: &RunArgs) -> Result<ExitCode, String> {
     let chunk = load(&args.file)?;
-    // The native tiers read this thread's configuration; until they land the
-    // interpreter serves every run.
-    JitCompiler::set_config(args.jit.config());
-    let tier = "interpreter";
-    let mut vm = VM::new(chunk);
+    let mut cfg = args.jit.config();
+    // A program runs once here: unless told otherwise, the block tier
+    // compiles it on that first (only) invocation.
+    if args.jit.block_threshold.is_none() && std::env::var_os(BLOCK_THRESHOLD_ENV).is_none() {
+        cfg.block_threshold = 0;
+    }
+    JitCompiler::set_config(cfg);
+    JitCompiler::set_dump_options(DumpOptions {
+        ir_after: args.dump_ir,
+        asm: args.dump_asm,
+        ..DumpOptions::default()
+    });
+    let jit = JitCompiler::new();
+    let runs_before = jit.block_run_count(&chunk);
+    let mut vm = VM::new(chunk.clone());
+    if !args.no_jit {
+        vm.enable_tracing_jit();
+    }
     let start = Instant::now();
     let result = vm.run();
     let elapsed = start.elapsed();
+    for (ir, asm) in jit.block_dumps(&chunk) {
+        if let Some(ir) = ir {
+            eprintln!("; ── LLVM IR after O2 ──\n{ir}");
+        }
+        if let Some(asm) = asm {
+            eprintln!("# ── machine code ──\n{asm}");
+        }
+    }
+    let tier = if jit.block_run_count(&chunk) > runs_before {
+        "block tier"
+    } else if args.no_jit {
+        "interpreter"
+    } else {
+        match jit.block_ineligibility(&chunk) {
+            Some(_) => "interpreter: not block-eligible",
+            None => "interpreter",
+        }
+    };
     if args.time {
         eprintln!(
             "time: {:.3} ms ({tier}{})",

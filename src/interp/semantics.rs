@@ -260,8 +260,12 @@ pub enum Unary {
 
 /// Applies a float function to the float form.
 pub fn unary_float(f: Unary, a: &Value) -> Value {
-    let x = a.to_float();
-    Value::Float(match f {
+    Value::Float(unary_f64(f, a.to_float()))
+}
+
+/// A float function on an `f64`.
+pub fn unary_f64(f: Unary, x: f64) -> f64 {
+    match f {
         Unary::Sqrt => x.sqrt(),
         Unary::Sin => x.sin(),
         Unary::Cos => x.cos(),
@@ -275,13 +279,18 @@ pub fn unary_float(f: Unary, a: &Value) -> Value {
         Unary::Ceil => x.ceil(),
         Unary::Trunc => x.trunc(),
         Unary::Round => x.round(),
-    })
+    }
 }
 
 /// Greatest common divisor of the integer forms (non-negative; `gcd(MIN, 0)`
 /// wraps to `MIN`, the only value whose magnitude does not fit).
 pub fn gcd(a: &Value, b: &Value) -> Value {
-    Value::Int(gcd_u64(a.to_int().unsigned_abs(), b.to_int().unsigned_abs()) as i64)
+    Value::Int(gcd_i64(a.to_int(), b.to_int()))
+}
+
+/// [`gcd`] on integers.
+pub fn gcd_i64(a: i64, b: i64) -> i64 {
+    gcd_u64(a.unsigned_abs(), b.unsigned_abs()) as i64
 }
 
 fn gcd_u64(mut x: u64, mut y: u64) -> u64 {
@@ -293,11 +302,16 @@ fn gcd_u64(mut x: u64, mut y: u64) -> u64 {
 
 /// Least common multiple of the integer forms (wrapping; 0 if either is 0).
 pub fn lcm(a: &Value, b: &Value) -> Value {
-    let (x, y) = (a.to_int().unsigned_abs(), b.to_int().unsigned_abs());
+    Value::Int(lcm_i64(a.to_int(), b.to_int()))
+}
+
+/// [`lcm`] on integers.
+pub fn lcm_i64(a: i64, b: i64) -> i64 {
+    let (x, y) = (a.unsigned_abs(), b.unsigned_abs());
     if x == 0 || y == 0 {
-        return Value::Int(0);
+        return 0;
     }
-    Value::Int(((x / gcd_u64(x, y)).wrapping_mul(y)) as i64)
+    ((x / gcd_u64(x, y)).wrapping_mul(y)) as i64
 }
 
 /// Floored remainder of an exact `i128` by `k` (sign of the divisor); 0 for

@@ -147,6 +147,8 @@ pub struct VM {
     pub(crate) limits: Limits,
     /// An error raised by a builtin or extension handler.
     pub(crate) raised: Option<String>,
+    /// Whether `run` may use the native tiers.
+    jit: bool,
 }
 
 impl VM {
@@ -171,6 +173,7 @@ impl VM {
             host: Host::default(),
             limits: Limits::default(),
             raised: None,
+            jit: false,
         };
         vm.load(chunk);
         vm
@@ -223,6 +226,23 @@ impl VM {
         }
     }
 
+    /// Lets [`VM::run`] use the native tiers (off by default): an eligible
+    /// chunk runs through the block tier once past `block_threshold`
+    /// invocations on this thread. Results never depend on it.
+    pub fn enable_tracing_jit(&mut self) {
+        self.jit = true;
+    }
+
+    /// Keeps [`VM::run`] in the interpreter.
+    pub fn disable_tracing_jit(&mut self) {
+        self.jit = false;
+    }
+
+    /// Whether [`VM::run`] may use the native tiers.
+    pub fn tracing_jit_enabled(&self) -> bool {
+        self.jit
+    }
+
     /// Turns superinstructions (fused execution of common op sequences) on
     /// or off; on by default. Results never depend on it: it exists so
     /// tests can compare the two, and to measure what fusion buys.
@@ -237,6 +257,11 @@ impl VM {
     pub fn run(&mut self) -> VMResult {
         if let Err(e) = &self.verified {
             return VMResult::Error(e.clone());
+        }
+        // A fresh run may go native: the block tier runs the chunk from op 0
+        // and hands back the interpreter's state where it stopped.
+        if self.jit && self.ip == 0 && self.frames.len() == 1 && self.raised.is_none() {
+            crate::jit::compiler::enter_block(self);
         }
         let outcome = self.execute();
         let flushed = self.host.output.flush();

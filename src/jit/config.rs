@@ -77,6 +77,8 @@ impl TraceJitConfig {
     }
 }
 
+pub use super::compiler::JitCompiler;
+
 thread_local! {
     static CONFIG: Cell<Option<TraceJitConfig>> = const { Cell::new(None) };
 }
@@ -98,8 +100,8 @@ fn initial_config() -> TraceJitConfig {
     cfg
 }
 
-/// The JIT's entry points. Configuration is per thread: `set_config` and
-/// `get_config` affect only the calling thread's subsequent decisions.
+/// Configuration is per thread: `set_config` and `get_config` affect only
+/// the calling thread's subsequent decisions.
 ///
 /// ```
 /// use fusevm_llvm::{JitCompiler, TraceJitConfig};
@@ -114,11 +116,6 @@ fn initial_config() -> TraceJitConfig {
 /// .join()
 /// .unwrap();
 /// ```
-#[derive(Debug)]
-pub struct JitCompiler {
-    _private: (),
-}
-
 impl JitCompiler {
     /// Sets the calling thread's configuration.
     pub fn set_config(cfg: TraceJitConfig) {

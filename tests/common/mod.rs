@@ -82,3 +82,50 @@ impl Rng {
         &items[self.below(items.len() as u64) as usize]
     }
 }
+
+/// Pins the thread's JIT thresholds: the block tier compiles on the first
+/// run (`block`) or never, and tracing never arms.
+pub fn pin_block_tier(block: bool) {
+    let mut cfg = fusevm_llvm::JitCompiler::get_config();
+    cfg.block_threshold = if block { 0 } else { u32::MAX };
+    cfg.trace_threshold = u32::MAX;
+    fusevm_llvm::JitCompiler::set_config(cfg);
+}
+
+/// Runs `chunk` in a fresh VM, interpreted (`jit == false`) or with the
+/// JIT enabled; returns the result and the VM for inspection.
+pub fn run_vm(chunk: &Chunk, jit: bool) -> (VMResult, VM) {
+    let mut vm = VM::new(chunk.clone());
+    if jit {
+        vm.enable_tracing_jit();
+    }
+    let r = vm.run();
+    (r, vm)
+}
+
+/// Asserts the interpreter and the block tier agree on `chunk` (result,
+/// slots, stack) and that the block tier really ran it.
+#[track_caller]
+pub fn assert_block_agrees(chunk: &Chunk) {
+    pin_block_tier(true);
+    let jit = fusevm_llvm::JitCompiler::new();
+    let before = jit.block_run_count(chunk);
+    let (want, ivm) = run_vm(chunk, false);
+    let (got, nvm) = run_vm(chunk, true);
+    assert!(
+        jit.block_jit_is_compiled(chunk),
+        "not compiled: {:?}",
+        jit.block_failure(chunk)
+    );
+    assert!(
+        jit.block_run_count(chunk) > before,
+        "block tier did not run"
+    );
+    assert!(got.same_as(&want), "block tier {got} vs interpreter {want}");
+    assert_eq!(nvm.slots.len(), ivm.slots.len(), "slot count");
+    for (a, b) in nvm.slots.iter().zip(&ivm.slots) {
+        assert!(a.same_as(b), "slots: {:?} vs {:?}", nvm.slots, ivm.slots);
+    }
+    assert_eq!(nvm.stack.len(), ivm.stack.len(), "stack depth");
+    assert_eq!(nvm.frames.len(), ivm.frames.len(), "frames");
+}

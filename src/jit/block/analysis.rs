@@ -1,0 +1,559 @@
+//! The block tier's analysis: which functions a chunk needs, and at every
+//! op the depth of the operand stack, the open scopes and the kinds each
+//! stack position and slot may hold.
+//!
+//! A *function* is the chunk's top-level code (the root, entered at op 0)
+//! or a subroutine entered by `Call` with a given argument count. The
+//! analysis is a forward dataflow fixpoint: within a function over its ops,
+//! across functions over argument and return kinds. It refuses a chunk (with
+//! a reason naming the op) when an op has no lowering, when stack depths or
+//! scopes disagree where paths meet, or when a subroutine does something only
+//! the interpreter can (fall off the chunk, pop its caller's values).
+
+use super::super::kinds::*;
+use super::super::support::{self, Support};
+use crate::bytecode::chunk::Chunk;
+use crate::bytecode::op::Op;
+use rustc_hash::FxHashMap;
+
+/// Largest frame (physical slots) and operand stack the block tier takes.
+const MAX_SLOTS: usize = 1024;
+const MAX_DEPTH: usize = 1024;
+const MAX_FUNCTIONS: usize = 256;
+
+/// A scope opened by `PushFrame` in top-level code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    /// Physical index of the scope's slot 0.
+    pub slot_base: usize,
+    /// Operand stack depth when the scope opened.
+    pub stack_depth: usize,
+}
+
+/// What is known before an op runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct State {
+    /// Kinds of the operand stack, bottom first (its length is the depth).
+    pub stack: Vec<KindSet>,
+    /// Kinds of the physical slots of the function's frame.
+    pub slots: Vec<KindSet>,
+    /// Length of the slot area when known (top level only).
+    pub len: Option<usize>,
+    /// Open scopes, outermost first (top level only).
+    pub scopes: Vec<Scope>,
+}
+
+impl State {
+    /// Physical index of slot `s` in the innermost scope.
+    pub fn phys(&self, s: u16) -> usize {
+        self.scopes.last().map_or(0, |sc| sc.slot_base) + s as usize
+    }
+
+    fn slot(&mut self, p: usize) -> KindSet {
+        if p >= self.slots.len() {
+            self.slots.resize(p + 1, KindSet::UNDEF);
+        }
+        self.slots[p]
+    }
+
+    fn set_slot(&mut self, p: usize, k: KindSet) {
+        self.slot(p);
+        self.slots[p] = k;
+        self.len = self.len.map(|l| l.max(p + 1));
+    }
+
+    /// Merges `o` into `self`; `Err` when the shapes disagree.
+    fn join(&mut self, o: &State) -> Result<bool, String> {
+        if self.stack.len() != o.stack.len() {
+            return Err(format!(
+                "operand stack depth differs where paths meet ({} vs {})",
+                self.stack.len(),
+                o.stack.len()
+            ));
+        }
+        if self.scopes != o.scopes {
+            return Err("scopes (PushFrame/PopFrame) differ where paths meet".into());
+        }
+        let before = self.clone();
+        for (a, b) in self.stack.iter_mut().zip(&o.stack) {
+            *a = a.join(*b);
+        }
+        if o.slots.len() > self.slots.len() {
+            self.slots.resize(o.slots.len(), KindSet::UNDEF);
+        }
+        for (p, a) in self.slots.iter_mut().enumerate() {
+            *a = a.join(o.slots.get(p).copied().unwrap_or(KindSet::UNDEF));
+        }
+        if self.len != o.len {
+            self.len = None;
+        }
+        Ok(*self != before)
+    }
+}
+
+/// One function of the plan.
+#[derive(Debug, Clone)]
+pub struct Function {
+    /// First op.
+    pub entry: usize,
+    /// Arguments it finds on its stack (0 for the root).
+    pub argc: usize,
+    /// State before each op (`None`: unreachable); index `ops.len()` is the
+    /// state at the end of the chunk (root only).
+    pub states: Vec<Option<State>>,
+    /// Kinds the function may return (subroutines ending in `ReturnValue`).
+    pub returns: KindSet,
+    /// `Some(true)` if it returns a value, `Some(false)` if it returns
+    /// nothing, `None` if it never returns.
+    pub returns_value: Option<bool>,
+    /// Kinds of the arguments over all call sites.
+    pub args: Vec<KindSet>,
+    /// Callee function index of each `Call` op.
+    pub callees: FxHashMap<usize, usize>,
+    /// Deepest operand stack.
+    pub max_depth: usize,
+    /// Number of physical slots.
+    pub slot_count: usize,
+}
+
+/// The functions of a chunk, root first.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// `functions[0]` is the root.
+    pub functions: Vec<Function>,
+}
+
+/// Analyses `chunk` entered at op 0 with slots of the given kinds.
+pub fn analyse(chunk: &Chunk, entry_kinds: &[KindSet]) -> Result<Plan, String> {
+    let mut fns = vec![new_function(0, usize::MAX)];
+    let mut index: FxHashMap<(usize, usize), usize> = FxHashMap::default();
+    discover(chunk, &mut fns, &mut index)?;
+    // Fixpoint over argument and return kinds.
+    for round in 0.. {
+        if round > 64 {
+            return Err("kind analysis did not converge".into());
+        }
+        let mut changed = false;
+        for f in 0..fns.len() {
+            let (states, calls, ret) = analyse_function(chunk, &fns, f, entry_kinds)?;
+            for (callee, args) in calls {
+                let c = &mut fns[callee];
+                for (a, k) in c.args.iter_mut().zip(args) {
+                    let j = a.join(k);
+                    changed |= j != *a;
+                    *a = j;
+                }
+            }
+            let fun = &mut fns[f];
+            changed |= ret != fun.returns;
+            fun.returns = ret;
+            fun.max_depth = states
+                .iter()
+                .flatten()
+                .map(|s| s.stack.len())
+                .max()
+                .unwrap_or(0);
+            fun.slot_count = states
+                .iter()
+                .flatten()
+                .map(|s| s.slots.len())
+                .max()
+                .unwrap_or(0)
+                .max(if f == 0 { entry_kinds.len() } else { 0 });
+            if fun.max_depth > MAX_DEPTH || fun.slot_count > MAX_SLOTS {
+                return Err(format!(
+                    "frame too large for the block tier ({} slots, stack depth {})",
+                    fun.slot_count, fun.max_depth
+                ));
+            }
+            fun.states = states;
+        }
+        if !changed {
+            break;
+        }
+    }
+    Ok(Plan { functions: fns })
+}
+
+fn new_function(entry: usize, argc: usize) -> Function {
+    Function {
+        entry,
+        argc,
+        states: Vec::new(),
+        returns: KindSet::NONE,
+        returns_value: None,
+        args: vec![KindSet::NONE; if argc == usize::MAX { 0 } else { argc }],
+        callees: FxHashMap::default(),
+        max_depth: 0,
+        slot_count: 0,
+    }
+}
+
+/// Finds every function reachable from the root by control flow alone, how
+/// each returns, and checks that every reachable op has a lowering.
+fn discover(
+    chunk: &Chunk,
+    fns: &mut Vec<Function>,
+    index: &mut FxHashMap<(usize, usize), usize>,
+) -> Result<(), String> {
+    let ops = chunk.ops();
+    let mut f = 0;
+    while f < fns.len() {
+        let root = f == 0;
+        let mut seen = vec![false; ops.len() + 1];
+        let mut work = vec![fns[f].entry];
+        let mut returns: Option<bool> = None;
+        while let Some(ip) = work.pop() {
+            if seen[ip] {
+                continue;
+            }
+            seen[ip] = true;
+            if ip == ops.len() {
+                if !root {
+                    return Err(format!("subroutine at {} runs off the chunk", fns[f].entry));
+                }
+                continue;
+            }
+            let op = ops[ip];
+            match support::block(&op, chunk.constants()) {
+                Support::No => return Err(format!("op {ip} `{op}` has no native lowering")),
+                Support::ExitAtTop if !root && matches!(op, Op::PopFrame) => {
+                    return Err(format!("op {ip} `{op}` in a subroutine"));
+                }
+                _ => {}
+            }
+            match op {
+                Op::Return | Op::ReturnValue if root => continue,
+                Op::Return | Op::ReturnValue => {
+                    let v = matches!(op, Op::ReturnValue);
+                    if returns.is_some_and(|r| r != v) {
+                        return Err(format!(
+                            "subroutine at {} both returns a value and returns none (op {ip})",
+                            fns[f].entry
+                        ));
+                    }
+                    returns = Some(v);
+                    continue;
+                }
+                Op::PushFrame if !root => {
+                    return Err(format!("op {ip} `{op}` in a subroutine"));
+                }
+                Op::Call(n, argc) => {
+                    let entry = chunk
+                        .sub_entry(n)
+                        .ok_or_else(|| format!("op {ip} calls an unknown subroutine"))?;
+                    let key = (entry, argc as usize);
+                    let callee = match index.get(&key) {
+                        Some(&c) => c,
+                        None => {
+                            if fns.len() >= MAX_FUNCTIONS {
+                                return Err("too many subroutines for the block tier".into());
+                            }
+                            fns.push(new_function(entry, argc as usize));
+                            index.insert(key, fns.len() - 1);
+                            fns.len() - 1
+                        }
+                    };
+                    fns[f].callees.insert(ip, callee);
+                }
+                _ => {}
+            }
+            work.extend(successors(&op, ip));
+        }
+        fns[f].returns_value = returns;
+        f += 1;
+    }
+    Ok(())
+}
+
+/// Control-flow successors of a non-returning op.
+fn successors(op: &Op, ip: usize) -> Vec<usize> {
+    match *op {
+        Op::Jump(t) => vec![t],
+        Op::JumpIfTrue(t)
+        | Op::JumpIfFalse(t)
+        | Op::JumpIfTrueKeep(t)
+        | Op::JumpIfFalseKeep(t)
+        | Op::SlotLtIntJumpIfFalse(_, _, t)
+        | Op::SlotIncLtIntJumpBack(_, _, t) => vec![ip + 1, t],
+        _ => vec![ip + 1],
+    }
+}
+
+type Calls = Vec<(usize, Vec<KindSet>)>;
+
+/// Forward fixpoint over one function with the current summaries of the
+/// others: states, argument kinds at its call sites, kinds it returns.
+fn analyse_function(
+    chunk: &Chunk,
+    fns: &[Function],
+    f: usize,
+    entry_kinds: &[KindSet],
+) -> Result<(Vec<Option<State>>, Calls, KindSet), String> {
+    let ops = chunk.ops();
+    let fun = &fns[f];
+    let root = f == 0;
+    let mut states: Vec<Option<State>> = vec![None; ops.len() + 1];
+    let start = if root {
+        State {
+            stack: Vec::new(),
+            slots: entry_kinds.to_vec(),
+            len: Some(entry_kinds.len()),
+            scopes: Vec::new(),
+        }
+    } else {
+        State {
+            stack: fun.args.clone(),
+            slots: Vec::new(),
+            len: None,
+            scopes: Vec::new(),
+        }
+    };
+    if !root && fun.args.contains(&KindSet::NONE) {
+        // Not called with known arguments yet.
+        return Ok((states, Vec::new(), KindSet::NONE));
+    }
+    states[fun.entry] = Some(start);
+    let mut calls: Calls = Vec::new();
+    let mut ret = KindSet::NONE;
+    let mut work = vec![fun.entry];
+    while let Some(ip) = work.pop() {
+        if ip == ops.len() {
+            continue;
+        }
+        let Some(mut st) = states[ip].clone() else {
+            continue;
+        };
+        let op = ops[ip];
+        let mut next: Vec<(usize, State)> = Vec::new();
+        let (pops, _) = support::stack_effect(&op);
+        let underflow = match op {
+            Op::Call(_, argc) => st.stack.len() < argc as usize,
+            Op::ReturnValue => st.stack.is_empty(),
+            _ => st.stack.len() < pops,
+        };
+        if underflow {
+            if root {
+                continue; // native code exits here; the interpreter reports it
+            }
+            return Err(format!("op {ip} `{op}` pops below its subroutine's frame"));
+        }
+        match op {
+            Op::Return | Op::ReturnValue if root => continue,
+            Op::PopFrame if root && st.scopes.is_empty() => continue,
+            Op::Return => continue,
+            Op::ReturnValue => {
+                ret = ret.join(*st.stack.last().expect("checked depth"));
+                continue;
+            }
+            Op::Call(..) => {
+                let callee = fun.callees[&ip];
+                let argc = fns[callee].argc;
+                let args = st.stack.split_off(st.stack.len() - argc);
+                calls.push((callee, args));
+                match fns[callee].returns_value {
+                    None => continue, // never returns
+                    Some(true) => {
+                        if fns[callee].returns == KindSet::NONE {
+                            continue; // not known yet
+                        }
+                        st.stack.push(fns[callee].returns);
+                    }
+                    Some(false) => {}
+                }
+                next.push((ip + 1, st));
+            }
+            Op::PushFrame => {
+                let Some(len) = st.len else {
+                    return Err(format!(
+                        "op {ip} `PushFrame`: the slot area's length differs between paths"
+                    ));
+                };
+                st.scopes.push(Scope {
+                    slot_base: len,
+                    stack_depth: st.stack.len(),
+                });
+                next.push((ip + 1, st));
+            }
+            Op::PopFrame => {
+                let sc = st.scopes.pop().expect("checked above");
+                for k in st.slots.iter_mut().skip(sc.slot_base) {
+                    *k = KindSet::UNDEF;
+                }
+                st.len = Some(sc.slot_base);
+                next.push((ip + 1, st));
+            }
+            _ => {
+                if !transfer(&op, chunk, &mut st) {
+                    continue; // always exits (reads a slot native code can't)
+                }
+                for s in successors(&op, ip) {
+                    next.push((s, st.clone()));
+                }
+            }
+        }
+        for (s, st) in next {
+            if s == ops.len() && !root {
+                return Err(format!("subroutine at {} runs off the chunk", fun.entry));
+            }
+            match &mut states[s] {
+                slot @ None => {
+                    *slot = Some(st);
+                    work.push(s);
+                }
+                Some(old) => {
+                    if old.join(&st).map_err(|e| format!("op {s}: {e}"))? {
+                        work.push(s);
+                    }
+                }
+            }
+        }
+    }
+    Ok((states, calls, ret))
+}
+
+/// Applies a non-call op to the state. `false` when the op can only exit
+/// (it reads a slot holding a value native code can't represent).
+fn transfer(op: &Op, chunk: &Chunk, st: &mut State) -> bool {
+    use Op::*;
+    // Reading a slot: the opaque case exits, the rest flows on.
+    macro_rules! read {
+        ($s:expr) => {{
+            let p = st.phys($s);
+            let k = st.slot(p).without(TAG_OPAQUE);
+            if k == KindSet::NONE {
+                return false;
+            }
+            k
+        }};
+    }
+    let (pops, _) = support::stack_effect(op);
+    let n = st.stack.len();
+    let args: Vec<KindSet> = st.stack.split_off(n - pops);
+    let a = |i: usize| args[i];
+    let push: Vec<KindSet> = match *op {
+        Nop | Jump(_) | JumpIfTrue(_) | JumpIfFalse(_) | Pop => vec![],
+        JumpIfTrueKeep(_) | JumpIfFalseKeep(_) => vec![a(0)],
+        LoadInt(_) => vec![KindSet::INT],
+        LoadFloat(_) => vec![KindSet::FLOAT],
+        LoadConst(c) => vec![KindSet::of(tag_of(&chunk.constants()[c as usize]))],
+        LoadTrue | LoadFalse => vec![KindSet::BOOL],
+        LoadUndef => vec![KindSet::UNDEF],
+        Dup => vec![a(0), a(0)],
+        Dup2 => vec![a(0), a(1), a(0), a(1)],
+        Swap => vec![a(1), a(0)],
+        Rot => vec![a(1), a(2), a(0)],
+        GetSlot(s) => vec![read!(s)],
+        SetSlot(s) => {
+            let p = st.phys(s);
+            st.set_slot(p, a(0));
+            vec![]
+        }
+        Add | Sub | Mul | Mod => vec![arith(a(0), a(1))],
+        Div => vec![KindSet::UNDEF.join(KindSet::FLOAT)],
+        Pow | PowFloat | Atan2Float | SqrtFloat | SinFloat | CosFloat | TanFloat | ExpFloat
+        | LogFloat | Log2Float | Log10Float | AbsFloat | FloorFloat | CeilFloat | TruncFloat
+        | RoundFloat => vec![KindSet::FLOAT],
+        Negate => vec![negate(a(0))],
+        Inc | Dec => vec![step(a(0))],
+        NumEq | NumNe | NumLt | NumGt | NumLe | NumGe | LogNot | LogAnd | LogOr => {
+            vec![KindSet::BOOL]
+        }
+        Spaceship | BitAnd | BitOr | BitXor | BitNot | Shl | Shr | AbsInt | GcdInt | LcmInt
+        | TruncInt => vec![KindSet::INT],
+        MulModFloor => vec![KindSet::INT.join(arith(arith(a(0), a(1)), a(2)))],
+        MulAddModFloor => vec![KindSet::INT.join(arith(arith(arith(a(0), a(1)), a(2)), a(3)))],
+        PreIncSlot(s) | PreDecSlot(s) => {
+            let k = step(read!(s));
+            let p = st.phys(s);
+            st.set_slot(p, k);
+            vec![k]
+        }
+        PreIncSlotVoid(s) | SlotIncLtIntJumpBack(s, _, _) => {
+            let k = step(read!(s));
+            let p = st.phys(s);
+            st.set_slot(p, k);
+            vec![]
+        }
+        PostIncSlot(s) | PostDecSlot(s) => {
+            let old = read!(s);
+            let p = st.phys(s);
+            st.set_slot(p, step(old));
+            vec![old]
+        }
+        AddAssignSlotVoid(x, y) => {
+            let ky = read!(y);
+            let k = arith(read!(x), ky);
+            let p = st.phys(x);
+            st.set_slot(p, k);
+            vec![]
+        }
+        SlotLtIntJumpIfFalse(s, _, _) => {
+            read!(s);
+            vec![]
+        }
+        AccumSumLoop(sum, i, _) => {
+            let (ps, pi) = (st.phys(sum), st.phys(i));
+            read!(i);
+            // Slots are written only if the loop runs: a length it might
+            // grow becomes unknown.
+            let grows = st.len.is_none_or(|l| ps >= l || pi >= l);
+            // The loop body, repeated on kind sets until they are stable.
+            loop {
+                let before = (st.slot(ps), st.slot(pi));
+                let iv = read!(i);
+                let acc = arith(read!(sum), iv);
+                let ks = st.slot(ps).join(acc);
+                st.set_slot(ps, ks);
+                let ki = st.slot(pi).join(step(read!(i)));
+                st.set_slot(pi, ki);
+                if (st.slot(ps), st.slot(pi)) == before {
+                    break;
+                }
+            }
+            if grows {
+                st.len = None;
+            }
+            vec![]
+        }
+        _ => unreachable!("transfer: {op} is handled by the caller"),
+    };
+    st.stack.extend(push);
+    true
+}
+
+/// Kinds of `a ⊕ b` for the promoting binary ops.
+pub fn arith(a: KindSet, b: KindSet) -> KindSet {
+    let mut k = KindSet::NONE;
+    if a.has(TAG_INT) && b.has(TAG_INT) {
+        k = k.join(KindSet::INT);
+    }
+    if a.has_other_than(TAG_INT) || b.has_other_than(TAG_INT) {
+        k = k.join(KindSet::FLOAT);
+    }
+    k
+}
+
+/// Kinds of `-a`.
+pub fn negate(a: KindSet) -> KindSet {
+    let mut k = KindSet::NONE;
+    if a.has(TAG_INT) {
+        k = k.join(KindSet::INT);
+    }
+    if a.has_other_than(TAG_INT) {
+        k = k.join(KindSet::FLOAT);
+    }
+    k
+}
+
+/// Kinds of `a ± 1` (the increment family).
+pub fn step(a: KindSet) -> KindSet {
+    let mut k = KindSet::NONE;
+    if a.has(TAG_FLOAT) {
+        k = k.join(KindSet::FLOAT);
+    }
+    if a.has_other_than(TAG_FLOAT) {
+        k = k.join(KindSet::INT);
+    }
+    k
+}

@@ -1,0 +1,871 @@
+//! Lowering a [`Plan`] to LLVM IR: one function for the chunk's top-level
+//! code, one per subroutine.
+//!
+//! Each stack position and slot is a triple of allocas that SROA promotes
+//! to SSA registers (the phis at merge points come from there); where the
+//! analysis knows a position's kind, reads use a constant tag so the value
+//! ops fold to their specialised form while the IR is built. Every op gets
+//! its own LLVM block; O2 merges them.
+//!
+//! The root function `block_root(slots, stack, info) -> exit ip` ends
+//! through one exit block that stores every slot, the operand stack, the
+//! slot-area length and the stack depth into the caller's buffers, so the
+//! interpreter can resume at the exit ip (the chunk's length at a normal
+//! end). A subroutine returns `{tag, i, f}`; the tag [`TAG_BAIL`] unwinds to
+//! the root, which exits *at the outermost call* with the state from before
+//! it: subroutines touch nothing but their own frame, so the interpreter can
+//! simply run that call again.
+
+use super::analysis::{Function, Plan, State};
+use crate::bytecode::chunk::Chunk;
+use crate::bytecode::op::Op;
+use crate::interp::semantics::{Bits, Cmp, Unary};
+use crate::jit::kinds::*;
+use crate::jit::values::{Emitter, L, LowerError, V};
+use fusevm_llvm_backend::inkwell::AddressSpace;
+use fusevm_llvm_backend::inkwell::IntPredicate;
+use fusevm_llvm_backend::inkwell::basic_block::BasicBlock;
+use fusevm_llvm_backend::inkwell::context::ContextRef;
+use fusevm_llvm_backend::inkwell::module::{Linkage, Module};
+use fusevm_llvm_backend::inkwell::types::{BasicMetadataTypeEnum, BasicTypeEnum, StructType};
+use fusevm_llvm_backend::inkwell::values::{
+    BasicMetadataValueEnum, BasicValueEnum, FunctionValue, IntValue, PhiValue, PointerValue,
+};
+
+/// Fields of the `info` buffer (all `i64`).
+pub mod info {
+    /// Out: length of the slot area.
+    pub const LEN: u32 = 0;
+    /// Out: operand stack depth.
+    pub const DEPTH: u32 = 1;
+    /// In: frames that may still be pushed (calls and scopes).
+    pub const FRAMES_LEFT: u32 = 2;
+    /// In: lowest native stack address subroutines may use.
+    pub const STACK_FLOOR: u32 = 3;
+    /// Number of fields.
+    pub const COUNT: u32 = 4;
+}
+
+/// Builds every function of `plan` into `module`, the root under the
+/// (process-unique) name `root`; `entry_tags` are the kinds of the root's
+/// slots at entry.
+pub fn build<'c>(
+    ctx: ContextRef<'c>,
+    module: &Module<'c>,
+    root: &str,
+    chunk: &Chunk,
+    plan: &Plan,
+    entry_tags: &[u8],
+) -> L<()> {
+    let e = Emitter::new(ctx, module);
+    let ptr = ctx.ptr_type(AddressSpace::default());
+    let ret = ctx.struct_type(&[e.i8t.into(), e.i64t.into(), e.f64t.into()], false);
+    // Declare every function first: calls may go forward or recurse.
+    let mut decls = Vec::new();
+    for (k, f) in plan.functions.iter().enumerate() {
+        let decl = if k == 0 {
+            let ty = e.i64t.fn_type(&[ptr.into(), ptr.into(), ptr.into()], false);
+            module.add_function(root, ty, None)
+        } else {
+            let mut params: Vec<BasicMetadataTypeEnum<'c>> = vec![ptr.into()];
+            for _ in 0..f.argc {
+                params.extend::<[BasicMetadataTypeEnum<'c>; 3]>([
+                    e.i8t.into(),
+                    e.i64t.into(),
+                    e.f64t.into(),
+                ]);
+            }
+            let ty = ret.fn_type(&params, false);
+            module.add_function(&format!("sub_{k}"), ty, Some(Linkage::Internal))
+        };
+        decls.push(decl);
+    }
+    for (k, f) in plan.functions.iter().enumerate() {
+        FnBuilder::new(&e, chunk, plan, f, k, decls[k], &decls, entry_tags)?.build()?;
+    }
+    Ok(())
+}
+
+/// The three allocas of one position.
+#[derive(Clone, Copy)]
+struct Cell<'c> {
+    tag: PointerValue<'c>,
+    i: PointerValue<'c>,
+    f: PointerValue<'c>,
+}
+
+/// Builds one function.
+struct FnBuilder<'a, 'c, 'm> {
+    e: &'a Emitter<'c, 'm>,
+    chunk: &'a Chunk,
+    plan: &'a Plan,
+    fun: &'a Function,
+    root: bool,
+    func: FunctionValue<'c>,
+    decls: &'a [FunctionValue<'c>],
+    entry_tags: &'a [u8],
+    blocks: Vec<Option<BasicBlock<'c>>>,
+    stack: Vec<Cell<'c>>,
+    slots: Vec<Cell<'c>>,
+    len: Option<PointerValue<'c>>,
+    info: PointerValue<'c>,
+    info_ty: StructType<'c>,
+    /// Root: the exit block and its phis (ip, depth).
+    exit: Option<(BasicBlock<'c>, PhiValue<'c>, PhiValue<'c>)>,
+    /// Subroutine: frames left at entry (restored on return).
+    frames_at_entry: Option<IntValue<'c>>,
+}
+
+impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        e: &'a Emitter<'c, 'm>,
+        chunk: &'a Chunk,
+        plan: &'a Plan,
+        fun: &'a Function,
+        k: usize,
+        func: FunctionValue<'c>,
+        decls: &'a [FunctionValue<'c>],
+        entry_tags: &'a [u8],
+    ) -> L<Self> {
+        let info_ty = struct_of(e, info::COUNT as usize);
+        let info = func
+            .get_nth_param(if k == 0 { 2 } else { 0 })
+            .ok_or_else(|| LowerError("missing info parameter".into()))?
+            .into_pointer_value();
+        Ok(FnBuilder {
+            e,
+            chunk,
+            plan,
+            fun,
+            root: k == 0,
+            func,
+            decls,
+            entry_tags,
+            blocks: Vec::new(),
+            stack: Vec::new(),
+            slots: Vec::new(),
+            len: None,
+            info,
+            info_ty,
+            exit: None,
+            frames_at_entry: None,
+        })
+    }
+
+    fn build(mut self) -> L<()> {
+        let e = self.e;
+        let entry = e.ctx.append_basic_block(self.func, "entry");
+        e.b.position_at_end(entry);
+        if !self.root
+            && self
+                .fun
+                .states
+                .get(self.fun.entry)
+                .is_none_or(|s| s.is_none())
+        {
+            // Never called with known arguments (its callers are unreachable).
+            return self.ret_value(V {
+                tag: e.tag(TAG_BAIL),
+                ..e.undef_value()
+            });
+        }
+        // Allocas and their initial values.
+        for _ in 0..self.fun.max_depth {
+            let c = self.cell()?;
+            self.stack.push(c);
+            self.store(c, e.undef_value())?;
+        }
+        for _ in 0..self.fun.slot_count {
+            let c = self.cell()?;
+            self.slots.push(c);
+            self.store(c, e.undef_value())?;
+        }
+        if self.root {
+            self.init_root()?;
+        } else {
+            self.init_sub()?;
+        }
+        let ops = self.chunk.ops();
+        self.blocks = (0..=ops.len())
+            .map(|ip| {
+                self.fun
+                    .states
+                    .get(ip)
+                    .and_then(|s| s.as_ref())
+                    .map(|_| e.ctx.append_basic_block(self.func, &format!("op{ip}")))
+            })
+            .collect();
+        let first = self.block(self.fun.entry)?;
+        e.b.build_unconditional_branch(first)?;
+        for ip in 0..ops.len() {
+            if let Some(bb) = self.blocks[ip] {
+                e.b.position_at_end(bb);
+                self.lower_op(ip)?;
+            }
+        }
+        if let Some(bb) = self.blocks[ops.len()] {
+            e.b.position_at_end(bb);
+            let depth = self.state(ops.len())?.stack.len();
+            self.exit_at(ops.len(), depth)?;
+        }
+        if self.root {
+            self.finish_exit()?;
+        }
+        Ok(())
+    }
+
+    // ── entry and exit ──
+
+    fn init_root(&mut self) -> L<()> {
+        let e = self.e;
+        let slots_ptr = self.param(0)?.into_pointer_value();
+        let n = self.fun.slot_count;
+        let slots_ty = struct_of(e, 2 * n);
+        for (p, &tag) in self.entry_tags.iter().enumerate() {
+            let bits =
+                e.b.build_load(
+                    e.i64t,
+                    e.b.build_struct_gep(slots_ty, slots_ptr, 2 * p as u32 + 1, "s")?,
+                    "bits",
+                )?
+                .into_int_value();
+            let f = e.b.build_bit_cast(bits, e.f64t, "f")?.into_float_value();
+            let v = V {
+                tag: e.tag(tag),
+                i: if tag == TAG_FLOAT { e.int(0) } else { bits },
+                f,
+            };
+            self.store(self.slots[p], v)?;
+        }
+        let len = e.b.build_alloca(e.i64t, "len")?;
+        e.b.build_store(len, e.int(self.entry_tags.len() as i64))?;
+        self.len = Some(len);
+        let bb = e.ctx.append_basic_block(self.func, "exit");
+        let cur = e.b.get_insert_block().expect("positioned");
+        e.b.position_at_end(bb);
+        let ip = e.b.build_phi(e.i64t, "exit_ip")?;
+        let depth = e.b.build_phi(e.i64t, "exit_depth")?;
+        e.b.position_at_end(cur);
+        self.exit = Some((bb, ip, depth));
+        Ok(())
+    }
+
+    fn init_sub(&mut self) -> L<()> {
+        let e = self.e;
+        // Frame budget and native stack: out of either, unwind to the root.
+        let fl = self.info_load(info::FRAMES_LEFT)?;
+        let ptr = e.ctx.ptr_type(AddressSpace::default());
+        let sp = e
+            .call_intrinsic("llvm.stacksave", &[ptr.into()], &[])?
+            .into_pointer_value();
+        let sp = e.b.build_ptr_to_int(sp, e.i64t, "sp")?;
+        let floor = self.info_load(info::STACK_FLOOR)?;
+        let no_frames =
+            e.b.build_int_compare(IntPredicate::SLE, fl, e.int(0), "no_frames")?;
+        let no_stack =
+            e.b.build_int_compare(IntPredicate::ULT, sp, floor, "no_stack")?;
+        let out = e.b.build_or(no_frames, no_stack, "out")?;
+        let bail = e.ctx.append_basic_block(self.func, "entry_bail");
+        let go = e.ctx.append_basic_block(self.func, "go");
+        e.b.build_conditional_branch(out, bail, go)?;
+        e.b.position_at_end(bail);
+        self.ret_bail(false)?;
+        e.b.position_at_end(go);
+        let fewer = e.b.build_int_sub(fl, e.int(1), "fl")?;
+        self.info_store(info::FRAMES_LEFT, fewer)?;
+        self.frames_at_entry = Some(fl);
+        for a in 0..self.fun.argc {
+            let p = |n: usize| self.param(1 + 3 * a + n);
+            let v = V {
+                tag: p(0)?.into_int_value(),
+                i: p(1)?.into_int_value(),
+                f: p(2)?.into_float_value(),
+            };
+            let v = self.narrow(v, self.fun.args[a]);
+            self.store(self.stack[a], v)?;
+        }
+        Ok(())
+    }
+
+    /// Writes the state back and returns the exit ip (root only).
+    fn finish_exit(&mut self) -> L<()> {
+        let e = self.e;
+        let (bb, ip, depth) = self.exit.expect("root has an exit block");
+        e.b.position_at_end(bb);
+        let slots_ptr = self.param(0)?.into_pointer_value();
+        let stack_ptr = self.param(1)?.into_pointer_value();
+        let slots_ty = struct_of(e, 2 * self.slots.len());
+        for (p, c) in self.slots.clone().into_iter().enumerate() {
+            self.write_out(slots_ty, slots_ptr, p, c)?;
+        }
+        let stack_ty = struct_of(e, 2 * self.stack.len());
+        for (k, c) in self.stack.clone().into_iter().enumerate() {
+            self.write_out(stack_ty, stack_ptr, k, c)?;
+        }
+        let len =
+            e.b.build_load(e.i64t, self.len.expect("root"), "len")?
+                .into_int_value();
+        self.info_store(info::LEN, len)?;
+        self.info_store(info::DEPTH, depth.as_basic_value().into_int_value())?;
+        e.b.build_return(Some(&ip.as_basic_value()))?;
+        Ok(())
+    }
+
+    fn write_out(
+        &self,
+        ty: StructType<'c>,
+        base: PointerValue<'c>,
+        k: usize,
+        c: Cell<'c>,
+    ) -> L<()> {
+        let e = self.e;
+        let v = self.load(c, None)?;
+        let isf = e.is(v, TAG_FLOAT)?;
+        let fbits = e.b.build_bit_cast(v.f, e.i64t, "fbits")?.into_int_value();
+        let bits = e.sel_i(isf, fbits, v.i)?;
+        let tag = e.b.build_int_z_extend(v.tag, e.i64t, "tag")?;
+        e.b.build_store(e.b.build_struct_gep(ty, base, 2 * k as u32, "t")?, tag)?;
+        e.b.build_store(e.b.build_struct_gep(ty, base, 2 * k as u32 + 1, "b")?, bits)?;
+        Ok(())
+    }
+
+    /// Leaves native code before op `ip` with `depth` values on the stack.
+    fn exit_at(&self, ip: usize, depth: usize) -> L<()> {
+        let e = self.e;
+        let (bb, ip_phi, depth_phi) = self
+            .exit
+            .ok_or_else(|| LowerError(format!("op {ip}: a subroutine can't exit")))?;
+        let here = e.b.get_insert_block().expect("positioned");
+        ip_phi.add_incoming(&[(&e.int(ip as i64), here)]);
+        depth_phi.add_incoming(&[(&e.int(depth as i64), here)]);
+        e.b.build_unconditional_branch(bb)?;
+        Ok(())
+    }
+
+    /// Returns [`TAG_BAIL`] from a subroutine (restoring its frame budget).
+    fn ret_bail(&self, restore: bool) -> L<()> {
+        if restore {
+            self.restore_frames()?;
+        }
+        let e = self.e;
+        let v = V {
+            tag: e.tag(TAG_BAIL),
+            ..e.undef_value()
+        };
+        self.ret_value(v)
+    }
+
+    fn ret_value(&self, v: V<'c>) -> L<()> {
+        let vals: [BasicValueEnum<'c>; 3] = [v.tag.into(), v.i.into(), v.f.into()];
+        self.e.b.build_aggregate_return(&vals)?;
+        Ok(())
+    }
+
+    fn restore_frames(&self) -> L<()> {
+        let fl = self.frames_at_entry.expect("subroutine");
+        self.info_store(info::FRAMES_LEFT, fl)
+    }
+
+    // ── ops ──
+
+    fn lower_op(&mut self, ip: usize) -> L<()> {
+        use Op::*;
+        let e = self.e;
+        let op = self.chunk.ops()[ip];
+        let st = self.state(ip)?.clone();
+        let d = st.stack.len();
+        let pops = match op {
+            Call(_, argc) => argc as usize,
+            ReturnValue => 1,
+            _ => crate::jit::support::stack_effect(&op).0,
+        };
+        if d < pops {
+            return self.exit_at(ip, d); // the interpreter reports the underflow
+        }
+        let only_opaque = |s: u16| st.slots.get(st.phys(s)) == Some(&KindSet::of(TAG_OPAQUE));
+        if slots_read(&op).into_iter().any(only_opaque) {
+            return self.exit_at(ip, d); // the interpreter reads it
+        }
+        let arg = |k: usize| self.read_stack(&st, d - pops + k);
+        // Binary ops replace two values with one.
+        macro_rules! binary {
+            ($f:expr) => {{
+                let (a, b) = (arg(0)?, arg(1)?);
+                let r = $f(a, b)?;
+                self.write_stack(d - 2, r)?;
+                self.goto(ip + 1)
+            }};
+        }
+        macro_rules! unary {
+            ($f:expr) => {{
+                let a = arg(0)?;
+                let r = $f(a)?;
+                self.write_stack(d - 1, r)?;
+                self.goto(ip + 1)
+            }};
+        }
+        macro_rules! push {
+            ($v:expr) => {{
+                let v = $v;
+                self.write_stack(d, v)?;
+                self.goto(ip + 1)
+            }};
+        }
+        match op {
+            Nop => self.goto(ip + 1),
+            LoadInt(v) => push!(e.int_value(v)),
+            LoadFloat(v) => push!(e.float_value(v)),
+            LoadConst(c) => push!(match &self.chunk.constants()[c as usize] {
+                crate::Value::Int(v) => e.int_value(*v),
+                crate::Value::Float(v) => e.float_value(*v),
+                crate::Value::Bool(v) => e.bool_value(*v),
+                _ => e.undef_value(),
+            }),
+            LoadTrue => push!(e.bool_value(true)),
+            LoadFalse => push!(e.bool_value(false)),
+            LoadUndef => push!(e.undef_value()),
+            Pop => self.goto(ip + 1),
+            Dup => push!(arg(0)?),
+            Dup2 => {
+                let (a, b) = (arg(0)?, arg(1)?);
+                self.write_stack(d, a)?;
+                self.write_stack(d + 1, b)?;
+                self.goto(ip + 1)
+            }
+            Swap => {
+                let (a, b) = (arg(0)?, arg(1)?);
+                self.write_stack(d - 2, b)?;
+                self.write_stack(d - 1, a)?;
+                self.goto(ip + 1)
+            }
+            Rot => {
+                let (a, b, c) = (arg(0)?, arg(1)?, arg(2)?);
+                self.write_stack(d - 3, b)?;
+                self.write_stack(d - 2, c)?;
+                self.write_stack(d - 1, a)?;
+                self.goto(ip + 1)
+            }
+            GetSlot(s) => {
+                let v = self.read_slot(&st, ip, s)?;
+                push!(v)
+            }
+            SetSlot(s) => {
+                let v = arg(0)?;
+                self.write_slot(&st, s, v)?;
+                self.goto(ip + 1)
+            }
+            Add => binary!(|a, b| e.add(a, b)),
+            Sub => binary!(|a, b| e.sub(a, b)),
+            Mul => binary!(|a, b| e.mul(a, b)),
+            Div => binary!(|a, b| e.div(a, b)),
+            Mod => binary!(|a, b| e.modulo(a, b)),
+            Pow | PowFloat => binary!(|a, b| e.pow(a, b)),
+            Atan2Float => binary!(|a, b| e.atan2(a, b)),
+            Negate => unary!(|a| e.negate(a)),
+            Inc => unary!(|a| e.step(a, 1)),
+            Dec => unary!(|a| e.step(a, -1)),
+            NumEq => binary!(|a, b| e.bool_of(e.compare(Cmp::Eq, a, b)?)),
+            NumNe => binary!(|a, b| e.bool_of(e.compare(Cmp::Ne, a, b)?)),
+            NumLt => binary!(|a, b| e.bool_of(e.compare(Cmp::Lt, a, b)?)),
+            NumGt => binary!(|a, b| e.bool_of(e.compare(Cmp::Gt, a, b)?)),
+            NumLe => binary!(|a, b| e.bool_of(e.compare(Cmp::Le, a, b)?)),
+            NumGe => binary!(|a, b| e.bool_of(e.compare(Cmp::Ge, a, b)?)),
+            Spaceship => binary!(|a, b| e.spaceship(a, b)),
+            LogNot => unary!(|a| {
+                let t = e.truthy(a)?;
+                e.bool_of(e.b.build_not(t, "not")?)
+            }),
+            LogAnd => binary!(|a, b| {
+                let (x, y) = (e.truthy(a)?, e.truthy(b)?);
+                e.bool_of(e.b.build_and(x, y, "and")?)
+            }),
+            LogOr => binary!(|a, b| {
+                let (x, y) = (e.truthy(a)?, e.truthy(b)?);
+                e.bool_of(e.b.build_or(x, y, "or")?)
+            }),
+            BitAnd => binary!(|a, b| e.bits(Bits::And, a, b)),
+            BitOr => binary!(|a, b| e.bits(Bits::Or, a, b)),
+            BitXor => binary!(|a, b| e.bits(Bits::Xor, a, b)),
+            Shl => binary!(|a, b| e.bits(Bits::Shl, a, b)),
+            Shr => binary!(|a, b| e.bits(Bits::Shr, a, b)),
+            BitNot => unary!(|a| e.bit_not(a)),
+            AbsInt => unary!(|a| e.abs_int(a)),
+            TruncInt => unary!(|a| Ok::<_, LowerError>(e.int_of(e.to_i(a)?))),
+            GcdInt => binary!(|a, b| e.int_helper(crate::jit::helpers::GCD, &[a, b])),
+            LcmInt => binary!(|a, b| e.int_helper(crate::jit::helpers::LCM, &[a, b])),
+            MulModFloor => {
+                let args = [arg(0)?, arg(1)?, arg(2)?];
+                let r = e.mul_mod_floor(&args)?;
+                self.write_stack(d - 3, r)?;
+                self.goto(ip + 1)
+            }
+            MulAddModFloor => {
+                let args = [arg(0)?, arg(1)?, arg(2)?, arg(3)?];
+                let r = e.mul_mod_floor(&args)?;
+                self.write_stack(d - 4, r)?;
+                self.goto(ip + 1)
+            }
+            SqrtFloat => unary!(|a| e.unary(Unary::Sqrt, a)),
+            SinFloat => unary!(|a| e.unary(Unary::Sin, a)),
+            CosFloat => unary!(|a| e.unary(Unary::Cos, a)),
+            TanFloat => unary!(|a| e.unary(Unary::Tan, a)),
+            ExpFloat => unary!(|a| e.unary(Unary::Exp, a)),
+            LogFloat => unary!(|a| e.unary(Unary::Ln, a)),
+            Log2Float => unary!(|a| e.unary(Unary::Log2, a)),
+            Log10Float => unary!(|a| e.unary(Unary::Log10, a)),
+            AbsFloat => unary!(|a| e.unary(Unary::Abs, a)),
+            FloorFloat => unary!(|a| e.unary(Unary::Floor, a)),
+            CeilFloat => unary!(|a| e.unary(Unary::Ceil, a)),
+            TruncFloat => unary!(|a| e.unary(Unary::Trunc, a)),
+            RoundFloat => unary!(|a| e.unary(Unary::Round, a)),
+
+            Jump(t) => self.goto(t),
+            JumpIfTrue(t) | JumpIfFalse(t) | JumpIfTrueKeep(t) | JumpIfFalseKeep(t) => {
+                let c = e.truthy(arg(0)?)?;
+                let (on_true, on_false) = match op {
+                    JumpIfTrue(_) | JumpIfTrueKeep(_) => (t, ip + 1),
+                    _ => (ip + 1, t),
+                };
+                self.branch(c, on_true, on_false)
+            }
+
+            PreIncSlot(s) | PreDecSlot(s) | PreIncSlotVoid(s) => {
+                let delta = if matches!(op, PreDecSlot(_)) { -1 } else { 1 };
+                let v = e.step(self.read_slot(&st, ip, s)?, delta)?;
+                self.write_slot(&st, s, v)?;
+                if !matches!(op, PreIncSlotVoid(_)) {
+                    self.write_stack(d, v)?;
+                }
+                self.goto(ip + 1)
+            }
+            PostIncSlot(s) | PostDecSlot(s) => {
+                let delta = if matches!(op, PostDecSlot(_)) { -1 } else { 1 };
+                let old = self.read_slot(&st, ip, s)?;
+                self.write_slot(&st, s, e.step(old, delta)?)?;
+                self.write_stack(d, old)?;
+                self.goto(ip + 1)
+            }
+            AddAssignSlotVoid(a, b) => {
+                let rhs = self.read_slot(&st, ip, b)?;
+                let lhs = self.read_slot(&st, ip, a)?;
+                self.write_slot(&st, a, e.add(lhs, rhs)?)?;
+                self.goto(ip + 1)
+            }
+            SlotLtIntJumpIfFalse(s, lim, t) => {
+                let v = self.read_slot(&st, ip, s)?;
+                let c = e.compare(Cmp::Lt, v, e.int_value(lim as i64))?;
+                self.branch(c, ip + 1, t)
+            }
+            SlotIncLtIntJumpBack(s, lim, t) => {
+                let v = e.step(self.read_slot(&st, ip, s)?, 1)?;
+                self.write_slot(&st, s, v)?;
+                let c = e.compare(Cmp::Lt, v, e.int_value(lim as i64))?;
+                self.branch(c, t, ip + 1)
+            }
+            AccumSumLoop(sum, i, lim) => self.accum_sum_loop(&st, ip, sum, i, lim),
+
+            Call(..) => self.call(&st, ip),
+            Return | ReturnValue if self.root => self.exit_at(ip, d),
+            Return => {
+                self.restore_frames()?;
+                self.ret_value(e.undef_value())
+            }
+            ReturnValue => {
+                let v = arg(0)?;
+                self.restore_frames()?;
+                self.ret_value(v)
+            }
+            PushFrame => {
+                let fl = self.info_load(info::FRAMES_LEFT)?;
+                let none =
+                    e.b.build_int_compare(IntPredicate::SLE, fl, e.int(0), "no_frames")?;
+                let (stop, go) = (self.new_block("frame_limit"), self.new_block("push_frame"));
+                e.b.build_conditional_branch(none, stop, go)?;
+                e.b.position_at_end(stop);
+                self.exit_at(ip, d)?;
+                e.b.position_at_end(go);
+                self.info_store(info::FRAMES_LEFT, e.b.build_int_sub(fl, e.int(1), "fl")?)?;
+                self.goto(ip + 1)
+            }
+            PopFrame => {
+                let Some(scope) = st.scopes.last() else {
+                    return self.exit_at(ip, d); // the interpreter reports it
+                };
+                let fl = self.info_load(info::FRAMES_LEFT)?;
+                self.info_store(info::FRAMES_LEFT, e.b.build_int_add(fl, e.int(1), "fl")?)?;
+                for c in self.slots.clone().into_iter().skip(scope.slot_base) {
+                    self.store(c, e.undef_value())?;
+                }
+                e.b.build_store(self.len.expect("root"), e.int(scope.slot_base as i64))?;
+                self.goto(ip + 1)
+            }
+            _ => Err(LowerError(format!("op {ip} `{op}` has no lowering"))),
+        }
+    }
+
+    /// `AccumSumLoop`: `while i < lim { sum += i; i += 1 }` on the slots.
+    fn accum_sum_loop(&mut self, st: &State, ip: usize, sum: u16, i: u16, lim: i32) -> L<()> {
+        let e = self.e;
+        let (head, body) = (self.new_block("accum_head"), self.new_block("accum_body"));
+        e.b.build_unconditional_branch(head)?;
+        e.b.position_at_end(head);
+        // Kinds change inside the loop: read the tags at run time.
+        let iv = self.read_slot_dynamic(st, ip, i)?;
+        let c = e.compare(Cmp::Lt, iv, e.int_value(lim as i64))?;
+        let done = self.block(ip + 1)?;
+        e.b.build_conditional_branch(c, body, done)?;
+        e.b.position_at_end(body);
+        let acc = e.add(self.read_slot_dynamic(st, ip, sum)?, iv)?;
+        self.write_slot(st, sum, acc)?;
+        let next = e.step(self.read_slot_dynamic(st, ip, i)?, 1)?;
+        self.write_slot(st, i, next)?;
+        e.b.build_unconditional_branch(head)?;
+        Ok(())
+    }
+
+    /// A native call; a bailing callee makes the root exit at this call.
+    fn call(&mut self, st: &State, ip: usize) -> L<()> {
+        let e = self.e;
+        let callee_idx = self.fun.callees[&ip];
+        let callee = &self.plan.functions[callee_idx];
+        let d = st.stack.len();
+        let argc = callee.argc;
+        let mut args: Vec<BasicMetadataValueEnum<'c>> = vec![self.info.into()];
+        for k in 0..argc {
+            let v = self.read_stack(st, d - argc + k)?;
+            args.extend::<[BasicMetadataValueEnum<'c>; 3]>([v.tag.into(), v.i.into(), v.f.into()]);
+        }
+        let r = e.b.build_call(self.decls[callee_idx], &args, "call")?;
+        let r = r
+            .try_as_basic_value()
+            .basic()
+            .ok_or_else(|| LowerError("call without value".into()))?
+            .into_struct_value();
+        let field = |n: u32| e.b.build_extract_value(r, n, "r");
+        let v = V {
+            tag: field(0)?.into_int_value(),
+            i: field(1)?.into_int_value(),
+            f: field(2)?.into_float_value(),
+        };
+        let bailed = e.is(v, TAG_BAIL)?;
+        let (bail, ok) = (self.new_block("bailed"), self.new_block("returned"));
+        e.b.build_conditional_branch(bailed, bail, ok)?;
+        e.b.position_at_end(bail);
+        if self.root {
+            self.exit_at(ip, d)?;
+        } else {
+            self.ret_bail(true)?;
+        }
+        e.b.position_at_end(ok);
+        match callee.returns_value {
+            None => {
+                e.b.build_unreachable()?;
+                Ok(())
+            }
+            Some(with_value) => {
+                if with_value {
+                    let v = self.narrow(v, callee.returns);
+                    self.write_stack(d - argc, v)?;
+                }
+                self.goto(ip + 1)
+            }
+        }
+    }
+
+    // ── control flow ──
+
+    fn block(&self, ip: usize) -> L<BasicBlock<'c>> {
+        self.blocks
+            .get(ip)
+            .copied()
+            .flatten()
+            .ok_or_else(|| LowerError(format!("no block for op {ip}")))
+    }
+
+    fn new_block(&self, name: &str) -> BasicBlock<'c> {
+        self.e.ctx.append_basic_block(self.func, name)
+    }
+
+    fn goto(&self, ip: usize) -> L<()> {
+        self.e.b.build_unconditional_branch(self.block(ip)?)?;
+        Ok(())
+    }
+
+    fn branch(&self, c: IntValue<'c>, on_true: usize, on_false: usize) -> L<()> {
+        self.e
+            .b
+            .build_conditional_branch(c, self.block(on_true)?, self.block(on_false)?)?;
+        Ok(())
+    }
+
+    // ── positions ──
+
+    fn state(&self, ip: usize) -> L<&'a State> {
+        self.fun
+            .states
+            .get(ip)
+            .and_then(|s| s.as_ref())
+            .ok_or_else(|| LowerError(format!("op {ip} unreachable")))
+    }
+
+    fn cell(&self) -> L<Cell<'c>> {
+        let e = self.e;
+        Ok(Cell {
+            tag: e.b.build_alloca(e.i8t, "tag")?,
+            i: e.b.build_alloca(e.i64t, "i")?,
+            f: e.b.build_alloca(e.f64t, "f")?,
+        })
+    }
+
+    fn store(&self, c: Cell<'c>, v: V<'c>) -> L<()> {
+        let b = &self.e.b;
+        b.build_store(c.tag, v.tag)?;
+        b.build_store(c.i, v.i)?;
+        b.build_store(c.f, v.f)?;
+        Ok(())
+    }
+
+    /// Loads a position; a known kind gives a constant tag.
+    fn load(&self, c: Cell<'c>, kinds: Option<KindSet>) -> L<V<'c>> {
+        let e = self.e;
+        let tag = match kinds.and_then(KindSet::single) {
+            Some(t) => e.tag(t),
+            None => e.b.build_load(e.i8t, c.tag, "tag")?.into_int_value(),
+        };
+        Ok(V {
+            tag,
+            i: e.b.build_load(e.i64t, c.i, "i")?.into_int_value(),
+            f: e.b.build_load(e.f64t, c.f, "f")?.into_float_value(),
+        })
+    }
+
+    /// A value known to be of one kind gets a constant tag.
+    fn narrow(&self, v: V<'c>, kinds: KindSet) -> V<'c> {
+        match kinds.single() {
+            Some(t) => V {
+                tag: self.e.tag(t),
+                ..v
+            },
+            None => v,
+        }
+    }
+
+    fn read_stack(&self, st: &State, k: usize) -> L<V<'c>> {
+        self.load(self.stack_cell(k)?, Some(st.stack[k]))
+    }
+
+    fn write_stack(&self, k: usize, v: V<'c>) -> L<()> {
+        self.store(self.stack_cell(k)?, v)
+    }
+
+    fn stack_cell(&self, k: usize) -> L<Cell<'c>> {
+        self.stack
+            .get(k)
+            .copied()
+            .ok_or_else(|| LowerError(format!("stack position {k} out of range")))
+    }
+
+    fn slot_cell(&self, p: usize) -> L<Cell<'c>> {
+        self.slots
+            .get(p)
+            .copied()
+            .ok_or_else(|| LowerError(format!("slot {p} out of range")))
+    }
+
+    /// Reads slot `s`; a value native code can't represent exits before `ip`.
+    fn read_slot(&self, st: &State, ip: usize, s: u16) -> L<V<'c>> {
+        let p = st.phys(s);
+        let kinds = st.slots.get(p).copied().unwrap_or(KindSet::UNDEF);
+        if kinds == KindSet::of(TAG_OPAQUE) {
+            return Err(LowerError(format!("op {ip} always reads an opaque slot")));
+        }
+        self.guard_opaque(p, kinds, ip, st.stack.len())?;
+        self.load(self.slot_cell(p)?, Some(kinds.without(TAG_OPAQUE)))
+    }
+
+    /// Like [`Self::read_slot`] with the tag read at run time.
+    fn read_slot_dynamic(&self, st: &State, ip: usize, s: u16) -> L<V<'c>> {
+        let p = st.phys(s);
+        let kinds = st.slots.get(p).copied().unwrap_or(KindSet::UNDEF);
+        self.guard_opaque(p, kinds, ip, st.stack.len())?;
+        self.load(self.slot_cell(p)?, None)
+    }
+
+    fn guard_opaque(&self, p: usize, kinds: KindSet, ip: usize, depth: usize) -> L<()> {
+        if !kinds.has(TAG_OPAQUE) {
+            return Ok(());
+        }
+        let e = self.e;
+        let v = self.load(self.slot_cell(p)?, None)?;
+        let opaque = e.is(v, TAG_OPAQUE)?;
+        let (stop, go) = (self.new_block("opaque"), self.new_block("numeric"));
+        e.b.build_conditional_branch(opaque, stop, go)?;
+        e.b.position_at_end(stop);
+        self.exit_at(ip, depth)?;
+        e.b.position_at_end(go);
+        Ok(())
+    }
+
+    fn write_slot(&self, st: &State, s: u16, v: V<'c>) -> L<()> {
+        let p = st.phys(s);
+        self.store(self.slot_cell(p)?, v)?;
+        if let Some(len) = self.len {
+            let e = self.e;
+            let cur = e.b.build_load(e.i64t, len, "len")?.into_int_value();
+            let want = e.int(p as i64 + 1);
+            let grow =
+                e.b.build_int_compare(IntPredicate::ULT, cur, want, "grow")?;
+            e.b.build_store(len, e.sel_i(grow, want, cur)?)?;
+        }
+        Ok(())
+    }
+
+    // ── parameters and the info buffer ──
+
+    fn param(&self, n: usize) -> L<BasicValueEnum<'c>> {
+        self.func
+            .get_nth_param(n as u32)
+            .ok_or_else(|| LowerError(format!("missing parameter {n}")))
+    }
+
+    fn info_load(&self, field: u32) -> L<IntValue<'c>> {
+        let e = self.e;
+        let p =
+            e.b.build_struct_gep(self.info_ty, self.info, field, "info")?;
+        Ok(e.b.build_load(e.i64t, p, "info")?.into_int_value())
+    }
+
+    fn info_store(&self, field: u32, v: IntValue<'c>) -> L<()> {
+        let e = self.e;
+        let p =
+            e.b.build_struct_gep(self.info_ty, self.info, field, "info")?;
+        e.b.build_store(p, v)?;
+        Ok(())
+    }
+}
+
+/// Slots an op reads.
+fn slots_read(op: &Op) -> Vec<u16> {
+    use Op::*;
+    match *op {
+        GetSlot(s)
+        | PreIncSlot(s)
+        | PreDecSlot(s)
+        | PreIncSlotVoid(s)
+        | PostIncSlot(s)
+        | PostDecSlot(s)
+        | SlotLtIntJumpIfFalse(s, _, _)
+        | SlotIncLtIntJumpBack(s, _, _) => vec![s],
+        AddAssignSlotVoid(a, b) => vec![a, b],
+        AccumSumLoop(sum, i, _) => vec![i, sum],
+        _ => vec![],
+    }
+}
+
+/// A struct of `n` `i64`s: the shape of each buffer native code is given, so
+/// every access is a bounds-checked `struct_gep` at build time.
+fn struct_of<'c>(e: &Emitter<'c, '_>, n: usize) -> StructType<'c> {
+    let fields: Vec<BasicTypeEnum<'c>> = vec![e.i64t.into(); n];
+    e.ctx.struct_type(&fields, false)
+}

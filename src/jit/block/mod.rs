@@ -1,0 +1,164 @@
+//! The block tier: a whole chunk (and every subroutine it calls) compiled to
+//! native code, entered at op 0, left at the end of the chunk or wherever
+//! native code can't go on, with the interpreter's exact state.
+//!
+//! [`analysis`] decides what the chunk needs and what kinds flow where;
+//! [`lower`] turns that into LLVM IR; this file compiles it, enters it and
+//! materialises its exit state into a VM.
+
+pub mod analysis;
+pub mod lower;
+
+use super::entry;
+use super::kinds::*;
+use crate::bytecode::chunk::Chunk;
+use crate::interp::vm::{Frame, FrameKind, MAX_STACK, VM};
+use analysis::Plan;
+use fusevm_llvm_backend::{CompileTimings, Compiled, DumpOptions, Jit};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+static UNITS: AtomicU64 = AtomicU64::new(0);
+
+/// Native stack that subroutine calls may use below the entry point; deeper
+/// recursion unwinds to the interpreter (which has no native recursion).
+pub const NATIVE_STACK_BUDGET: usize = 512 * 1024;
+
+/// A compiled chunk for one set of entry slot kinds.
+pub struct BlockCode {
+    compiled: Compiled,
+    plan: Plan,
+    entry_tags: Vec<u8>,
+    /// Deepest operand stack of any subroutine (bounds the frame budget).
+    sub_depth: usize,
+}
+
+/// Where native code stopped.
+pub struct Exit {
+    /// Resume the interpreter here (the chunk's length: the end).
+    pub ip: usize,
+    /// Slot area: `(tag, bits)` pairs, `slot_count` of them.
+    pub slots: Vec<u64>,
+    /// Operand stack: `(tag, bits)` pairs.
+    pub stack: Vec<u64>,
+    /// Length of the slot area.
+    pub len: usize,
+    /// Values on the operand stack.
+    pub depth: usize,
+}
+
+impl BlockCode {
+    /// Analyses, lowers and compiles `chunk` for slots of kinds `entry_tags`.
+    pub fn compile(
+        jit: &Jit,
+        chunk: &Chunk,
+        entry_tags: &[u8],
+        dumps: DumpOptions,
+    ) -> Result<BlockCode, String> {
+        let kinds: Vec<KindSet> = entry_tags.iter().map(|t| KindSet::of(*t)).collect();
+        let plan = analysis::analyse(chunk, &kinds)?;
+        // Symbols share one JITDylib: every unit needs its own root name.
+        let root = format!("block_{}", UNITS.fetch_add(1, Ordering::Relaxed));
+        let compiled = jit
+            .compile(&root, &[&root], dumps, |ctx, module| {
+                lower::build(ctx, module, &root, chunk, &plan, entry_tags).map_err(|e| e.0)
+            })
+            .map_err(|e| e.to_string())?;
+        let sub_depth = plan
+            .functions
+            .iter()
+            .skip(1)
+            .map(|f| f.max_depth)
+            .max()
+            .unwrap_or(0);
+        Ok(BlockCode {
+            compiled,
+            plan,
+            entry_tags: entry_tags.to_vec(),
+            sub_depth,
+        })
+    }
+
+    /// Where compile time went.
+    pub fn timings(&self) -> CompileTimings {
+        self.compiled.timings
+    }
+
+    /// The compiled unit (for its dumps).
+    pub fn compiled(&self) -> &Compiled {
+        &self.compiled
+    }
+
+    /// Physical slots native code works on.
+    pub fn slot_count(&self) -> usize {
+        self.plan.functions[0].slot_count
+    }
+
+    /// Runs native code from op 0 with `slots` (`(tag, bits)` per entry
+    /// slot, tags as compiled for), `entry_depth` values already on the
+    /// operand stack and `frames_left` frames still allowed.
+    pub fn run(&self, slot_bits: &[u64], entry_depth: usize, frames_left: usize) -> Option<Exit> {
+        let root = &self.plan.functions[0];
+        if entry_depth + root.max_depth > MAX_STACK {
+            return None;
+        }
+        let mut slots = vec![0u64; 2 * root.slot_count];
+        for (p, bits) in slot_bits.iter().enumerate() {
+            slots[2 * p] = self.entry_tags[p] as u64;
+            slots[2 * p + 1] = *bits;
+        }
+        let mut stack = vec![0u64; 2 * root.max_depth];
+        // The interpreter's operand stack holds every live frame's values:
+        // bound native frames so it could never outgrow MAX_STACK either.
+        let by_stack = (MAX_STACK - entry_depth - root.max_depth) / (self.sub_depth + 1);
+        let frames = frames_left.min(by_stack).min(i64::MAX as usize) as i64;
+        let marker = 0u8;
+        let sp = std::ptr::addr_of!(marker) as usize;
+        let mut info = [0i64; lower::info::COUNT as usize];
+        info[lower::info::FRAMES_LEFT as usize] = frames;
+        info[lower::info::STACK_FLOOR as usize] = sp.saturating_sub(NATIVE_STACK_BUDGET) as i64;
+        let ip = entry::call_root(
+            self.compiled.addresses()[0],
+            &mut slots,
+            &mut stack,
+            &mut info,
+        );
+        Some(Exit {
+            ip: ip as usize,
+            slots,
+            stack,
+            len: info[lower::info::LEN as usize] as usize,
+            depth: info[lower::info::DEPTH as usize] as usize,
+        })
+    }
+
+    /// Scopes open at `exit` (outermost first).
+    pub fn scopes_at(&self, exit: &Exit) -> &[analysis::Scope] {
+        self.plan.functions[0].states[exit.ip]
+            .as_ref()
+            .map_or(&[], |s| s.scopes.as_slice())
+    }
+
+    /// Writes an exit's state into `vm` (entered at op 0 from its root
+    /// frame with `entry_depth` values on the stack) and sets its ip.
+    pub fn materialise(&self, exit: &Exit, vm: &mut VM, entry_depth: usize) {
+        vm.slots.resize(exit.len, crate::Value::Undef);
+        for p in 0..exit.len.min(exit.slots.len() / 2) {
+            if let Some(v) = value_of(exit.slots[2 * p], exit.slots[2 * p + 1]) {
+                vm.slots[p] = v;
+            }
+        }
+        vm.stack.truncate(entry_depth);
+        for k in 0..exit.depth {
+            let v = value_of(exit.stack[2 * k], exit.stack[2 * k + 1]);
+            vm.stack.push(v.unwrap_or(crate::Value::Undef));
+        }
+        for sc in self.scopes_at(exit) {
+            vm.frames.push(Frame {
+                kind: FrameKind::Scope,
+                stack_base: entry_depth + sc.stack_depth,
+                slot_base: sc.slot_base,
+            });
+        }
+        vm.ip = exit.ip;
+    }
+}

@@ -1,0 +1,471 @@
+//! [`JitCompiler`]: the public entry points of the native tiers, the code
+//! cache they share and their counters.
+//!
+//! Compiled code is shared by every thread of the process, keyed by the
+//! chunk's content hash *and* the kinds of its slots at entry (code
+//! specialises on them). Decisions are per thread, like the configuration:
+//! each thread counts its own invocations of a chunk against
+//! `block_threshold`. A chunk that fails to compile is remembered with its
+//! reason and never retried.
+
+use super::block::{BlockCode, Exit};
+use super::engine;
+use super::kinds::*;
+use crate::bytecode::chunk::Chunk;
+use crate::bytecode::value::Value;
+use crate::interp::vm::{VM, VMResult};
+use fusevm_llvm_backend::{CompileTimings, DumpOptions};
+use rustc_hash::FxHashMap;
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The JIT's entry points. A `JitCompiler` is a cheap handle: compiled code
+/// lives in a process-wide cache, configuration and invocation counts are
+/// per thread.
+///
+/// ```
+/// use fusevm_llvm::{assemble, JitCompiler};
+/// let chunk = assemble("
+///         LoadInt 0
+///         SetSlot 0
+/// head:   SlotIncLtIntJumpBack 0 1000 head
+///         GetSlot 0
+///         GetSlot 1
+///         Add
+/// ").unwrap();
+/// let jit = JitCompiler::new();
+/// assert!(jit.is_block_eligible(&chunk));
+/// let mut slots = [0, 5];
+/// assert_eq!(jit.try_run_block_eager(&chunk, &mut slots), Some(1005));
+/// assert_eq!(slots, [1000, 5]);
+/// assert!(jit.block_jit_is_compiled(&chunk));
+/// ```
+#[derive(Debug, Default, Clone, Copy)]
+pub struct JitCompiler {
+    _private: (),
+}
+
+/// The kind of a slot passed to the `_kinded` entry points; the slot's
+/// `i64` holds the value's bits (`f64::to_bits` for Float, 0/1 for Bool).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotKind {
+    /// `Undef` (its bits are ignored and written back as 0).
+    Undef,
+    /// `Bool`.
+    Bool,
+    /// `Int`.
+    Int,
+    /// `Float`.
+    Float,
+}
+
+/// The result of a block-tier run, with its kind.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum BlockNum {
+    /// `Ok(Int)`.
+    Int(i64),
+    /// `Ok(Float)`.
+    Float(f64),
+    /// `Ok(Bool)`.
+    Bool(bool),
+    /// `Ok(Undef)`.
+    Undef,
+    /// The stack was empty at the end (`VMResult::Halted`).
+    Halted,
+}
+
+/// Process-wide counters of the native tiers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct JitStats {
+    /// Chunks compiled by the block tier (per set of entry kinds).
+    pub block_compiled: u64,
+    /// Chunks the block tier refused or failed to compile.
+    pub block_failed: u64,
+    /// Runs entered in block-tier code.
+    pub block_runs: u64,
+    /// Runs that left native code before the end (the interpreter finished).
+    pub block_early_exits: u64,
+    /// Time spent building IR, in O2 and in code generation.
+    pub compile_time: (Duration, Duration, Duration),
+}
+
+// ── the cache ──
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+struct Key {
+    hash: u128,
+    tags: Vec<u8>,
+}
+
+struct Entry {
+    code: Result<Arc<BlockCode>, String>,
+    runs: AtomicU64,
+}
+
+#[derive(Default)]
+struct Cache {
+    entries: FxHashMap<Key, Arc<Entry>>,
+    /// Last failure per chunk hash.
+    failures: FxHashMap<u128, String>,
+}
+
+static CACHE: Mutex<Option<Cache>> = Mutex::new(None);
+
+static COMPILED: AtomicU64 = AtomicU64::new(0);
+static FAILED: AtomicU64 = AtomicU64::new(0);
+static RUNS: AtomicU64 = AtomicU64::new(0);
+static EARLY_EXITS: AtomicU64 = AtomicU64::new(0);
+static NANOS: [AtomicU64; 3] = [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)];
+
+thread_local! {
+    /// Invocations of each chunk on this thread (for `block_threshold`).
+    static INVOCATIONS: RefCell<FxHashMap<u128, u32>> = RefCell::new(FxHashMap::default());
+    /// What compilations on this thread keep for debugging.
+    static DUMPS: RefCell<DumpOptions> = RefCell::new(DumpOptions::default());
+}
+
+fn with_cache<R>(f: impl FnOnce(&mut Cache) -> R) -> R {
+    let mut g = CACHE.lock().unwrap_or_else(|e| e.into_inner());
+    f(g.get_or_insert_with(Cache::default))
+}
+
+/// Counts an invocation; `true` once past the thread's `block_threshold`.
+fn past_threshold(hash: u128) -> bool {
+    let threshold = super::config::JitCompiler::get_config().block_threshold;
+    INVOCATIONS.with(|m| {
+        let mut m = m.borrow_mut();
+        let n = m.entry(hash).or_insert(0);
+        *n = n.saturating_add(1);
+        *n > threshold
+    })
+}
+
+/// The cache entry for `chunk` entered with `tags`, compiling it if needed.
+fn entry_for(chunk: &Chunk, tags: &[u8]) -> Arc<Entry> {
+    let key = Key {
+        hash: chunk.content_hash(),
+        tags: tags.to_vec(),
+    };
+    with_cache(|c| {
+        if let Some(e) = c.entries.get(&key) {
+            return Arc::clone(e);
+        }
+        let dumps = DUMPS.with(|d| *d.borrow());
+        let code = engine::jit()
+            .map_err(|e| format!("LLVM unavailable: {e}"))
+            .and_then(|jit| BlockCode::compile(jit, chunk, tags, dumps));
+        match &code {
+            Ok(code) => {
+                COMPILED.fetch_add(1, Relaxed);
+                let t: CompileTimings = code.timings();
+                for (n, d) in NANOS.iter().zip([t.build_ir, t.optimize, t.codegen]) {
+                    n.fetch_add(d.as_nanos() as u64, Relaxed);
+                }
+            }
+            Err(reason) => {
+                FAILED.fetch_add(1, Relaxed);
+                c.failures.insert(key.hash, reason.clone());
+            }
+        }
+        let e = Arc::new(Entry {
+            code: code.map(Arc::new),
+            runs: AtomicU64::new(0),
+        });
+        c.entries.insert(key, Arc::clone(&e));
+        e
+    })
+}
+
+/// Compiled code for `chunk` with `tags`, honouring the threshold unless
+/// `eager`.
+fn code_for(chunk: &Chunk, tags: &[u8], eager: bool) -> Option<(Arc<Entry>, Arc<BlockCode>)> {
+    if tags.len() > 1024 {
+        return None;
+    }
+    if !eager && !past_threshold(chunk.content_hash()) {
+        return None;
+    }
+    let e = entry_for(chunk, tags);
+    let code = e.code.as_ref().ok().cloned()?;
+    Some((e, code))
+}
+
+/// Runs `vm`'s chunk through the block tier from op 0, leaving the VM in
+/// the exact state the interpreter would have at the exit (the end of the
+/// chunk, or where native code stopped). `false`: nothing ran.
+pub(crate) fn enter_block(vm: &mut VM) -> bool {
+    let chunk = Arc::clone(vm.chunk());
+    let tags: Vec<u8> = vm.slots.iter().map(tag_of).collect();
+    let Some((entry, code)) = code_for(&chunk, &tags, false) else {
+        return false;
+    };
+    let bits: Vec<u64> = vm.slots.iter().map(bits_of).collect();
+    let depth = vm.stack.len();
+    let frames_left = vm.limits().max_frames.saturating_sub(vm.frames.len());
+    let Some(exit) = code.run(&bits, depth, frames_left) else {
+        return false;
+    };
+    count_run(&entry, &exit, chunk.len());
+    code.materialise(&exit, vm, depth);
+    true
+}
+
+fn count_run(entry: &Entry, exit: &Exit, end: usize) {
+    entry.runs.fetch_add(1, Relaxed);
+    RUNS.fetch_add(1, Relaxed);
+    if exit.ip != end {
+        EARLY_EXITS.fetch_add(1, Relaxed);
+    }
+}
+
+impl JitCompiler {
+    /// A handle on the JIT.
+    pub fn new() -> JitCompiler {
+        JitCompiler { _private: () }
+    }
+
+    /// Whether the block tier can compile `chunk` (entered with no slots
+    /// set): every reachable op has a native lowering and the stack shape
+    /// is static. [`Self::block_ineligibility`] says why not.
+    pub fn is_block_eligible(&self, chunk: &Chunk) -> bool {
+        self.block_ineligibility(chunk).is_none()
+    }
+
+    /// Why the block tier can't take `chunk`, or `None` if it can.
+    pub fn block_ineligibility(&self, chunk: &Chunk) -> Option<String> {
+        if let Err(e) = crate::verify(chunk) {
+            return Some(format!("invalid chunk: {}", e.message));
+        }
+        super::block::analysis::analyse(chunk, &[]).err()
+    }
+
+    /// Whether block-tier code for `chunk` exists (for any entry kinds).
+    pub fn block_jit_is_compiled(&self, chunk: &Chunk) -> bool {
+        let h = chunk.content_hash();
+        with_cache(|c| c.entries.iter().any(|(k, e)| k.hash == h && e.code.is_ok()))
+    }
+
+    /// Why compiling `chunk` failed, if it did (remembered; never retried).
+    pub fn block_failure(&self, chunk: &Chunk) -> Option<String> {
+        with_cache(|c| c.failures.get(&chunk.content_hash()).cloned())
+    }
+
+    /// How many runs of `chunk` entered block-tier code (all threads).
+    pub fn block_run_count(&self, chunk: &Chunk) -> u64 {
+        let h = chunk.content_hash();
+        with_cache(|c| {
+            c.entries
+                .iter()
+                .filter(|(k, _)| k.hash == h)
+                .map(|(_, e)| e.runs.load(Relaxed))
+                .sum()
+        })
+    }
+
+    /// The LLVM IR (after O2) and assembly kept for `chunk`'s block-tier
+    /// code, when compiled after [`Self::set_dump_options`] asked for them.
+    pub fn block_dumps(&self, chunk: &Chunk) -> Vec<(Option<String>, Option<String>)> {
+        let h = chunk.content_hash();
+        with_cache(|c| {
+            c.entries
+                .iter()
+                .filter(|(k, _)| k.hash == h)
+                .filter_map(|(_, e)| e.code.as_ref().ok())
+                .map(|code| {
+                    (
+                        code.compiled().ir_after.clone(),
+                        code.compiled().asm.clone(),
+                    )
+                })
+                .collect()
+        })
+    }
+
+    /// What later compilations on this thread keep for debugging.
+    pub fn set_dump_options(dumps: DumpOptions) {
+        DUMPS.with(|d| *d.borrow_mut() = dumps);
+    }
+
+    /// Counters of the native tiers (process-wide).
+    pub fn stats() -> JitStats {
+        let t = |i: usize| Duration::from_nanos(NANOS[i].load(Relaxed));
+        JitStats {
+            block_compiled: COMPILED.load(Relaxed),
+            block_failed: FAILED.load(Relaxed),
+            block_runs: RUNS.load(Relaxed),
+            block_early_exits: EARLY_EXITS.load(Relaxed),
+            compile_time: (t(0), t(1), t(2)),
+        }
+    }
+
+    /// Runs `chunk` in the block tier with Int slots; `Some(result)` when it
+    /// ran and left an Int result and Int slots (written back), `None`
+    /// otherwise: below `block_threshold`, not eligible, or a result the
+    /// signature can't carry. On `None` nothing was changed, so the caller
+    /// interprets the chunk instead.
+    pub fn try_run_block(&self, chunk: &Chunk, slots: &mut [i64]) -> Option<i64> {
+        self.run_int(chunk, slots, false)
+    }
+
+    /// [`Self::try_run_block`] ignoring `block_threshold` (compiles now).
+    pub fn try_run_block_eager(&self, chunk: &Chunk, slots: &mut [i64]) -> Option<i64> {
+        self.run_int(chunk, slots, true)
+    }
+
+    /// [`Self::try_run_block`] with slots of any numeric kind; `kinds` is
+    /// updated with the slots.
+    pub fn try_run_block_kinded(
+        &self,
+        chunk: &Chunk,
+        slots: &mut [i64],
+        kinds: &mut [SlotKind],
+    ) -> Option<i64> {
+        match self.run_kinded(chunk, slots, kinds, false)? {
+            BlockNum::Int(i) => Some(i),
+            _ => None,
+        }
+    }
+
+    /// [`Self::try_run_block_kinded`] ignoring `block_threshold`.
+    pub fn try_run_block_eager_kinded(
+        &self,
+        chunk: &Chunk,
+        slots: &mut [i64],
+        kinds: &mut [SlotKind],
+    ) -> Option<i64> {
+        match self.run_kinded(chunk, slots, kinds, true)? {
+            BlockNum::Int(i) => Some(i),
+            _ => None,
+        }
+    }
+
+    /// [`Self::try_run_block_kinded`] returning a result of any kind.
+    pub fn try_run_block_typed_kinded(
+        &self,
+        chunk: &Chunk,
+        slots: &mut [i64],
+        kinds: &mut [SlotKind],
+    ) -> Option<BlockNum> {
+        self.run_kinded(chunk, slots, kinds, false)
+    }
+
+    /// Whether `chunk` is straight-line code (no jumps, calls or frames)
+    /// the block tier can compile.
+    pub fn is_linear_eligible(&self, chunk: &Chunk) -> bool {
+        use crate::Op;
+        let straight = chunk.ops().iter().all(|op| {
+            op.jump_target().is_none()
+                && !matches!(
+                    op,
+                    Op::Call(..) | Op::PushFrame | Op::PopFrame | Op::AccumSumLoop(..)
+                )
+        });
+        straight && self.is_block_eligible(chunk)
+    }
+
+    /// Runs a straight-line chunk natively (compiled on first use, no
+    /// threshold); like [`Self::try_run_block`] otherwise.
+    pub fn try_run_linear(&self, chunk: &Chunk, slots: &mut [i64]) -> Option<i64> {
+        if !self.is_linear_eligible(chunk) {
+            return None;
+        }
+        self.run_int(chunk, slots, true)
+    }
+
+    fn run_int(&self, chunk: &Chunk, slots: &mut [i64], eager: bool) -> Option<i64> {
+        let mut kinds = vec![SlotKind::Int; slots.len()];
+        let mut out = slots.to_vec();
+        match self.run_kinded(chunk, &mut out, &mut kinds, eager)? {
+            BlockNum::Int(i) if kinds.iter().all(|k| *k == SlotKind::Int) => {
+                slots.copy_from_slice(&out);
+                Some(i)
+            }
+            _ => None,
+        }
+    }
+
+    /// The raw entry: run natively; if native code stops early, finish in
+    /// an interpreter holding its exact state.
+    fn run_kinded(
+        &self,
+        chunk: &Chunk,
+        slots: &mut [i64],
+        kinds: &mut [SlotKind],
+        eager: bool,
+    ) -> Option<BlockNum> {
+        if slots.len() != kinds.len() || crate::verify(chunk).is_err() {
+            return None;
+        }
+        let values: Vec<Value> = slots
+            .iter()
+            .zip(kinds.iter())
+            .map(|(b, k)| slot_value(*b, *k))
+            .collect();
+        let tags: Vec<u8> = values.iter().map(tag_of).collect();
+        let (entry, code) = code_for(chunk, &tags, eager)?;
+        let bits: Vec<u64> = values.iter().map(bits_of).collect();
+        let exit = code.run(
+            &bits,
+            0,
+            crate::Limits::default().max_frames.saturating_sub(1),
+        )?;
+        count_run(&entry, &exit, chunk.len());
+        let (result, final_slots) = if exit.ip == chunk.len() && code.scopes_at(&exit).is_empty() {
+            let top = exit
+                .depth
+                .checked_sub(1)
+                .map(|k| value_of(exit.stack[2 * k], exit.stack[2 * k + 1]));
+            let result = match top {
+                None => VMResult::Halted,
+                Some(v) => VMResult::Ok(v.unwrap_or(Value::Undef)),
+            };
+            let mut vm_slots = values.clone();
+            vm_slots.resize(exit.len, Value::Undef);
+            for (p, s) in vm_slots
+                .iter_mut()
+                .enumerate()
+                .take(exit.len.min(code.slot_count()))
+            {
+                if let Some(v) = value_of(exit.slots[2 * p], exit.slots[2 * p + 1]) {
+                    *s = v;
+                }
+            }
+            (result, vm_slots)
+        } else {
+            let mut vm = VM::with_shared_chunk(Arc::new(chunk.clone()));
+            vm.slots = values.clone();
+            code.materialise(&exit, &mut vm, 0);
+            let result = vm.run();
+            (result, std::mem::take(&mut vm.slots))
+        };
+        let num = match result {
+            VMResult::Ok(Value::Int(i)) => BlockNum::Int(i),
+            VMResult::Ok(Value::Float(f)) => BlockNum::Float(f),
+            VMResult::Ok(Value::Bool(b)) => BlockNum::Bool(b),
+            VMResult::Ok(Value::Undef) => BlockNum::Undef,
+            VMResult::Halted => BlockNum::Halted,
+            _ => return None,
+        };
+        for (p, (s, k)) in slots.iter_mut().zip(kinds.iter_mut()).enumerate() {
+            let v = final_slots.get(p).cloned().unwrap_or(Value::Undef);
+            (*s, *k) = match v {
+                Value::Int(i) => (i, SlotKind::Int),
+                Value::Float(f) => (f.to_bits() as i64, SlotKind::Float),
+                Value::Bool(b) => (b as i64, SlotKind::Bool),
+                _ => (0, SlotKind::Undef),
+            };
+        }
+        Some(num)
+    }
+}
+
+fn slot_value(bits: i64, kind: SlotKind) -> Value {
+    match kind {
+        SlotKind::Undef => Value::Undef,
+        SlotKind::Bool => Value::Bool(bits != 0),
+        SlotKind::Int => Value::Int(bits),
+        SlotKind::Float => Value::Float(f64::from_bits(bits as u64)),
+    }
+}

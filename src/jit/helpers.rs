@@ -1,0 +1,114 @@
+//! Rust functions native code calls, registered with the JIT as absolute
+//! symbols. Each forwards to `interp::semantics`, so a helper's result is
+//! the interpreter's, bit for bit.
+
+use crate::interp::semantics::{self as sem, Unary};
+use fusevm_llvm_backend::Jit;
+use fusevm_llvm_backend::inkwell::context::ContextRef;
+use fusevm_llvm_backend::inkwell::types::FunctionType;
+
+/// `f64 pow(f64, f64)`
+pub const POW: &str = "fusevm_pow";
+/// `f64 atan2(f64, f64)`
+pub const ATAN2: &str = "fusevm_atan2";
+/// `f64 unary(i64 code, f64)`
+pub const UNARY: &str = "fusevm_unary";
+/// `i64 gcd(i64, i64)`
+pub const GCD: &str = "fusevm_gcd";
+/// `i64 lcm(i64, i64)`
+pub const LCM: &str = "fusevm_lcm";
+/// `i64 mul_mod_floor(i64, i64, i64)`
+pub const MUL_MOD_FLOOR: &str = "fusevm_mul_mod_floor";
+/// `i64 mul_add_mod_floor(i64, i64, i64, i64)`
+pub const MUL_ADD_MOD_FLOOR: &str = "fusevm_mul_add_mod_floor";
+
+const UNARIES: [Unary; 13] = [
+    Unary::Sqrt,
+    Unary::Sin,
+    Unary::Cos,
+    Unary::Tan,
+    Unary::Exp,
+    Unary::Ln,
+    Unary::Log2,
+    Unary::Log10,
+    Unary::Abs,
+    Unary::Floor,
+    Unary::Ceil,
+    Unary::Trunc,
+    Unary::Round,
+];
+
+/// The code passed to [`UNARY`] for `op`.
+pub fn unary_code(op: Unary) -> i64 {
+    UNARIES
+        .iter()
+        .position(|u| *u == op)
+        .expect("every Unary is listed") as i64
+}
+
+extern "C" fn pow(x: f64, y: f64) -> f64 {
+    x.powf(y)
+}
+
+extern "C" fn atan2(x: f64, y: f64) -> f64 {
+    x.atan2(y)
+}
+
+extern "C" fn unary(code: i64, x: f64) -> f64 {
+    match UNARIES.get(code as usize) {
+        Some(op) => sem::unary_f64(*op, x),
+        None => f64::NAN,
+    }
+}
+
+extern "C" fn gcd(x: i64, y: i64) -> i64 {
+    sem::gcd_i64(x, y)
+}
+
+extern "C" fn lcm(x: i64, y: i64) -> i64 {
+    sem::lcm_i64(x, y)
+}
+
+extern "C" fn mul_mod_floor(x: i64, y: i64, k: i64) -> i64 {
+    sem::floor_rem_i128(x as i128 * y as i128, k)
+}
+
+extern "C" fn mul_add_mod_floor(x: i64, y: i64, z: i64, k: i64) -> i64 {
+    sem::floor_rem_i128(x as i128 * y as i128 + z as i128, k)
+}
+
+/// Registers every helper with `jit`.
+pub fn register(jit: &Jit) -> Result<(), fusevm_llvm_backend::Error> {
+    let table: [(&str, usize); 7] = [
+        (POW, pow as extern "C" fn(f64, f64) -> f64 as usize),
+        (ATAN2, atan2 as extern "C" fn(f64, f64) -> f64 as usize),
+        (UNARY, unary as extern "C" fn(i64, f64) -> f64 as usize),
+        (GCD, gcd as extern "C" fn(i64, i64) -> i64 as usize),
+        (LCM, lcm as extern "C" fn(i64, i64) -> i64 as usize),
+        (
+            MUL_MOD_FLOOR,
+            mul_mod_floor as extern "C" fn(i64, i64, i64) -> i64 as usize,
+        ),
+        (
+            MUL_ADD_MOD_FLOOR,
+            mul_add_mod_floor as extern "C" fn(i64, i64, i64, i64) -> i64 as usize,
+        ),
+    ];
+    for (name, addr) in table {
+        jit.define_symbol(name, addr)?;
+    }
+    Ok(())
+}
+
+/// The LLVM type of helper `name`.
+pub fn signature<'c>(name: &str, ctx: ContextRef<'c>) -> Option<FunctionType<'c>> {
+    let (i, f) = (ctx.i64_type(), ctx.f64_type());
+    Some(match name {
+        POW | ATAN2 => f.fn_type(&[f.into(), f.into()], false),
+        UNARY => f.fn_type(&[i.into(), f.into()], false),
+        GCD | LCM => i.fn_type(&[i.into(), i.into()], false),
+        MUL_MOD_FLOOR => i.fn_type(&[i.into(), i.into(), i.into()], false),
+        MUL_ADD_MOD_FLOOR => i.fn_type(&[i.into(), i.into(), i.into(), i.into()], false),
+        _ => return None,
+    })
+}

@@ -1,0 +1,141 @@
+//! What each native tier supports, op by op: the one table to read when a
+//! chunk is refused.
+//!
+//! The block tier compiles a chunk only when every reachable op is
+//! [`Support::Native`] (or, in the chunk's top-level code, an op that ends
+//! native execution there, [`Support::ExitAtTop`]: native code stops before
+//! it and the interpreter carries on). Everything else keeps the chunk in
+//! the interpreter, with the op named in the reason.
+
+use crate::bytecode::op::Op;
+use crate::bytecode::value::Value;
+
+/// How the block tier handles an op.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Support {
+    /// Lowered to native code.
+    Native,
+    /// In top-level code, native execution ends *before* this op and the
+    /// interpreter runs it (a top-level return, which ends the run; an
+    /// unmatched `PopFrame`, which is an error). Not supported in subroutines.
+    ExitAtTop,
+    /// No native lowering.
+    No,
+}
+
+/// The block tier's support for `op`; `consts` is the chunk's constant pool
+/// (only numeric constants are native).
+pub fn block(op: &Op, consts: &[Value]) -> Support {
+    use Op::*;
+    match op {
+        LoadConst(c) => match consts.get(*c as usize) {
+            Some(Value::Int(_) | Value::Float(_) | Value::Bool(_) | Value::Undef) => {
+                Support::Native
+            }
+            _ => Support::No,
+        },
+        Return | ReturnValue | PopFrame => Support::ExitAtTop,
+        Nop
+        | LoadInt(_)
+        | LoadFloat(_)
+        | LoadTrue
+        | LoadFalse
+        | LoadUndef
+        | Pop
+        | Dup
+        | Dup2
+        | Swap
+        | Rot
+        | GetSlot(_)
+        | SetSlot(_)
+        | Add
+        | Sub
+        | Mul
+        | Div
+        | Mod
+        | Pow
+        | Negate
+        | Inc
+        | Dec
+        | NumEq
+        | NumNe
+        | NumLt
+        | NumGt
+        | NumLe
+        | NumGe
+        | Spaceship
+        | LogNot
+        | LogAnd
+        | LogOr
+        | BitAnd
+        | BitOr
+        | BitXor
+        | BitNot
+        | Shl
+        | Shr
+        | Jump(_)
+        | JumpIfTrue(_)
+        | JumpIfFalse(_)
+        | JumpIfTrueKeep(_)
+        | JumpIfFalseKeep(_)
+        | Call(..)
+        | PushFrame
+        | PreIncSlot(_)
+        | PreIncSlotVoid(_)
+        | PreDecSlot(_)
+        | PostIncSlot(_)
+        | PostDecSlot(_)
+        | AddAssignSlotVoid(..)
+        | SlotLtIntJumpIfFalse(..)
+        | SlotIncLtIntJumpBack(..)
+        | AccumSumLoop(..)
+        | MulModFloor
+        | MulAddModFloor
+        | SqrtFloat
+        | SinFloat
+        | CosFloat
+        | TanFloat
+        | ExpFloat
+        | LogFloat
+        | Log2Float
+        | Log10Float
+        | AbsFloat
+        | FloorFloat
+        | CeilFloat
+        | TruncFloat
+        | RoundFloat
+        | PowFloat
+        | Atan2Float
+        | AbsInt
+        | GcdInt
+        | LcmInt
+        | TruncInt => Support::Native,
+        _ => Support::No,
+    }
+}
+
+/// Values an op pops and pushes on the operand stack (for the ops the block
+/// tier lowers; calls and returns are handled by the analysis itself).
+pub fn stack_effect(op: &Op) -> (usize, usize) {
+    use Op::*;
+    match op {
+        LoadInt(_) | LoadFloat(_) | LoadConst(_) | LoadTrue | LoadFalse | LoadUndef
+        | GetSlot(_) | PreIncSlot(_) | PreDecSlot(_) | PostIncSlot(_) | PostDecSlot(_) => (0, 1),
+        Pop | SetSlot(_) | JumpIfTrue(_) | JumpIfFalse(_) => (1, 0),
+        Dup => (1, 2),
+        Dup2 => (2, 4),
+        Swap => (2, 2),
+        Rot => (3, 3),
+        Add | Sub | Mul | Div | Mod | Pow | NumEq | NumNe | NumLt | NumGt | NumLe | NumGe
+        | Spaceship | LogAnd | LogOr | BitAnd | BitOr | BitXor | Shl | Shr | PowFloat
+        | Atan2Float | GcdInt | LcmInt => (2, 1),
+        MulModFloor => (3, 1),
+        MulAddModFloor => (4, 1),
+        Negate | Inc | Dec | LogNot | BitNot | SqrtFloat | SinFloat | CosFloat | TanFloat
+        | ExpFloat | LogFloat | Log2Float | Log10Float | AbsFloat | FloorFloat | CeilFloat
+        | TruncFloat | RoundFloat | AbsInt | TruncInt | JumpIfTrueKeep(_) | JumpIfFalseKeep(_) => {
+            (1, 1)
+        }
+        _ => (0, 0),
+    }
+}
