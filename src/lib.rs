@@ -93,7 +93,7 @@ pub use bytecode::disasm::{DisasmError, disassemble};
 pub use bytecode::op::{Op, Operand, OperandKind};
 pub use bytecode::value::{Kind, Value};
 pub use bytecode::verify::{VerifyError, verify};
-pub use fusevm_llvm_backend::DumpOptions;
+pub use fusevm_llvm_backend::{CompileTimings, DumpOptions};
 pub use interp::host::{
     BuiltinHandler, ExtensionFn, ExtensionHandler, ExtensionWideHandler, SharedBuffer,
 };

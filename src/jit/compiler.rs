@@ -18,7 +18,7 @@ use fusevm_llvm_backend::{CompileTimings, DumpOptions};
 use rustc_hash::FxHashMap;
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 /// The JIT's entry points. A `JitCompiler` is a cheap handle: compiled code
@@ -100,8 +100,16 @@ struct Key {
 }
 
 struct Entry {
-    code: Result<Arc<BlockCode>, String>,
+    /// Set once, by the first thread that needs it (others wait for it):
+    /// compilation runs outside the cache's lock.
+    code: OnceLock<Result<Arc<BlockCode>, String>>,
     runs: AtomicU64,
+}
+
+impl Entry {
+    fn ready(&self) -> Option<&Arc<BlockCode>> {
+        self.code.get().and_then(|c| c.as_ref().ok())
+    }
 }
 
 #[derive(Default)]
@@ -148,10 +156,16 @@ fn entry_for(chunk: &Chunk, tags: &[u8]) -> Arc<Entry> {
         hash: chunk.content_hash(),
         tags: tags.to_vec(),
     };
-    with_cache(|c| {
-        if let Some(e) = c.entries.get(&key) {
-            return Arc::clone(e);
-        }
+    let hash = key.hash;
+    let entry = with_cache(|c| {
+        Arc::clone(c.entries.entry(key).or_insert_with(|| {
+            Arc::new(Entry {
+                code: OnceLock::new(),
+                runs: AtomicU64::new(0),
+            })
+        }))
+    });
+    entry.code.get_or_init(|| {
         let dumps = DUMPS.with(|d| *d.borrow());
         let code = engine::jit()
             .map_err(|e| format!("LLVM unavailable: {e}"))
@@ -166,16 +180,12 @@ fn entry_for(chunk: &Chunk, tags: &[u8]) -> Arc<Entry> {
             }
             Err(reason) => {
                 FAILED.fetch_add(1, Relaxed);
-                c.failures.insert(key.hash, reason.clone());
+                with_cache(|c| c.failures.insert(hash, reason.clone()));
             }
         }
-        let e = Arc::new(Entry {
-            code: code.map(Arc::new),
-            runs: AtomicU64::new(0),
-        });
-        c.entries.insert(key, Arc::clone(&e));
-        e
-    })
+        code.map(Arc::new)
+    });
+    entry
 }
 
 /// Compiled code for `chunk` with `tags`, honouring the threshold unless
@@ -188,7 +198,7 @@ fn code_for(chunk: &Chunk, tags: &[u8], eager: bool) -> Option<(Arc<Entry>, Arc<
         return None;
     }
     let e = entry_for(chunk, tags);
-    let code = e.code.as_ref().ok().cloned()?;
+    let code = Arc::clone(e.ready()?);
     Some((e, code))
 }
 
@@ -244,7 +254,11 @@ impl JitCompiler {
     /// Whether block-tier code for `chunk` exists (for any entry kinds).
     pub fn block_jit_is_compiled(&self, chunk: &Chunk) -> bool {
         let h = chunk.content_hash();
-        with_cache(|c| c.entries.iter().any(|(k, e)| k.hash == h && e.code.is_ok()))
+        with_cache(|c| {
+            c.entries
+                .iter()
+                .any(|(k, e)| k.hash == h && e.ready().is_some())
+        })
     }
 
     /// Why compiling `chunk` failed, if it did (remembered; never retried).
@@ -272,7 +286,7 @@ impl JitCompiler {
             c.entries
                 .iter()
                 .filter(|(k, _)| k.hash == h)
-                .filter_map(|(_, e)| e.code.as_ref().ok())
+                .filter_map(|(_, e)| e.ready())
                 .map(|code| {
                     (
                         code.compiled().ir_after.clone(),
@@ -280,6 +294,18 @@ impl JitCompiler {
                     )
                 })
                 .collect()
+        })
+    }
+
+    /// Where the compile time of `chunk`'s block-tier code went (the
+    /// latest compilation, for any entry kinds).
+    pub fn block_compile_timings(&self, chunk: &Chunk) -> Option<CompileTimings> {
+        let h = chunk.content_hash();
+        with_cache(|c| {
+            c.entries
+                .iter()
+                .filter(|(k, _)| k.hash == h)
+                .find_map(|(_, e)| e.ready().map(|code| code.timings()))
         })
     }
 

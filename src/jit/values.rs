@@ -127,6 +127,22 @@ impl<'c, 'm> Emitter<'c, 'm> {
         }
     }
 
+    /// `v` with the field its (constant) kind doesn't use set to zero, for
+    /// values crossing a call: LLVM then drops the dead field entirely.
+    pub fn canonical(&self, v: V<'c>) -> V<'c> {
+        match v.tag.get_zero_extended_constant().map(|t| t as u8) {
+            Some(TAG_FLOAT) => V {
+                i: self.int(0),
+                ..v
+            },
+            Some(TAG_INT | TAG_BOOL | TAG_UNDEF) => V {
+                f: self.float(0.0),
+                ..v
+            },
+            _ => v,
+        }
+    }
+
     // ── kind tests and conversions ──
 
     /// `tag == t`

@@ -84,3 +84,31 @@ pub fn mandelbrot(size: i64, max_iter: i64) -> i64 {
     }
     count
 }
+
+/// `benches/kernels/sum.fasm`: `s = (s + i) ^ 1` for `i in 0..n` (the xor
+/// keeps LLVM from folding the loop into a closed form, here and in the
+/// JIT alike; no per-iteration `black_box`, so both compile the same loop).
+pub fn sum_xor(n: i64) -> i64 {
+    let (mut s, mut i) = (0i64, 0i64);
+    while i < n {
+        s = s.wrapping_add(i) ^ 1;
+        i += 1;
+    }
+    s
+}
+
+/// `benches/kernels/branch.fasm`: [`branch`] without the per-iteration
+/// `black_box` (the loop is not foldable as it is).
+pub fn branch_plain(n: i64) -> i64 {
+    let mut acc = 0i64;
+    let mut i = 0i64;
+    while i < n {
+        if i % 3 == 0 {
+            acc = acc.wrapping_add(i);
+        } else {
+            acc = acc.wrapping_sub(1);
+        }
+        i += 1;
+    }
+    acc
+}

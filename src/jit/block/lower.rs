@@ -40,10 +40,14 @@ pub mod info {
     pub const DEPTH: u32 = 1;
     /// In: frames that may still be pushed (calls and scopes).
     pub const FRAMES_LEFT: u32 = 2;
-    /// In: lowest native stack address subroutines may use.
+    /// In: lowest native stack address subroutines may use (raised to the
+    /// top of the address space while unwinding, so every entry check fails).
     pub const STACK_FLOOR: u32 = 3;
+    /// Out: set when a subroutine ran out of frames or native stack; the
+    /// root then exits at its call.
+    pub const UNWINDING: u32 = 4;
     /// Number of fields.
-    pub const COUNT: u32 = 4;
+    pub const COUNT: u32 = 5;
 }
 
 /// Builds every function of `plan` into `module`, the root under the
@@ -67,7 +71,8 @@ pub fn build<'c>(
             let ty = e.i64t.fn_type(&[ptr.into(), ptr.into(), ptr.into()], false);
             module.add_function(root, ty, None)
         } else {
-            let mut params: Vec<BasicMetadataTypeEnum<'c>> = vec![ptr.into()];
+            // (info, frames left, arguments as triples)
+            let mut params: Vec<BasicMetadataTypeEnum<'c>> = vec![ptr.into(), e.i64t.into()];
             for _ in 0..f.argc {
                 params.extend::<[BasicMetadataTypeEnum<'c>; 3]>([
                     e.i8t.into(),
@@ -108,12 +113,15 @@ struct FnBuilder<'a, 'c, 'm> {
     stack: Vec<Cell<'c>>,
     slots: Vec<Cell<'c>>,
     len: Option<PointerValue<'c>>,
+    /// The `info` buffer.
     info: PointerValue<'c>,
     info_ty: StructType<'c>,
     /// Root: the exit block and its phis (ip, depth).
     exit: Option<(BasicBlock<'c>, PhiValue<'c>, PhiValue<'c>)>,
-    /// Subroutine: frames left at entry (restored on return).
-    frames_at_entry: Option<IntValue<'c>>,
+    /// Frames callees may still push (an alloca: scopes change it).
+    frames: Option<PointerValue<'c>>,
+    /// The op being lowered.
+    cur: usize,
 }
 
 impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
@@ -149,7 +157,8 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
             info,
             info_ty,
             exit: None,
-            frames_at_entry: None,
+            frames: None,
+            cur: 0,
         })
     }
 
@@ -241,6 +250,9 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
         let len = e.b.build_alloca(e.i64t, "len")?;
         e.b.build_store(len, e.int(self.entry_tags.len() as i64))?;
         self.len = Some(len);
+        let frames = e.b.build_alloca(e.i64t, "frames")?;
+        e.b.build_store(frames, self.info_load(info::FRAMES_LEFT)?)?;
+        self.frames = Some(frames);
         let bb = e.ctx.append_basic_block(self.func, "exit");
         let cur = e.b.get_insert_block().expect("positioned");
         e.b.position_at_end(bb);
@@ -253,30 +265,32 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
 
     fn init_sub(&mut self) -> L<()> {
         let e = self.e;
-        // Frame budget and native stack: out of either, unwind to the root.
-        let fl = self.info_load(info::FRAMES_LEFT)?;
+        // Out of frames or native stack (or already unwinding): unwind.
+        let fl = self.param(1)?.into_int_value();
+        let floor = self.info_load(info::STACK_FLOOR)?;
         let ptr = e.ctx.ptr_type(AddressSpace::default());
         let sp = e
             .call_intrinsic("llvm.stacksave", &[ptr.into()], &[])?
             .into_pointer_value();
         let sp = e.b.build_ptr_to_int(sp, e.i64t, "sp")?;
-        let floor = self.info_load(info::STACK_FLOOR)?;
         let no_frames =
             e.b.build_int_compare(IntPredicate::SLE, fl, e.int(0), "no_frames")?;
         let no_stack =
             e.b.build_int_compare(IntPredicate::ULT, sp, floor, "no_stack")?;
         let out = e.b.build_or(no_frames, no_stack, "out")?;
-        let bail = e.ctx.append_basic_block(self.func, "entry_bail");
+        let bail = e.ctx.append_basic_block(self.func, "start_unwinding");
         let go = e.ctx.append_basic_block(self.func, "go");
         e.b.build_conditional_branch(out, bail, go)?;
         e.b.position_at_end(bail);
-        self.ret_bail(false)?;
+        self.info_store(info::STACK_FLOOR, e.int(-1))?;
+        self.info_store(info::UNWINDING, e.int(1))?;
+        self.ret_unwinding()?;
         e.b.position_at_end(go);
-        let fewer = e.b.build_int_sub(fl, e.int(1), "fl")?;
-        self.info_store(info::FRAMES_LEFT, fewer)?;
-        self.frames_at_entry = Some(fl);
+        let frames = e.b.build_alloca(e.i64t, "frames")?;
+        e.b.build_store(frames, e.b.build_int_sub(fl, e.int(1), "fl")?)?;
+        self.frames = Some(frames);
         for a in 0..self.fun.argc {
-            let p = |n: usize| self.param(1 + 3 * a + n);
+            let p = |n: usize| self.param(2 + 3 * a + n);
             let v = V {
                 tag: p(0)?.into_int_value(),
                 i: p(1)?.into_int_value(),
@@ -343,28 +357,26 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
         Ok(())
     }
 
-    /// Returns [`TAG_BAIL`] from a subroutine (restoring its frame budget).
-    fn ret_bail(&self, restore: bool) -> L<()> {
-        if restore {
-            self.restore_frames()?;
-        }
+    /// Returns from a subroutine that is unwinding: a placeholder of the
+    /// kind it always returns (so the return's tag stays a constant), which
+    /// no caller uses (the root exits at its call).
+    fn ret_unwinding(&self) -> L<()> {
         let e = self.e;
+        let tag = self.fun.returns.single().unwrap_or(TAG_UNDEF);
         let v = V {
-            tag: e.tag(TAG_BAIL),
+            tag: e.tag(tag),
             ..e.undef_value()
         };
         self.ret_value(v)
     }
 
+    /// Returns a value from a subroutine (fields its kind doesn't use are
+    /// zero, so LLVM can drop them from the signature).
     fn ret_value(&self, v: V<'c>) -> L<()> {
+        let v = self.e.canonical(v);
         let vals: [BasicValueEnum<'c>; 3] = [v.tag.into(), v.i.into(), v.f.into()];
         self.e.b.build_aggregate_return(&vals)?;
         Ok(())
-    }
-
-    fn restore_frames(&self) -> L<()> {
-        let fl = self.frames_at_entry.expect("subroutine");
-        self.info_store(info::FRAMES_LEFT, fl)
     }
 
     // ── ops ──
@@ -373,6 +385,7 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
         use Op::*;
         let e = self.e;
         let op = self.chunk.ops()[ip];
+        self.cur = ip;
         let st = self.state(ip)?.clone();
         let d = st.stack.len();
         let pops = match op {
@@ -567,17 +580,14 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
 
             Call(..) => self.call(&st, ip),
             Return | ReturnValue if self.root => self.exit_at(ip, d),
-            Return => {
-                self.restore_frames()?;
-                self.ret_value(e.undef_value())
-            }
+            Return => self.ret_value(e.undef_value()),
             ReturnValue => {
                 let v = arg(0)?;
-                self.restore_frames()?;
                 self.ret_value(v)
             }
             PushFrame => {
-                let fl = self.info_load(info::FRAMES_LEFT)?;
+                let frames = self.frames.expect("set at entry");
+                let fl = e.b.build_load(e.i64t, frames, "fl")?.into_int_value();
                 let none =
                     e.b.build_int_compare(IntPredicate::SLE, fl, e.int(0), "no_frames")?;
                 let (stop, go) = (self.new_block("frame_limit"), self.new_block("push_frame"));
@@ -585,15 +595,16 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
                 e.b.position_at_end(stop);
                 self.exit_at(ip, d)?;
                 e.b.position_at_end(go);
-                self.info_store(info::FRAMES_LEFT, e.b.build_int_sub(fl, e.int(1), "fl")?)?;
+                e.b.build_store(frames, e.b.build_int_sub(fl, e.int(1), "fl")?)?;
                 self.goto(ip + 1)
             }
             PopFrame => {
                 let Some(scope) = st.scopes.last() else {
                     return self.exit_at(ip, d); // the interpreter reports it
                 };
-                let fl = self.info_load(info::FRAMES_LEFT)?;
-                self.info_store(info::FRAMES_LEFT, e.b.build_int_add(fl, e.int(1), "fl")?)?;
+                let frames = self.frames.expect("set at entry");
+                let fl = e.b.build_load(e.i64t, frames, "fl")?.into_int_value();
+                e.b.build_store(frames, e.b.build_int_add(fl, e.int(1), "fl")?)?;
                 for c in self.slots.clone().into_iter().skip(scope.slot_base) {
                     self.store(c, e.undef_value())?;
                 }
@@ -631,9 +642,11 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
         let callee = &self.plan.functions[callee_idx];
         let d = st.stack.len();
         let argc = callee.argc;
-        let mut args: Vec<BasicMetadataValueEnum<'c>> = vec![self.info.into()];
+        let fl =
+            e.b.build_load(e.i64t, self.frames.expect("set at entry"), "fl")?;
+        let mut args: Vec<BasicMetadataValueEnum<'c>> = vec![self.info.into(), fl.into()];
         for k in 0..argc {
-            let v = self.read_stack(st, d - argc + k)?;
+            let v = e.canonical(self.read_stack(st, d - argc + k)?);
             args.extend::<[BasicMetadataValueEnum<'c>; 3]>([v.tag.into(), v.i.into(), v.f.into()]);
         }
         let r = e.b.build_call(self.decls[callee_idx], &args, "call")?;
@@ -648,21 +661,28 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
             i: field(1)?.into_int_value(),
             f: field(2)?.into_float_value(),
         };
-        let bailed = e.is(v, TAG_BAIL)?;
-        let (bail, ok) = (self.new_block("bailed"), self.new_block("returned"));
-        e.b.build_conditional_branch(bailed, bail, ok)?;
-        e.b.position_at_end(bail);
+        // A subroutine that ran out of frames or stack returns a placeholder
+        // and leaves the unwinding flag set. Subroutines pass placeholders on
+        // (they change nothing outside their frames; their loops check the
+        // flag); the root exits here, before the call, and the interpreter
+        // runs the call again.
         if self.root {
+            let unwinding = self.info_load(info::UNWINDING)?;
+            let stop =
+                e.b.build_int_compare(IntPredicate::NE, unwinding, e.int(0), "unwinding")?;
+            let (bail, ok) = (self.new_block("unwound"), self.new_block("returned"));
+            e.b.build_conditional_branch(stop, bail, ok)?;
+            e.b.position_at_end(bail);
             self.exit_at(ip, d)?;
-        } else {
-            self.ret_bail(true)?;
+            e.b.position_at_end(ok);
         }
-        e.b.position_at_end(ok);
         match callee.returns_value {
-            None => {
+            // It never returns normally: only an unwinding call gets here.
+            None if self.root => {
                 e.b.build_unreachable()?;
                 Ok(())
             }
+            None => self.ret_unwinding(),
             Some(with_value) => {
                 if with_value {
                     let v = self.narrow(v, callee.returns);
@@ -688,14 +708,34 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
     }
 
     fn goto(&self, ip: usize) -> L<()> {
+        self.check_unwinding(ip)?;
         self.e.b.build_unconditional_branch(self.block(ip)?)?;
         Ok(())
     }
 
     fn branch(&self, c: IntValue<'c>, on_true: usize, on_false: usize) -> L<()> {
+        self.check_unwinding(on_true.min(on_false))?;
         self.e
             .b
             .build_conditional_branch(c, self.block(on_true)?, self.block(on_false)?)?;
+        Ok(())
+    }
+
+    /// On a subroutine's back-edge: stop looping once unwinding (a loop
+    /// over a callee's placeholder result might not end).
+    fn check_unwinding(&self, target: usize) -> L<()> {
+        if self.root || target > self.cur {
+            return Ok(());
+        }
+        let e = self.e;
+        let unwinding = self.info_load(info::UNWINDING)?;
+        let stop =
+            e.b.build_int_compare(IntPredicate::NE, unwinding, e.int(0), "unwinding")?;
+        let (out, go) = (self.new_block("unwind"), self.new_block("loop"));
+        e.b.build_conditional_branch(stop, out, go)?;
+        e.b.position_at_end(out);
+        self.ret_unwinding()?;
+        e.b.position_at_end(go);
         Ok(())
     }
 
