@@ -141,3 +141,51 @@ fn config_comes_from_defaults_then_environment_then_flags() {
         "{err}"
     );
 }
+
+#[test]
+fn run_uses_the_block_tier_by_default() {
+    let out = cli(&["run", "--time", "examples/nested.fasm"]);
+    assert!(out.status.success());
+    assert_eq!(text(&out.stdout), "Int(-2020867944400851456)\n");
+    assert!(
+        text(&out.stderr).contains("(block tier)"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = cli(&["run", "--time", "--no-jit", "examples/nested.fasm"]);
+    assert_eq!(text(&out.stdout), "Int(-2020867944400851456)\n");
+    assert!(
+        text(&out.stderr).contains("(interpreter, --no-jit)"),
+        "{}",
+        text(&out.stderr)
+    );
+    // A block threshold from the environment applies: one run stays interpreted.
+    let out = cli_env(
+        &["run", "--time", "examples/nested.fasm"],
+        &[("FUSEVM_JIT_BLOCK_THRESHOLD", "1")],
+    );
+    assert!(
+        text(&out.stderr).contains("(interpreter)"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = cli(&["run", "--time", "examples/strings.fasm"]);
+    assert!(
+        text(&out.stderr).contains("not block-eligible"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn dump_ir_and_dump_asm_show_what_llvm_produced() {
+    let out = cli(&["run", "--dump-ir", "--dump-asm", "examples/fib.fasm"]);
+    assert!(out.status.success());
+    assert_eq!(text(&out.stdout), "Int(196418)\n");
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("LLVM IR after O2") && err.contains("define "),
+        "{err}"
+    );
+    assert!(err.contains("machine code") && err.contains("ret"), "{err}");
+}

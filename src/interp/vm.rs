@@ -97,15 +97,22 @@ pub struct Limits {
     pub max_collection_len: usize,
     /// Most bytes one string may hold (`Concat`, `StringRepeat`, …).
     pub max_string_len: usize,
+    /// Most bytes of the calling thread's stack native subroutine calls may
+    /// use below `VM::run` (the interpreter itself never recurses). Deeper
+    /// native recursion hands over to the interpreter, so this bounds speed,
+    /// never results; lower it when running VMs on threads with small stacks.
+    pub native_stack: usize,
 }
 
 impl Limits {
-    /// The defaults: 100,000 frames, 2^28 elements, 2^30 bytes.
+    /// The defaults: 100,000 frames, 2^28 elements, 2^30 bytes, 256 KiB of
+    /// native stack.
     pub const fn defaults() -> Limits {
         Limits {
             max_frames: 100_000,
             max_collection_len: 1 << 28,
             max_string_len: 1 << 30,
+            native_stack: 256 * 1024,
         }
     }
 }

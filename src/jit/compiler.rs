@@ -104,6 +104,7 @@ struct Entry {
     /// compilation runs outside the cache's lock.
     code: OnceLock<Result<Arc<BlockCode>, String>>,
     runs: AtomicU64,
+    early_exits: AtomicU64,
 }
 
 impl Entry {
@@ -117,6 +118,8 @@ struct Cache {
     entries: FxHashMap<Key, Arc<Entry>>,
     /// Last failure per chunk hash.
     failures: FxHashMap<u128, String>,
+    /// Compilations attempted per chunk hash.
+    attempts: FxHashMap<u128, u32>,
 }
 
 static CACHE: Mutex<Option<Cache>> = Mutex::new(None);
@@ -162,10 +165,12 @@ fn entry_for(chunk: &Chunk, tags: &[u8]) -> Arc<Entry> {
             Arc::new(Entry {
                 code: OnceLock::new(),
                 runs: AtomicU64::new(0),
+                early_exits: AtomicU64::new(0),
             })
         }))
     });
     entry.code.get_or_init(|| {
+        with_cache(|c| *c.attempts.entry(hash).or_insert(0) += 1);
         let dumps = DUMPS.with(|d| *d.borrow());
         let code = engine::jit()
             .map_err(|e| format!("LLVM unavailable: {e}"))
@@ -213,8 +218,9 @@ pub(crate) fn enter_block(vm: &mut VM) -> bool {
     };
     let bits: Vec<u64> = vm.slots.iter().map(bits_of).collect();
     let depth = vm.stack.len();
-    let frames_left = vm.limits().max_frames.saturating_sub(vm.frames.len());
-    let Some(exit) = code.run(&bits, depth, frames_left) else {
+    let limits = vm.limits();
+    let frames_left = limits.max_frames.saturating_sub(vm.frames.len());
+    let Some(exit) = code.run(&bits, depth, frames_left, limits.native_stack) else {
         return false;
     };
     count_run(&entry, &exit, chunk.len());
@@ -226,6 +232,7 @@ fn count_run(entry: &Entry, exit: &Exit, end: usize) {
     entry.runs.fetch_add(1, Relaxed);
     RUNS.fetch_add(1, Relaxed);
     if exit.ip != end {
+        entry.early_exits.fetch_add(1, Relaxed);
         EARLY_EXITS.fetch_add(1, Relaxed);
     }
 }
@@ -266,6 +273,12 @@ impl JitCompiler {
         with_cache(|c| c.failures.get(&chunk.content_hash()).cloned())
     }
 
+    /// How many times the block tier tried to compile `chunk` (once per set
+    /// of entry kinds, successful or not; never again after a failure).
+    pub fn block_compile_attempts(&self, chunk: &Chunk) -> u32 {
+        with_cache(|c| c.attempts.get(&chunk.content_hash()).copied().unwrap_or(0))
+    }
+
     /// How many runs of `chunk` entered block-tier code (all threads).
     pub fn block_run_count(&self, chunk: &Chunk) -> u64 {
         let h = chunk.content_hash();
@@ -274,6 +287,21 @@ impl JitCompiler {
                 .iter()
                 .filter(|(k, _)| k.hash == h)
                 .map(|(_, e)| e.runs.load(Relaxed))
+                .sum()
+        })
+    }
+
+    /// How many block-tier runs of `chunk` left native code before the end
+    /// of the chunk (a top-level return, a value native code can't hold, a
+    /// subroutine out of frames or native stack); the interpreter finished
+    /// them.
+    pub fn block_early_exit_count(&self, chunk: &Chunk) -> u64 {
+        let h = chunk.content_hash();
+        with_cache(|c| {
+            c.entries
+                .iter()
+                .filter(|(k, _)| k.hash == h)
+                .map(|(_, e)| e.early_exits.load(Relaxed))
                 .sum()
         })
     }
@@ -432,11 +460,8 @@ impl JitCompiler {
         let tags: Vec<u8> = values.iter().map(tag_of).collect();
         let (entry, code) = code_for(chunk, &tags, eager)?;
         let bits: Vec<u64> = values.iter().map(bits_of).collect();
-        let exit = code.run(
-            &bits,
-            0,
-            crate::Limits::default().max_frames.saturating_sub(1),
-        )?;
+        let limits = crate::Limits::default();
+        let exit = code.run(&bits, 0, limits.max_frames - 1, limits.native_stack)?;
         count_run(&entry, &exit, chunk.len());
         let (result, final_slots) = if exit.ip == chunk.len() && code.scopes_at(&exit).is_empty() {
             let top = exit

@@ -20,9 +20,6 @@ pub const TAG_FLOAT: u8 = 3;
 /// A slot holding a value native code can't represent (a string, an array,
 /// …): reading it exits to the interpreter; writing back leaves it alone.
 pub const TAG_OPAQUE: u8 = 4;
-/// Returned by a native subroutine instead of a value: unwind to the root,
-/// which exits to the interpreter at the outermost call.
-pub const TAG_BAIL: u8 = 0xFF;
 
 /// The tag native code uses for a value at entry.
 pub fn tag_of(v: &Value) -> u8 {

@@ -7,14 +7,19 @@
 //! ops fold to their specialised form while the IR is built. Every op gets
 //! its own LLVM block; O2 merges them.
 //!
-//! The root function `block_root(slots, stack, info) -> exit ip` ends
-//! through one exit block that stores every slot, the operand stack, the
-//! slot-area length and the stack depth into the caller's buffers, so the
-//! interpreter can resume at the exit ip (the chunk's length at a normal
-//! end). A subroutine returns `{tag, i, f}`; the tag [`TAG_BAIL`] unwinds to
-//! the root, which exits *at the outermost call* with the state from before
-//! it: subroutines touch nothing but their own frame, so the interpreter can
-//! simply run that call again.
+//! The root function `root(slots, stack, info) -> exit ip` ends through one
+//! exit block that stores every slot, the operand stack, the slot-area
+//! length and the stack depth into the caller's buffers, so the interpreter
+//! can resume at the exit ip (the chunk's length at a normal end).
+//!
+//! A subroutine is `(info, frames left, arguments) -> {tag, i, f}` (LLVM
+//! drops what a known kind doesn't need, down to a bare `i64` for fib). One
+//! that runs out of frames or native stack sets `info.UNWINDING` and returns
+//! a placeholder; every caller passes placeholders on (no check after calls,
+//! so LLVM may turn recursion into loops), loops in subroutines stop at their
+//! back-edges, and the root exits *before its outermost call*. Subroutines
+//! touch nothing but their own frame, so the interpreter simply runs that
+//! call again, and reports the frame limit exactly where it would have.
 
 use super::analysis::{Function, Plan, State};
 use crate::bytecode::chunk::Chunk;
@@ -174,10 +179,7 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
                 .is_none_or(|s| s.is_none())
         {
             // Never called with known arguments (its callers are unreachable).
-            return self.ret_value(V {
-                tag: e.tag(TAG_BAIL),
-                ..e.undef_value()
-            });
+            return self.ret_unwinding();
         }
         // Allocas and their initial values.
         for _ in 0..self.fun.max_depth {

@@ -19,10 +19,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 static UNITS: AtomicU64 = AtomicU64::new(0);
 
-/// Native stack that subroutine calls may use below the entry point; deeper
-/// recursion unwinds to the interpreter (which has no native recursion).
-pub const NATIVE_STACK_BUDGET: usize = 512 * 1024;
-
 /// A compiled chunk for one set of entry slot kinds.
 pub struct BlockCode {
     compiled: Compiled,
@@ -95,8 +91,15 @@ impl BlockCode {
 
     /// Runs native code from op 0 with `slots` (`(tag, bits)` per entry
     /// slot, tags as compiled for), `entry_depth` values already on the
-    /// operand stack and `frames_left` frames still allowed.
-    pub fn run(&self, slot_bits: &[u64], entry_depth: usize, frames_left: usize) -> Option<Exit> {
+    /// operand stack, `frames_left` frames still allowed and `native_stack`
+    /// bytes of native stack for subroutine calls.
+    pub fn run(
+        &self,
+        slot_bits: &[u64],
+        entry_depth: usize,
+        frames_left: usize,
+        native_stack: usize,
+    ) -> Option<Exit> {
         let root = &self.plan.functions[0];
         if entry_depth + root.max_depth > MAX_STACK {
             return None;
@@ -115,7 +118,7 @@ impl BlockCode {
         let sp = std::ptr::addr_of!(marker) as usize;
         let mut info = [0i64; lower::info::COUNT as usize];
         info[lower::info::FRAMES_LEFT as usize] = frames;
-        info[lower::info::STACK_FLOOR as usize] = sp.saturating_sub(NATIVE_STACK_BUDGET) as i64;
+        info[lower::info::STACK_FLOOR as usize] = sp.saturating_sub(native_stack) as i64;
         let ip = entry::call_root(
             self.compiled.addresses()[0],
             &mut slots,
