@@ -12,8 +12,9 @@
 //!    ([`assemble`] / [`disassemble`]);
 //! 2. **interpreter** ([`interp`]): [`VM`], with [`interp::semantics`] as the
 //!    single definition of what each op computes;
-//! 3. **native tiers** ([`jit`]): configured by [`TraceJitConfig`], compiled
-//!    by the `fusevm-llvm-backend` crate (LLVM 19, O2, ORC LLJIT).
+//! 3. **native tiers** ([`jit`]): configured by [`TraceJitConfig`], entered
+//!    through [`JitCompiler`] or [`VM::enable_tracing_jit`], compiled by the
+//!    `fusevm-llvm-backend` crate (LLVM 19, O2, ORC LLJIT).
 //!
 //! ## Example
 //!
@@ -68,6 +69,28 @@
 //! "#).unwrap();
 //! let result = fusevm_llvm::VM::new(chunk).run();
 //! assert_eq!(result.to_string(), "Int(45)");
+//! ```
+//!
+//! Native code: with the JIT enabled, `run` compiles an eligible chunk
+//! (here after its first invocation on this thread, the default
+//! `block_threshold`) and returns exactly what the interpreter would:
+//!
+//! ```
+//! use fusevm_llvm::{assemble, JitCompiler, VM, Value};
+//! let chunk = assemble("
+//!         LoadInt 0
+//!         SetSlot 0
+//! head:   SlotIncLtIntJumpBack 0 1000000 head
+//!         GetSlot 0
+//!         LoadInt 2
+//!         Div
+//! ").unwrap();
+//! for _ in 0..2 {
+//!     let mut vm = VM::new(chunk.clone());
+//!     vm.enable_tracing_jit();
+//!     assert_eq!(vm.run().to_string(), "Float(500000.0)");
+//! }
+//! assert!(JitCompiler::new().block_jit_is_compiled(&chunk));
 //! ```
 //!
 //! A chunk that fails verification, or a run-time failure, is a

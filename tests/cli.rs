@@ -148,7 +148,7 @@ fn run_uses_the_block_tier_by_default() {
     assert!(out.status.success());
     assert_eq!(text(&out.stdout), "Int(-2020867944400851456)\n");
     assert!(
-        text(&out.stderr).contains("(block tier)"),
+        text(&out.stderr).contains("(block tier, of which compiling"),
         "{}",
         text(&out.stderr)
     );

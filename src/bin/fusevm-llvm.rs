@@ -144,13 +144,19 @@ fn run(args: &RunArgs) -> Result<ExitCode, String> {
         }
     }
     let tier = if jit.block_run_count(&chunk) > runs_before {
-        "block tier"
+        match jit.block_compile_timings(&chunk) {
+            Some(t) => format!(
+                "block tier, of which compiling {:.3} ms",
+                (t.build_ir + t.optimize + t.codegen).as_secs_f64() * 1e3
+            ),
+            None => "block tier".to_string(),
+        }
     } else if args.no_jit {
-        "interpreter"
+        "interpreter".to_string()
     } else {
         match jit.block_ineligibility(&chunk) {
-            Some(_) => "interpreter: not block-eligible",
-            None => "interpreter",
+            Some(_) => "interpreter: not block-eligible".to_string(),
+            None => "interpreter".to_string(),
         }
     };
     if args.time {
