@@ -14,6 +14,8 @@ use std::time::Duration;
 
 #[path = "../tests/common/kernels.rs"]
 mod kernels;
+#[path = "common/medians.rs"]
+mod medians;
 
 fn example(name: &str) -> Arc<Chunk> {
     let path = format!("{}/examples/{name}.fasm", env!("CARGO_MANIFEST_DIR"));
@@ -49,15 +51,7 @@ fn bench_kernel(c: &mut Criterion, name: &str, chunk: Arc<Chunk>, native: impl F
 /// measured, read back from its estimates files. Files older than `since`
 /// belong to an earlier run (of a group this run filtered out): skipped.
 fn report_ratio(group: &str, since: std::time::SystemTime) {
-    let median = |f: &str| -> Option<f64> {
-        let path = format!("target/criterion/{group}/{f}/new/estimates.json");
-        if std::fs::metadata(&path).ok()?.modified().ok()? < since {
-            return None;
-        }
-        let json: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
-        json["median"]["point_estimate"].as_f64()
-    };
+    let median = |f: &str| medians::median(group, f, since);
     if let (Some(interp), Some(native)) = (median("interpreter"), median("native_rust")) {
         println!(
             "{group}: interpreter / native Rust = {:.1}x (medians {:.2} ms / {:.3} ms)",

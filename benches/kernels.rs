@@ -18,6 +18,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 #[path = "../tests/common/kernels.rs"]
 mod kernels;
+#[path = "common/medians.rs"]
+mod medians;
 
 struct Kernel {
     name: &'static str,
@@ -146,15 +148,7 @@ fn bench_kernel(c: &mut Criterion, k: &Kernel) {
 /// Prints the ratios to native Rust from the medians criterion just
 /// measured, and the compile cost.
 fn report(group: &str, since: SystemTime, jit: &JitCompiler, chunk: &Chunk, first_run: Duration) {
-    let median = |f: &str| -> Option<f64> {
-        let path = format!("target/criterion/{group}/{f}/new/estimates.json");
-        if std::fs::metadata(&path).ok()?.modified().ok()? < since {
-            return None;
-        }
-        let json: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()?;
-        json["median"]["point_estimate"].as_f64()
-    };
+    let median = |f: &str| medians::median(group, f, since);
     if let (Some(i), Some(b), Some(n)) = (
         median("interpreter"),
         median("block_tier"),
