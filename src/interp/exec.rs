@@ -35,6 +35,18 @@ impl VM {
     /// Runs from `self.ip` until the end of the chunk or a top-level return.
     /// On error `self.ip` is left at the failing op.
     pub(crate) fn execute(&mut self) -> Result<(), VmError> {
+        if self.tracer.is_some() {
+            self.execute_ops::<true>()
+        } else {
+            self.execute_ops::<false>()
+        }
+    }
+
+    /// The dispatch loop. With `TRACE`, every op takes the single-op path
+    /// (the trace recorder must see each one) and each op ends with the
+    /// tracing hook, which counts back-edges, records, and enters compiled
+    /// traces; without it both vanish at compile time.
+    fn execute_ops<const TRACE: bool>(&mut self) -> Result<(), VmError> {
         let chunk = Arc::clone(&self.chunk);
         let ops = chunk.ops();
         let consts = chunk.constants();
@@ -74,7 +86,7 @@ impl VM {
             };
             // Fused groups run in their own loop; it hands back the first op
             // that needs the single-op path (possibly this one).
-            if group != Fused::None {
+            if !TRACE && group != Fused::None {
                 let frame_slots = self.slots.get_mut(base..).unwrap_or_default();
                 let to = fuse::run(&fused, frame_slots, &mut self.stack, consts, ip);
                 if to != ip {
@@ -571,6 +583,11 @@ impl VM {
                 Op::CallBuiltin(id, argc) => t!(self.call_builtin(id, argc)),
                 Op::Extended(id, arg) => t!(self.extended(id, arg)),
                 Op::ExtendedWide(id, payload) => t!(self.extended_wide(id, payload)),
+            }
+            if TRACE && let Some(resume) = self.trace_hook(ip, &op, next) {
+                // Native code ran: it may have pushed scope frames.
+                next = resume;
+                base = self.frames.last().map_or(0, |f| f.slot_base);
             }
             ip = next;
         };

@@ -156,6 +156,8 @@ pub struct VM {
     pub(crate) raised: Option<String>,
     /// Whether `run` may use the native tiers.
     jit: bool,
+    /// Back-edge counters and the trace recorder, while the JIT is enabled.
+    pub(crate) tracer: Option<Box<crate::jit::trace::Tracer>>,
 }
 
 impl VM {
@@ -181,6 +183,7 @@ impl VM {
             limits: Limits::default(),
             raised: None,
             jit: false,
+            tracer: None,
         };
         vm.load(chunk);
         vm
@@ -218,6 +221,7 @@ impl VM {
         self.globals.resize(chunk.names().len(), Value::Undef);
         self.ip = 0;
         self.raised = None;
+        self.tracer = None;
         self.chunk = chunk;
     }
 
@@ -243,6 +247,7 @@ impl VM {
     /// Keeps [`VM::run`] in the interpreter.
     pub fn disable_tracing_jit(&mut self) {
         self.jit = false;
+        self.tracer = None;
     }
 
     /// Whether [`VM::run`] may use the native tiers.
@@ -269,6 +274,9 @@ impl VM {
         // and hands back the interpreter's state where it stopped.
         if self.jit && self.ip == 0 && self.frames.len() == 1 && self.raised.is_none() {
             crate::jit::compiler::enter_block(self);
+        }
+        if self.jit && self.tracer.is_none() {
+            self.tracer = Some(Box::new(crate::jit::trace::Tracer::new(self.chunk.len())));
         }
         let outcome = self.execute();
         let flushed = self.host.output.flush();

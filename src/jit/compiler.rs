@@ -11,6 +11,7 @@
 use super::block::{BlockCode, Exit};
 use super::engine;
 use super::kinds::*;
+use super::trace;
 use crate::bytecode::chunk::Chunk;
 use crate::bytecode::value::Value;
 use crate::interp::vm::{VM, VMResult};
@@ -89,6 +90,19 @@ pub struct JitStats {
     pub block_early_exits: u64,
     /// Time spent building IR, in O2 and in code generation.
     pub compile_time: (Duration, Duration, Duration),
+    /// Trace recordings started.
+    pub trace_recorded: u64,
+    /// Traces compiled.
+    pub trace_compiled: u64,
+    /// Trace recordings or compilations abandoned (reasons:
+    /// [`JitCompiler::trace_failure`]).
+    pub trace_aborted: u64,
+    /// Side exits taken from traces.
+    pub trace_side_exits: u64,
+    /// Loop headers blacklisted.
+    pub trace_blacklisted: u64,
+    /// Time spent compiling traces (included in `compile_time`).
+    pub trace_compile_time: Duration,
 }
 
 // ── the cache ──
@@ -224,8 +238,19 @@ pub(crate) fn enter_block(vm: &mut VM) -> bool {
         return false;
     };
     count_run(&entry, &exit, chunk.len());
-    code.materialise(&exit, vm, depth);
+    code.materialise(&exit, vm, depth, 0);
+    vm.ip = exit.ip;
     true
+}
+
+/// Compiles a trace chunk (no threshold; cached like any chunk).
+pub(crate) fn compile_for_trace(chunk: &Chunk, tags: &[u8]) -> Result<Arc<BlockCode>, String> {
+    let e = entry_for(chunk, tags);
+    match e.code.get() {
+        Some(Ok(code)) => Ok(Arc::clone(code)),
+        Some(Err(why)) => Err(why.clone()),
+        None => Err("not compiled".into()),
+    }
 }
 
 fn count_run(entry: &Entry, exit: &Exit, end: usize) {
@@ -345,13 +370,48 @@ impl JitCompiler {
     /// Counters of the native tiers (process-wide).
     pub fn stats() -> JitStats {
         let t = |i: usize| Duration::from_nanos(NANOS[i].load(Relaxed));
+        let ts = super::trace::stats();
         JitStats {
             block_compiled: COMPILED.load(Relaxed),
             block_failed: FAILED.load(Relaxed),
             block_runs: RUNS.load(Relaxed),
             block_early_exits: EARLY_EXITS.load(Relaxed),
             compile_time: (t(0), t(1), t(2)),
+            trace_recorded: ts.recorded.load(Relaxed),
+            trace_compiled: ts.compiled.load(Relaxed),
+            trace_aborted: ts.aborted.load(Relaxed),
+            trace_side_exits: ts.side_exits.load(Relaxed),
+            trace_blacklisted: ts.blacklisted.load(Relaxed),
+            trace_compile_time: Duration::from_nanos(ts.compile_nanos.load(Relaxed)),
         }
+    }
+
+    /// Whether a trace is compiled for the loop whose header is op `ip`.
+    pub fn trace_is_compiled(&self, chunk: &Chunk, ip: usize) -> bool {
+        trace::find_anchor(chunk.content_hash(), ip).is_some_and(|a| a.is_compiled())
+    }
+
+    /// Whether the loop header at `ip` no longer records or runs traces
+    /// (too many side exits, or recordings that kept failing).
+    pub fn trace_is_blacklisted(&self, chunk: &Chunk, ip: usize) -> bool {
+        trace::find_anchor(chunk.content_hash(), ip).is_some_and(|a| a.is_blacklisted())
+    }
+
+    /// Side exits taken from the traces at `ip`: paths the trace did not
+    /// record and failed guards (not the loop's own end).
+    pub fn trace_side_exit_count(&self, chunk: &Chunk, ip: usize) -> u64 {
+        trace::find_anchor(chunk.content_hash(), ip).map_or(0, |a| a.side_exits.load(Relaxed))
+    }
+
+    /// Exits from the traces at `ip` that rebuilt interpreter state (every
+    /// exit: side exits and the loop's end).
+    pub fn trace_deopt_count(&self, chunk: &Chunk, ip: usize) -> u64 {
+        trace::find_anchor(chunk.content_hash(), ip).map_or(0, |a| a.deopts.load(Relaxed))
+    }
+
+    /// Why the last recording or compilation of the loop at `ip` failed.
+    pub fn trace_failure(&self, chunk: &Chunk, ip: usize) -> Option<String> {
+        trace::find_anchor(chunk.content_hash(), ip)?.last_failure()
     }
 
     /// Runs `chunk` in the block tier with Int slots; `Some(result)` when it
@@ -487,7 +547,8 @@ impl JitCompiler {
         } else {
             let mut vm = VM::with_shared_chunk(Arc::new(chunk.clone()));
             vm.slots = values.clone();
-            code.materialise(&exit, &mut vm, 0);
+            code.materialise(&exit, &mut vm, 0, 0);
+            vm.ip = exit.ip;
             let result = vm.run();
             (result, std::mem::take(&mut vm.slots))
         };

@@ -18,4 +18,5 @@ pub(crate) mod entry;
 pub(crate) mod helpers;
 pub(crate) mod kinds;
 pub(crate) mod support;
+pub(crate) mod trace;
 pub(crate) mod values;

@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod kernels;
+pub mod programs;
 
 use fusevm_llvm::{Chunk, ChunkBuilder, Op, VM, VMResult, Value, assemble};
 

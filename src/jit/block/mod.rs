@@ -141,13 +141,14 @@ impl BlockCode {
             .map_or(&[], |s| s.scopes.as_slice())
     }
 
-    /// Writes an exit's state into `vm` (entered at op 0 from its root
-    /// frame with `entry_depth` values on the stack) and sets its ip.
-    pub fn materialise(&self, exit: &Exit, vm: &mut VM, entry_depth: usize) {
-        vm.slots.resize(exit.len, crate::Value::Undef);
+    /// Writes an exit's state into `vm`: native code was entered with
+    /// `entry_depth` values on the operand stack, in a frame whose slots
+    /// start at `slot_base`. (The caller sets the ip.)
+    pub fn materialise(&self, exit: &Exit, vm: &mut VM, entry_depth: usize, slot_base: usize) {
+        vm.slots.resize(slot_base + exit.len, crate::Value::Undef);
         for p in 0..exit.len.min(exit.slots.len() / 2) {
             if let Some(v) = value_of(exit.slots[2 * p], exit.slots[2 * p + 1]) {
-                vm.slots[p] = v;
+                vm.slots[slot_base + p] = v;
             }
         }
         vm.stack.truncate(entry_depth);
@@ -159,9 +160,8 @@ impl BlockCode {
             vm.frames.push(Frame {
                 kind: FrameKind::Scope,
                 stack_base: entry_depth + sc.stack_depth,
-                slot_base: sc.slot_base,
+                slot_base: slot_base + sc.slot_base,
             });
         }
-        vm.ip = exit.ip;
     }
 }

@@ -1,0 +1,294 @@
+//! The tracing tier: hot loops of chunks the block tier can't take whole.
+//!
+//! Every taken backward jump counts against its target, the loop's *anchor*
+//! (an array slot per ip: cheap while cold). At `trace_threshold` the
+//! recorder ([`record`]) arms and captures one iteration in the anchor's
+//! frame; [`synth`] turns it into a trace chunk whose branches keep to the
+//! recorded path and *exit* otherwise; the block tier compiles it (same
+//! analysis, lowering, O2 and exits). Entering a trace at its anchor runs
+//! the loop natively until an exit, whose state (slots, stack, scopes) is
+//! materialised exactly, and the interpreter resumes at the exit's ip.
+//!
+//! Exits that leave the loop are its normal end. Other exits (a branch the
+//! trace did not record, a guard) are *side exits*: after `max_side_exits`
+//! of them the trace is blacklisted. A failed recording or compilation backs
+//! off (the anchor must get hot again, twice as hot each time) and after
+//! [`MAX_ATTEMPTS`] the anchor is blacklisted.
+
+pub mod record;
+pub mod synth;
+
+use super::block::BlockCode;
+use super::kinds::tag_of;
+use crate::bytecode::op::Op;
+use crate::interp::vm::VM;
+use record::{Progress, Recording};
+use rustc_hash::FxHashMap;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex};
+
+/// Failed recordings or compilations of one anchor before it is blacklisted.
+pub const MAX_ATTEMPTS: u32 = 3;
+
+/// A compiled trace (for one set of slot kinds at the anchor).
+pub struct Trace {
+    tags: Vec<u8>,
+    code: Arc<BlockCode>,
+    orig_ip: Vec<usize>,
+    /// Index of the first stub in the trace chunk, and which stubs leave
+    /// the loop.
+    first_stub: usize,
+    leaves_loop: Vec<bool>,
+}
+
+/// Everything known about one anchor, shared by all threads.
+#[derive(Default)]
+pub struct Anchor {
+    traces: Mutex<Vec<Arc<Trace>>>,
+    blacklisted: AtomicBool,
+    attempts: AtomicU32,
+    last_failure: Mutex<Option<String>>,
+    /// Exits that rebuilt interpreter state.
+    pub deopts: AtomicU64,
+    /// Exits by an unrecorded path or a failed guard (not the loop's end).
+    pub side_exits: AtomicU64,
+    /// Times native code was entered.
+    pub entries: AtomicU64,
+}
+
+impl Anchor {
+    /// Whether a trace is compiled here.
+    pub fn is_compiled(&self) -> bool {
+        !lock(&self.traces).is_empty()
+    }
+
+    /// Whether this anchor no longer records or runs traces.
+    pub fn is_blacklisted(&self) -> bool {
+        self.blacklisted.load(Relaxed)
+    }
+
+    /// Why the last recording or compilation failed.
+    pub fn last_failure(&self) -> Option<String> {
+        lock(&self.last_failure).clone()
+    }
+
+    fn fail(&self, reason: String) {
+        stats().aborted.fetch_add(1, Relaxed);
+        *lock(&self.last_failure) = Some(reason);
+        if self.attempts.fetch_add(1, Relaxed) + 1 >= MAX_ATTEMPTS {
+            self.blacklisted.store(true, Relaxed);
+        }
+    }
+}
+
+/// Aggregate counters of the tracing tier (process-wide).
+#[derive(Default)]
+pub struct Stats {
+    /// Recordings started.
+    pub recorded: AtomicU64,
+    /// Traces compiled.
+    pub compiled: AtomicU64,
+    /// Recordings or compilations abandoned.
+    pub aborted: AtomicU64,
+    /// Side exits taken.
+    pub side_exits: AtomicU64,
+    /// Anchors blacklisted.
+    pub blacklisted: AtomicU64,
+    /// Nanoseconds spent compiling traces.
+    pub compile_nanos: AtomicU64,
+}
+
+/// The tracing tier's counters.
+pub fn stats() -> &'static Stats {
+    static STATS: std::sync::OnceLock<Stats> = std::sync::OnceLock::new();
+    STATS.get_or_init(Stats::default)
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+type Registry = FxHashMap<(u128, usize), Arc<Anchor>>;
+static REGISTRY: Mutex<Option<Registry>> = Mutex::new(None);
+
+/// The shared record of `(chunk hash, anchor ip)`, created on demand.
+pub fn anchor(hash: u128, ip: usize) -> Arc<Anchor> {
+    let mut g = lock(&REGISTRY);
+    Arc::clone(
+        g.get_or_insert_with(Registry::default)
+            .entry((hash, ip))
+            .or_default(),
+    )
+}
+
+/// The shared record of `(chunk hash, anchor ip)`, if it exists.
+pub fn find_anchor(hash: u128, ip: usize) -> Option<Arc<Anchor>> {
+    lock(&REGISTRY).as_ref()?.get(&(hash, ip)).cloned()
+}
+
+/// A VM's tracing state: back-edge counters, the recording in progress,
+/// and the anchors it has looked up.
+pub struct Tracer {
+    counts: Vec<u32>,
+    recording: Option<Recording>,
+    anchors: FxHashMap<usize, Arc<Anchor>>,
+}
+
+impl Tracer {
+    /// Fresh state for a chunk of `len` ops.
+    pub fn new(len: usize) -> Tracer {
+        Tracer {
+            counts: vec![0; len + 1],
+            recording: None,
+            anchors: FxHashMap::default(),
+        }
+    }
+}
+
+/// Index of the innermost call (or root) frame: scopes belong to it.
+fn call_context(vm: &VM) -> usize {
+    vm.frames
+        .iter()
+        .rposition(|f| f.kind != crate::interp::vm::FrameKind::Scope)
+        .unwrap_or(0)
+}
+
+impl VM {
+    /// After every op when tracing: records, counts back-edges, enters
+    /// compiled traces. `Some(ip)`: native code ran, resume at `ip`.
+    pub(crate) fn trace_hook(&mut self, ip: usize, op: &Op, next: usize) -> Option<usize> {
+        let mut tracer = self.tracer.take()?;
+        let resume = self.trace_step(&mut tracer, ip, op, next);
+        self.tracer = Some(tracer);
+        resume
+    }
+
+    fn trace_step(&mut self, tr: &mut Tracer, ip: usize, op: &Op, next: usize) -> Option<usize> {
+        let cfg = super::config::JitCompiler::get_config();
+        if let Some(rec) = tr.recording.as_mut() {
+            let ctx = call_context(self);
+            let chunk = std::sync::Arc::clone(self.chunk());
+            match rec.step(&chunk, ip, *op, next, ctx, cfg.max_trace_len) {
+                Progress::Continue => {}
+                Progress::Closed => {
+                    let rec = tr.recording.take().expect("recording");
+                    self.compile_trace(&rec);
+                }
+                Progress::Abort(why) => {
+                    let rec = tr.recording.take().expect("recording");
+                    anchor(chunk.content_hash(), rec.anchor).fail(why);
+                    tr.counts[rec.anchor] = 0;
+                }
+            }
+        }
+        // A taken backward jump: `next` is a loop header.
+        if next > ip || op.jump_target() != Some(next) {
+            return None;
+        }
+        let count = &mut tr.counts[next];
+        *count = count.saturating_add(1);
+        let hot = cfg.trace_threshold != u32::MAX && *count >= cfg.trace_threshold;
+        let known = tr.anchors.contains_key(&next);
+        if !hot && !known {
+            return None;
+        }
+        let hash = self.chunk().content_hash();
+        let a = Arc::clone(tr.anchors.entry(next).or_insert_with(|| anchor(hash, next)));
+        if a.is_blacklisted() {
+            return None;
+        }
+        let base = self.frames.last().map_or(0, |f| f.slot_base);
+        let tags: Vec<u8> = self
+            .slots
+            .get(base..)
+            .unwrap_or_default()
+            .iter()
+            .map(tag_of)
+            .collect();
+        let trace = lock(&a.traces).iter().find(|t| t.tags == tags).cloned();
+        // While recording, stay in the interpreter: the recorder must see
+        // every op of the iteration (an inner loop is recorded unrolled).
+        if let Some(t) = trace.filter(|_| tr.recording.is_none()) {
+            return self.enter_trace(&a, &t, base, cfg.max_side_exits);
+        }
+        if lock(&a.traces).iter().any(|t| t.tags == tags) {
+            return None;
+        }
+        // Back off after failures: twice as hot per failed attempt.
+        let needed = (cfg.trace_threshold as u64) << a.attempts.load(Relaxed);
+        if hot && tr.recording.is_none() && tr.counts[next] as u64 >= needed {
+            stats().recorded.fetch_add(1, Relaxed);
+            let ctx = call_context(self);
+            tr.recording = Some(Recording {
+                anchor: next,
+                ctx,
+                last_ctx: ctx,
+                tags,
+                steps: Vec::new(),
+            });
+        }
+        None
+    }
+
+    /// Compiles a closed recording into a trace of its anchor.
+    fn compile_trace(&mut self, rec: &Recording) {
+        let chunk = Arc::clone(self.chunk());
+        let a = anchor(chunk.content_hash(), rec.anchor);
+        let tc = synth::build(&chunk, &rec.steps);
+        let first_stub = tc.orig_ip.len() - tc.leaves_loop.len();
+        let code = super::compiler::compile_for_trace(&tc.chunk, &rec.tags);
+        match code {
+            Ok(code) => {
+                let t = code.timings();
+                stats().compile_nanos.fetch_add(
+                    (t.build_ir + t.optimize + t.codegen).as_nanos() as u64,
+                    Relaxed,
+                );
+                stats().compiled.fetch_add(1, Relaxed);
+                lock(&a.traces).push(Arc::new(Trace {
+                    tags: rec.tags.clone(),
+                    code,
+                    orig_ip: tc.orig_ip,
+                    first_stub,
+                    leaves_loop: tc.leaves_loop,
+                }));
+            }
+            Err(why) => a.fail(why),
+        }
+    }
+
+    /// Runs a trace from its anchor; returns where the interpreter resumes.
+    fn enter_trace(
+        &mut self,
+        a: &Anchor,
+        t: &Trace,
+        base: usize,
+        max_side_exits: u32,
+    ) -> Option<usize> {
+        let bits: Vec<u64> = self
+            .slots
+            .get(base..)
+            .unwrap_or_default()
+            .iter()
+            .map(super::kinds::bits_of)
+            .collect();
+        let depth = self.stack.len();
+        let limits = self.limits();
+        let frames_left = limits.max_frames.saturating_sub(self.frames.len());
+        let exit = t.code.run(&bits, depth, frames_left, limits.native_stack)?;
+        a.entries.fetch_add(1, Relaxed);
+        a.deopts.fetch_add(1, Relaxed);
+        t.code.materialise(&exit, self, depth, base);
+        let resume = *t.orig_ip.get(exit.ip)?;
+        let leaves = exit.ip >= t.first_stub && t.leaves_loop[exit.ip - t.first_stub];
+        if !leaves {
+            stats().side_exits.fetch_add(1, Relaxed);
+            if a.side_exits.fetch_add(1, Relaxed) + 1 >= max_side_exits as u64
+                && !a.blacklisted.swap(true, Relaxed)
+            {
+                stats().blacklisted.fetch_add(1, Relaxed);
+            }
+        }
+        Some(resume)
+    }
+}

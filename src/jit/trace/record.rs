@@ -1,0 +1,94 @@
+//! The trace recorder: the ops one iteration of a hot loop executes in the
+//! anchor's frame, with where each went next.
+//!
+//! Ops run inside callees are not recorded (the `Call` is, and compiles to a
+//! native call); scopes opened in the anchor's frame are part of it.
+
+use super::super::support::{self, Support};
+use crate::bytecode::chunk::Chunk;
+use crate::bytecode::op::Op;
+
+/// One recorded op: its ip, the op, and the ip that ran next.
+#[derive(Debug, Clone, Copy)]
+pub struct Step {
+    /// Where the op is.
+    pub ip: usize,
+    /// The op.
+    pub op: Op,
+    /// Where execution went after it (the branch direction).
+    pub next: usize,
+}
+
+/// A recording in progress.
+#[derive(Debug)]
+pub struct Recording {
+    /// The loop header the trace starts and closes at.
+    pub anchor: usize,
+    /// Index in `vm.frames` of the anchor's call (or root) frame.
+    pub ctx: usize,
+    /// The call context after the previous op (the one the next op runs in).
+    pub last_ctx: usize,
+    /// Slot kinds of the anchor's frame at the start (the trace's key).
+    pub tags: Vec<u8>,
+    /// What ran.
+    pub steps: Vec<Step>,
+}
+
+/// What the recorder says after an op.
+pub enum Progress {
+    /// Keep recording.
+    Continue,
+    /// The loop closed at the anchor: compile the steps.
+    Closed,
+    /// Give up, for this reason.
+    Abort(String),
+}
+
+impl Recording {
+    /// Notes that `op` at `ip` ran and went to `next`; `ctx` is the call
+    /// context now. `max_len` is `TraceJitConfig::max_trace_len`.
+    pub fn step(
+        &mut self,
+        chunk: &Chunk,
+        ip: usize,
+        op: Op,
+        next: usize,
+        ctx: usize,
+        max_len: usize,
+    ) -> Progress {
+        let ran_in = std::mem::replace(&mut self.last_ctx, ctx);
+        if ctx < self.ctx {
+            return Progress::Abort(format!("left the anchor's frame at op {ip}"));
+        }
+        if ran_in != self.ctx {
+            return Progress::Continue; // inside a callee
+        }
+        match support::block(&op, chunk.constants()) {
+            Support::Native => {}
+            _ => return Progress::Abort(format!("op {ip} `{op}` is not supported in traces")),
+        }
+        // Each recorded op must follow the previous one (after a call, the
+        // op after the call): anything else is not one path.
+        if let Some(prev) = self.steps.last() {
+            let expected = if matches!(prev.op, Op::Call(..)) {
+                prev.ip + 1
+            } else {
+                prev.next
+            };
+            if ip != expected {
+                return Progress::Abort(format!(
+                    "op {ip} does not follow op {} on the recorded path",
+                    prev.ip
+                ));
+            }
+        }
+        self.steps.push(Step { ip, op, next });
+        if self.steps.len() > max_len {
+            return Progress::Abort(format!("longer than max_trace_len ({max_len} ops)"));
+        }
+        if next == self.anchor && next <= ip && ctx == self.ctx {
+            return Progress::Closed;
+        }
+        Progress::Continue
+    }
+}

@@ -1,0 +1,157 @@
+//! Turning a recording into code the block tier compiles: the *trace chunk*.
+//!
+//! The trace chunk starts with the recorded ops in recorded order (so op 0
+//! is the anchor's op), each branch rewritten to continue along the recorded
+//! direction and to jump to an *exit stub* otherwise; a `Jump 0` closes the
+//! loop. Each stub is a top-level `Return`, which the block tier never runs:
+//! native code exits *before* it, with the state the interpreter has right
+//! after the branch, and `orig_ip` maps the stub to where the interpreter
+//! goes next (the branch's other target). After the stubs come the original
+//! chunk's ops, shifted, so `Call`s in the trace reach their subroutines.
+
+use super::record::Step;
+use crate::bytecode::chunk::{Chunk, ChunkBuilder};
+use crate::bytecode::op::Op;
+
+/// A trace chunk and how its ips map back.
+pub struct TraceChunk {
+    /// The code to compile.
+    pub chunk: Chunk,
+    /// For each trace-chunk ip (trace ops and stubs), the original ip at
+    /// which the interpreter resumes when native code exits before it.
+    pub orig_ip: Vec<usize>,
+    /// For each stub, whether it leaves the loop (its target lies outside
+    /// the recorded ips) rather than taking a path the trace did not record.
+    pub leaves_loop: Vec<bool>,
+}
+
+/// Trace ops being emitted, with their exit stubs.
+#[derive(Default)]
+struct TraceOps {
+    /// (op, original ip)
+    ops: Vec<(Op, usize)>,
+    /// Each stub's resume ip.
+    stubs: Vec<usize>,
+    /// (op index, stub index): branch targets to set once stubs are placed.
+    patches: Vec<(usize, usize)>,
+}
+
+impl TraceOps {
+    /// A branch (from original op `ip`) that exits to a stub resuming at
+    /// `resume`.
+    fn exit_branch(&mut self, op: Op, ip: usize, resume: usize) {
+        self.stubs.push(resume);
+        self.patches.push((self.ops.len(), self.stubs.len() - 1));
+        self.ops.push((op, ip));
+    }
+}
+
+/// A popping branch taken when the value is truthy (`true`) or falsy.
+fn branch_on(truthy: bool) -> Op {
+    if truthy {
+        Op::JumpIfTrue(0)
+    } else {
+        Op::JumpIfFalse(0)
+    }
+}
+
+/// Builds the trace chunk of `steps` (which start at the anchor and end with
+/// the back-edge to it).
+pub fn build(orig: &Chunk, steps: &[Step]) -> TraceChunk {
+    let lo = steps.iter().map(|s| s.ip).min().unwrap_or(0);
+    let hi = steps.iter().map(|s| s.ip).max().unwrap_or(0);
+    let mut t = TraceOps::default();
+    for (k, s) in steps.iter().enumerate() {
+        let (ip, next) = (s.ip, s.next);
+        let taken = s.op.jump_target().is_some_and(|t| next == t && t != ip + 1);
+        match s.op {
+            Op::Jump(_) => {}
+            Op::JumpIfTrue(to)
+            | Op::JumpIfFalse(to)
+            | Op::JumpIfTrueKeep(to)
+            | Op::JumpIfFalseKeep(to) => {
+                if to == ip + 1 {
+                    if matches!(s.op, Op::JumpIfTrue(_) | Op::JumpIfFalse(_)) {
+                        t.ops.push((Op::Pop, ip));
+                    }
+                } else {
+                    let jumps_on_true = matches!(s.op, Op::JumpIfTrue(_) | Op::JumpIfTrueKeep(_));
+                    let keep = matches!(s.op, Op::JumpIfTrueKeep(_) | Op::JumpIfFalseKeep(_));
+                    // Exit on the condition value that leads off the trace.
+                    let exits_on_true = jumps_on_true != taken;
+                    let other = if taken { ip + 1 } else { to };
+                    let op = match (exits_on_true, keep) {
+                        (true, false) => Op::JumpIfTrue(0),
+                        (false, false) => Op::JumpIfFalse(0),
+                        (true, true) => Op::JumpIfTrueKeep(0),
+                        (false, true) => Op::JumpIfFalseKeep(0),
+                    };
+                    t.exit_branch(op, ip, other);
+                }
+            }
+            Op::SlotLtIntJumpIfFalse(slot, lim, to) => {
+                t.ops.push((Op::GetSlot(slot), ip));
+                t.ops.push((Op::LoadInt(lim as i64), ip));
+                t.ops.push((Op::NumLt, ip));
+                // It jumps when the slot is not below the limit.
+                let (exits_on_true, other) = if taken { (true, ip + 1) } else { (false, to) };
+                t.exit_branch(branch_on(exits_on_true), ip, other);
+            }
+            Op::SlotIncLtIntJumpBack(slot, lim, to) => {
+                t.ops.push((Op::PreIncSlotVoid(slot), ip));
+                t.ops.push((Op::GetSlot(slot), ip));
+                t.ops.push((Op::LoadInt(lim as i64), ip));
+                t.ops.push((Op::NumLt, ip));
+                // It jumps when the slot is below the limit.
+                let (exits_on_true, other) = if taken { (false, ip + 1) } else { (true, to) };
+                t.exit_branch(branch_on(exits_on_true), ip, other);
+            }
+            op => t.ops.push((op, ip)),
+        }
+        if k + 1 == steps.len() {
+            t.ops.push((Op::Jump(0), ip));
+        }
+    }
+    let TraceOps {
+        mut ops,
+        stubs,
+        patches,
+    } = t;
+    let first_stub = ops.len();
+    for (at, stub) in patches {
+        ops[at].0.set_jump_target(first_stub + stub);
+    }
+    let shift = first_stub + stubs.len();
+    let mut b = ChunkBuilder::new();
+    for c in orig.constants() {
+        b.add_constant(c.clone());
+    }
+    for n in orig.names() {
+        b.add_name(n);
+    }
+    for &(n, ip) in orig.sub_entries() {
+        b.add_sub_entry(n, ip + shift);
+    }
+    let mut orig_ip = Vec::with_capacity(shift);
+    for (op, ip) in &ops {
+        b.emit(*op, 0);
+        orig_ip.push(*ip);
+    }
+    for &resume in &stubs {
+        b.emit(Op::Return, 0);
+        orig_ip.push(resume);
+    }
+    for op in orig.ops() {
+        let mut op = *op;
+        if let Some(t) = op.jump_target() {
+            op.set_jump_target(t + shift);
+        }
+        b.emit(op, 0);
+    }
+    let leaves_loop = stubs.iter().map(|&r| r < lo || r > hi).collect();
+    TraceChunk {
+        chunk: b.build(),
+        orig_ip,
+        leaves_loop,
+    }
+}

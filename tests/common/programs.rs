@@ -1,0 +1,528 @@
+//! Random well-formed programs for the differential tests: every numeric
+//! op (Div/Mod by zero, `MIN / -1`, NaN, ±inf, −0.0, overflow, shifts ≥ 64),
+//! Int/Float/Bool/Undef values, loops (top-tested, do-while, fused
+//! back-edges, `AccumSumLoop`), branches, keep jumps, stack shuffles,
+//! scopes, subroutine calls (bounded and runaway recursion), slots preset by
+//! the embedder (strings included) and, on request, printing.
+
+use super::Rng;
+use fusevm_llvm::{Chunk, ChunkBuilder, Op, SharedBuffer, VM, Value};
+
+const SLOTS: u16 = 5;
+
+fn numeric_constants() -> Vec<Value> {
+    vec![
+        Value::Int(0),
+        Value::Int(-1),
+        Value::Int(i64::MIN),
+        Value::Int(i64::MAX),
+        Value::Float(-0.0),
+        Value::Float(f64::NAN),
+        Value::Float(f64::NEG_INFINITY),
+        Value::Float(0.5),
+        Value::Bool(true),
+        Value::Undef,
+    ]
+}
+
+const BINARY: &[Op] = &[
+    Op::Add,
+    Op::Sub,
+    Op::Mul,
+    Op::Div,
+    Op::Mod,
+    Op::Pow,
+    Op::NumEq,
+    Op::NumNe,
+    Op::NumLt,
+    Op::NumGt,
+    Op::NumLe,
+    Op::NumGe,
+    Op::Spaceship,
+    Op::LogAnd,
+    Op::LogOr,
+    Op::BitAnd,
+    Op::BitOr,
+    Op::BitXor,
+    Op::Shl,
+    Op::Shr,
+    Op::GcdInt,
+    Op::LcmInt,
+    Op::Atan2Float,
+];
+
+const UNARY: &[Op] = &[
+    Op::Negate,
+    Op::Inc,
+    Op::Dec,
+    Op::LogNot,
+    Op::BitNot,
+    Op::AbsInt,
+    Op::TruncInt,
+    Op::SqrtFloat,
+    Op::SinFloat,
+    Op::ExpFloat,
+    Op::FloorFloat,
+    Op::RoundFloat,
+    Op::AbsFloat,
+];
+
+struct Gen {
+    rng: Rng,
+    b: ChunkBuilder,
+    n_consts: u16,
+    next_counter: u16,
+    /// Subroutines that may be called from here: (name index, argc,
+    /// whether it returns a value).
+    subs: Vec<(u16, u8, bool)>,
+    in_sub: bool,
+    /// Whether statements may print (keeps chunks out of the block tier).
+    prints: bool,
+}
+
+impl Gen {
+    fn emit(&mut self, op: Op) -> usize {
+        self.b.emit(op, 1)
+    }
+
+    fn slot(&mut self) -> u16 {
+        self.rng.below(SLOTS as u64) as u16
+    }
+
+    /// Pushes exactly one value.
+    fn expr(&mut self, depth: u32) {
+        let choice = if depth > 3 {
+            self.rng.below(4)
+        } else {
+            self.rng.below(14)
+        };
+        match choice {
+            0 => {
+                let s = self.slot();
+                self.emit(Op::GetSlot(s));
+            }
+            1 => {
+                let v = *self
+                    .rng
+                    .pick(&[0, 1, -1, 2, 3, 7, 63, 64, 65, i64::MIN, i64::MAX]);
+                self.emit(Op::LoadInt(v));
+            }
+            2 => {
+                let v = *self
+                    .rng
+                    .pick(&[0.0, -0.0, 1.5, -2.25, f64::NAN, f64::INFINITY, 1e300]);
+                self.emit(Op::LoadFloat(v));
+            }
+            3 => {
+                let c = self.rng.below(self.n_consts as u64) as u16;
+                self.emit(Op::LoadConst(c));
+            }
+            4..=6 => {
+                self.expr(depth + 1);
+                self.expr(depth + 1);
+                let op = *self.rng.pick(BINARY);
+                self.emit(op);
+            }
+            7 => {
+                self.expr(depth + 1);
+                let op = *self.rng.pick(UNARY);
+                self.emit(op);
+            }
+            8 => {
+                let s = self.slot();
+                let op = *self.rng.pick(&[
+                    Op::PreIncSlot(s),
+                    Op::PreDecSlot(s),
+                    Op::PostIncSlot(s),
+                    Op::PostDecSlot(s),
+                ]);
+                self.emit(op);
+            }
+            9 => {
+                // Stack shuffles.
+                self.expr(depth + 1);
+                self.expr(depth + 1);
+                match self.rng.below(3) {
+                    0 => {
+                        self.emit(Op::Swap);
+                    }
+                    1 => {
+                        self.emit(Op::Dup2);
+                        self.emit(Op::Sub);
+                        self.emit(Op::Rot);
+                        self.emit(Op::Pop);
+                    }
+                    _ => {
+                        self.emit(Op::Dup);
+                        self.emit(Op::Mul);
+                    }
+                }
+                let op = *self.rng.pick(BINARY);
+                self.emit(op);
+            }
+            10 => {
+                // `a || b` with a keep jump.
+                self.expr(depth + 1);
+                let keep = if self.rng.below(2) == 0 {
+                    Op::JumpIfTrueKeep(0)
+                } else {
+                    Op::JumpIfFalseKeep(0)
+                };
+                let j = self.emit(keep);
+                self.emit(Op::Pop);
+                self.expr(depth + 1);
+                let end = self.b.current_pos();
+                self.b.patch_jump(j, end);
+            }
+            11 => {
+                self.expr(depth + 1);
+                self.expr(depth + 1);
+                self.expr(depth + 1);
+                let op = if self.rng.below(2) == 0 {
+                    Op::MulModFloor
+                } else {
+                    self.expr(depth + 1);
+                    Op::MulAddModFloor
+                };
+                self.emit(op);
+            }
+            _ => {
+                if self.subs.is_empty() {
+                    self.emit(Op::LoadInt(5));
+                    return;
+                }
+                let (name, argc, value) = *self.rng.pick(&self.subs.clone());
+                for _ in 0..argc {
+                    self.expr(depth + 1);
+                }
+                self.emit(Op::Call(name, argc));
+                if !value {
+                    self.emit(Op::LoadInt(-3));
+                }
+            }
+        }
+    }
+
+    fn statement(&mut self, depth: u32) {
+        let choice = if depth > 2 {
+            self.rng.below(4)
+        } else {
+            self.rng.below(11)
+        };
+        match choice {
+            0 | 1 => {
+                self.expr(0);
+                let s = self.slot();
+                self.emit(Op::SetSlot(s));
+            }
+            2 => {
+                self.expr(0);
+                self.emit(Op::Pop);
+            }
+            3 => {
+                let (a, b) = (self.slot(), self.slot());
+                let op = *self
+                    .rng
+                    .pick(&[Op::PreIncSlotVoid(a), Op::AddAssignSlotVoid(a, b)]);
+                self.emit(op);
+            }
+            4 | 5 => self.branch(depth),
+            6 | 7 => self.counted_loop(depth),
+            8 => {
+                // AccumSumLoop over a counter and a data slot.
+                let c = self.counter();
+                let lim = self.rng.below(6) as i32 - 1;
+                let start = self.rng.below(3) as i64;
+                self.emit(Op::LoadInt(start));
+                self.emit(Op::SetSlot(c));
+                let s = self.slot();
+                self.emit(Op::AccumSumLoop(s, c, lim));
+            }
+            9 if !self.in_sub => {
+                // A scope with fresh slots.
+                self.emit(Op::PushFrame);
+                self.block(depth + 1);
+                self.emit(Op::PopFrame);
+            }
+            10 if self.prints && self.rng.below(2) == 0 => {
+                let s = self.slot();
+                self.emit(Op::GetSlot(s));
+                self.emit(Op::PrintLn(1));
+            }
+            10 if !self.in_sub && self.rng.below(4) == 0 => {
+                // A conditional top-level return.
+                self.expr(0);
+                let j = self.emit(Op::JumpIfFalse(0));
+                let ret = if self.rng.below(2) == 0 {
+                    self.expr(0);
+                    Op::ReturnValue
+                } else {
+                    Op::Return
+                };
+                self.emit(ret);
+                let end = self.b.current_pos();
+                self.b.patch_jump(j, end);
+            }
+            _ => {
+                self.expr(0);
+                let s = self.slot();
+                self.emit(Op::SetSlot(s));
+            }
+        }
+    }
+
+    fn counter(&mut self) -> u16 {
+        self.next_counter += 1;
+        SLOTS + self.next_counter
+    }
+
+    fn branch(&mut self, depth: u32) {
+        self.expr(0);
+        let cond = if self.rng.below(2) == 0 {
+            Op::JumpIfFalse(0)
+        } else {
+            Op::JumpIfTrue(0)
+        };
+        let to_else = self.emit(cond);
+        self.block(depth + 1);
+        let to_end = self.emit(Op::Jump(0));
+        let else_at = self.b.current_pos();
+        self.b.patch_jump(to_else, else_at);
+        self.block(depth + 1);
+        let end = self.b.current_pos();
+        self.b.patch_jump(to_end, end);
+    }
+
+    fn counted_loop(&mut self, depth: u32) {
+        let c = self.counter();
+        let trips = self.rng.below(5) as i64;
+        self.emit(Op::LoadInt(0));
+        self.emit(Op::SetSlot(c));
+        let head = self.b.current_pos();
+        match self.rng.below(3) {
+            0 => {
+                self.emit(Op::GetSlot(c));
+                self.emit(Op::LoadInt(trips));
+                self.emit(Op::NumLt);
+                let exit = self.emit(Op::JumpIfFalse(0));
+                self.block(depth + 1);
+                self.emit(Op::PreIncSlotVoid(c));
+                self.emit(Op::Jump(head));
+                let end = self.b.current_pos();
+                self.b.patch_jump(exit, end);
+            }
+            1 => {
+                let exit = self.emit(Op::SlotLtIntJumpIfFalse(c, trips as i32, 0));
+                self.block(depth + 1);
+                self.emit(Op::PreIncSlotVoid(c));
+                self.emit(Op::Jump(head));
+                let end = self.b.current_pos();
+                self.b.patch_jump(exit, end);
+            }
+            _ => {
+                self.block(depth + 1);
+                self.emit(Op::SlotIncLtIntJumpBack(c, trips as i32, head));
+            }
+        }
+    }
+
+    fn block(&mut self, depth: u32) {
+        for _ in 0..1 + self.rng.below(3) {
+            self.statement(depth);
+        }
+    }
+}
+
+/// A random program; `presets` are slot values the embedder sets first.
+pub fn program(seed: u64, prints: bool) -> (Chunk, Vec<Value>) {
+    let consts = numeric_constants();
+    let mut g = Gen {
+        rng: Rng::new(seed),
+        b: ChunkBuilder::new(),
+        n_consts: consts.len() as u16,
+        next_counter: 0,
+        subs: Vec::new(),
+        in_sub: false,
+        prints,
+    };
+    for c in &consts {
+        g.b.add_constant(c.clone());
+    }
+    let presets: Vec<Value> = match g.rng.below(3) {
+        0 => vec![],
+        _ => (0..SLOTS)
+            .map(|_| {
+                g.rng
+                    .pick(&[
+                        Value::Int(3),
+                        Value::Float(-0.0),
+                        Value::Bool(true),
+                        Value::str("7"),
+                        Value::Undef,
+                    ])
+                    .clone()
+            })
+            .collect(),
+    };
+    let main_jump = g.emit(Op::Jump(0));
+    // Subroutines first (each may call the ones defined before it), then a
+    // recursive one with a bounded or unbounded depth.
+    for k in 0..g.rng.below(3) {
+        let argc = g.rng.below(3) as u8;
+        let name = g.b.add_name(&format!("s{k}"));
+        let entry = g.b.current_pos();
+        g.b.add_sub_entry(name, entry);
+        g.in_sub = true;
+        for a in (0..argc as u16).rev() {
+            g.emit(Op::SetSlot(a));
+        }
+        g.block(1);
+        let value = g.rng.below(5) != 0;
+        if value {
+            g.expr(0);
+            g.emit(Op::ReturnValue);
+        } else {
+            g.emit(Op::Return);
+        }
+        g.in_sub = false;
+        g.subs.push((name, argc, value));
+    }
+    if g.rng.below(3) == 0 {
+        // rec(n) = (n % 16) < 1 ? n % 16 : rec(n % 16 - 1) + rec(n % 16 - 2)
+        // (a NaN recurses until the frame limit)
+        let name = g.b.add_name("rec");
+        let entry = g.b.current_pos();
+        g.b.add_sub_entry(name, entry);
+        g.emit(Op::LoadInt(16));
+        g.emit(Op::Mod);
+        g.emit(Op::SetSlot(0));
+        g.emit(Op::GetSlot(0));
+        g.emit(Op::LoadInt(1));
+        g.emit(Op::NumLt);
+        let j = g.emit(Op::JumpIfFalse(0));
+        g.emit(Op::GetSlot(0));
+        g.emit(Op::ReturnValue);
+        let rec = g.b.current_pos();
+        g.b.patch_jump(j, rec);
+        for d in [1, 2] {
+            g.emit(Op::GetSlot(0));
+            g.emit(Op::LoadInt(d));
+            g.emit(Op::Sub);
+            g.emit(Op::Call(name, 1));
+        }
+        g.emit(Op::Add);
+        g.emit(Op::ReturnValue);
+        g.subs.push((name, 1, true));
+    }
+    let main = g.b.current_pos();
+    g.b.patch_jump(main_jump, main);
+    // Size the slot area up front, as a frontend declaring its locals
+    // would: a `PushFrame` after a branch then sees one static length.
+    g.emit(Op::LoadUndef);
+    g.emit(Op::SetSlot(SLOTS + 64));
+    g.block(0);
+    for s in 0..SLOTS {
+        g.emit(Op::GetSlot(s));
+    }
+    (g.b.build(), presets)
+}
+
+pub fn vm_for(chunk: &Chunk, presets: &[Value], jit: bool) -> (VM, SharedBuffer) {
+    let mut vm = VM::new(chunk.clone());
+    let out = SharedBuffer::new();
+    vm.set_output(Box::new(out.clone()));
+    let mut limits = vm.limits();
+    limits.max_frames = 2_000;
+    vm.set_limits(limits);
+    for (i, v) in presets.iter().enumerate() {
+        vm.set_slot(i as u16, v.clone());
+    }
+    if jit {
+        vm.enable_tracing_jit();
+    }
+    (vm, out)
+}
+
+/// Runs `chunk` interpreted and with the JIT; `Err` describes how they
+/// differ (result, slots, stack, frames, output).
+pub fn compare(chunk: &Chunk, presets: &[Value]) -> Result<(), String> {
+    let (mut ivm, iout) = vm_for(chunk, presets, false);
+    let want = ivm.run();
+    let (mut nvm, nout) = vm_for(chunk, presets, true);
+    let got = nvm.run();
+    let same_list =
+        |a: &[Value], b: &[Value]| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same_as(y));
+    let (iout, nout) = (iout.contents(), nout.contents());
+    if got.same_as(&want)
+        && same_list(&nvm.slots, &ivm.slots)
+        && same_list(&nvm.stack, &ivm.stack)
+        && nvm.frames.len() == ivm.frames.len()
+        && iout == nout
+    {
+        return Ok(());
+    }
+    Err(format!(
+        "JIT {got} vs interpreter {want}\n{}\noutput {:?} vs {:?}",
+        describe_difference(&nvm, &ivm),
+        nout.chars().take(200).collect::<String>(),
+        iout.chars().take(200).collect::<String>()
+    ))
+}
+
+/// Where two VMs' states differ, briefly.
+pub fn describe_difference(a: &VM, b: &VM) -> String {
+    let first = |x: &[Value], y: &[Value]| x.iter().zip(y).position(|(p, q)| !p.same_as(q));
+    format!(
+        "slots: {} vs {} (first difference at {:?}: {:?} vs {:?}); stack: {} vs {} (first difference at {:?}); frames {} vs {}",
+        a.slots.len(),
+        b.slots.len(),
+        first(&a.slots, &b.slots),
+        first(&a.slots, &b.slots).map(|i| &a.slots[i]),
+        first(&a.slots, &b.slots).map(|i| &b.slots[i]),
+        a.stack.len(),
+        b.stack.len(),
+        first(&a.stack, &b.stack),
+        a.frames.len(),
+        b.frames.len()
+    )
+}
+
+/// Shrinks a disagreeing program by turning ops into `Nop` (jump targets
+/// stay valid) while the disagreement persists.
+pub fn minimise(chunk: &Chunk, presets: &[Value]) -> Chunk {
+    let mut ops: Vec<Op> = chunk.ops().to_vec();
+    let rebuild = |ops: &[Op]| {
+        let mut b = ChunkBuilder::new();
+        for c in chunk.constants() {
+            b.add_constant(c.clone());
+        }
+        for n in chunk.names() {
+            b.add_name(n);
+        }
+        for &(n, ip) in chunk.sub_entries() {
+            b.add_sub_entry(n, ip);
+        }
+        for op in ops {
+            b.emit(*op, 1);
+        }
+        b.build()
+    };
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for i in 0..ops.len() {
+            if ops[i] == Op::Nop {
+                continue;
+            }
+            let saved = ops[i];
+            ops[i] = Op::Nop;
+            let c = rebuild(&ops);
+            if fusevm_llvm::verify(&c).is_ok() && compare(&c, presets).is_err() {
+                changed = true;
+            } else {
+                ops[i] = saved;
+            }
+        }
+    }
+    rebuild(&ops)
+}

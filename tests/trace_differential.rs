@@ -1,0 +1,40 @@
+//! Differential test: random programs (`common/programs.rs`, half of them
+//! printing) give the same result, slots, stack, frames and output
+//! interpreted and with the tracing tier (block tier off, traces recorded
+//! after one back-edge).
+
+mod common;
+use common::*;
+use fusevm_llvm::JitCompiler;
+
+/// Checks `count` programs from seeds `start..` (stepping by 2).
+fn check_programs(start: u64, count: u64) {
+    let mut cfg = JitCompiler::get_config();
+    cfg.block_threshold = u32::MAX;
+    cfg.trace_threshold = 1;
+    JitCompiler::set_config(cfg);
+    let before = JitCompiler::stats().trace_compiled;
+    for seed in (start..).step_by(2).take(count as usize) {
+        let (chunk, presets) = programs::program(seed, seed % 4 < 2);
+        if let Err(difference) = programs::compare(&chunk, &presets) {
+            let small = programs::minimise(&chunk, &presets);
+            panic!(
+                "seed {seed}: {difference}\npresets {presets:?}\nminimised:\n{}",
+                fusevm_llvm::disassemble(&small).unwrap_or_default()
+            );
+        }
+    }
+    // The tier really ran: most programs have a loop that gets hot.
+    let compiled = JitCompiler::stats().trace_compiled - before;
+    assert!(compiled > count / 4, "only {compiled} traces compiled");
+}
+
+#[test]
+fn random_programs_agree_interpreted_and_traced_even_seeds() {
+    check_programs(0, 5_000);
+}
+
+#[test]
+fn random_programs_agree_interpreted_and_traced_odd_seeds() {
+    check_programs(1, 5_000);
+}

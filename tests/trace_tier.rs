@@ -1,0 +1,342 @@
+//! The tracing tier: hot loops compile and run natively, side exits resume
+//! the interpreter with its exact state. Every test keeps the block tier out
+//! (`block_threshold = u32::MAX`) and checks the trace compiled.
+
+mod common;
+use common::*;
+use fusevm_llvm::{
+    Chunk, JitCompiler, SharedBuffer, TraceJitConfig, VM, VMResult, Value, assemble,
+};
+
+fn asm(src: &str) -> Chunk {
+    assemble(src).unwrap_or_else(|e| panic!("{e}\n{src}"))
+}
+
+fn pin(trace_threshold: u32, f: impl FnOnce(&mut TraceJitConfig)) {
+    let mut cfg = TraceJitConfig::defaults();
+    cfg.block_threshold = u32::MAX;
+    cfg.trace_threshold = trace_threshold;
+    f(&mut cfg);
+    JitCompiler::set_config(cfg);
+}
+
+/// Runs `chunk` interpreted and with the JIT, slots preset; asserts equal
+/// results, slots, stack, frames and output. Returns the JIT's VM.
+#[track_caller]
+fn agree_with(chunk: &Chunk, presets: &[Value]) -> (VMResult, VM, String) {
+    let run = |jit: bool| {
+        let mut vm = VM::new(chunk.clone());
+        let out = SharedBuffer::new();
+        vm.set_output(Box::new(out.clone()));
+        for (i, v) in presets.iter().enumerate() {
+            vm.set_slot(i as u16, v.clone());
+        }
+        if jit {
+            vm.enable_tracing_jit();
+        }
+        let r = vm.run();
+        (r, vm, out.contents())
+    };
+    let (want, ivm, iout) = run(false);
+    let (got, nvm, nout) = run(true);
+    assert!(got.same_as(&want), "traced {got} vs interpreted {want}");
+    let same =
+        |a: &[Value], b: &[Value]| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same_as(y));
+    assert!(
+        same(&nvm.slots, &ivm.slots),
+        "slots {:?} vs {:?}",
+        nvm.slots,
+        ivm.slots
+    );
+    assert!(
+        same(&nvm.stack, &ivm.stack),
+        "stack {:?} vs {:?}",
+        nvm.stack,
+        ivm.stack
+    );
+    assert_eq!(nvm.frames.len(), ivm.frames.len());
+    assert_eq!(nout, iout);
+    (got, nvm, nout)
+}
+
+fn value(r: VMResult) -> Value {
+    match r {
+        VMResult::Ok(v) => v,
+        other => panic!("expected a value, got {other}"),
+    }
+}
+
+const TOP_TESTED: &str = "
+        LoadInt 0
+        SetSlot 0
+        LoadInt 0
+        SetSlot 1
+head:   GetSlot 0
+        LoadInt 1000
+        NumLt
+        JumpIfFalse done
+        GetSlot 1
+        GetSlot 0
+        Add
+        SetSlot 1
+        PreIncSlotVoid 0
+        Jump head
+done:   GetSlot 1
+        PrintLn 1
+        GetSlot 1";
+
+#[test]
+fn a_top_tested_loop_in_a_printing_chunk_traces() {
+    pin(5, |_| {});
+    let chunk = asm(TOP_TESTED);
+    let jit = JitCompiler::new();
+    assert!(!jit.is_block_eligible(&chunk));
+    let (r, _, out) = agree_with(&chunk, &[]);
+    assert_same(&value(r), &Value::Int(499_500));
+    assert_eq!(out, "499500\n");
+    assert!(
+        jit.trace_is_compiled(&chunk, 4),
+        "{:?}",
+        jit.trace_failure(&chunk, 4)
+    );
+    // One exit per run: the loop's end, which is not a side exit.
+    assert_eq!(jit.trace_deopt_count(&chunk, 4), 1);
+    assert_eq!(jit.trace_side_exit_count(&chunk, 4), 0);
+}
+
+#[test]
+fn a_do_while_loop_traces() {
+    pin(1, |_| {});
+    let src = "
+        LoadInt 0
+        SetSlot 0
+        LoadFloat 1.0
+        SetSlot 1
+body:   GetSlot 1
+        LoadFloat 1.5
+        Mul
+        SetSlot 1
+        PreIncSlotVoid 0
+        GetSlot 0
+        LoadInt 300
+        NumLt
+        JumpIfTrue body
+        GetSlot 1
+        PrintLn 1
+        GetSlot 1";
+    let chunk = asm(src);
+    agree_with(&chunk, &[]);
+    assert!(JitCompiler::new().trace_is_compiled(&chunk, 4));
+}
+
+#[test]
+fn a_branch_that_flips_mid_run_exits_and_resumes() {
+    pin(3, |_| {});
+    // if i < 500 { acc += i } else { acc -= 1 }: the trace records the
+    // first arm; from i = 500 on every iteration leaves it.
+    let src = "
+        LoadInt 0
+        SetSlot 0
+        LoadInt 0
+        SetSlot 1
+head:   GetSlot 0
+        LoadInt 1000
+        NumLt
+        JumpIfFalse done
+        GetSlot 0
+        LoadInt 500
+        NumLt
+        JumpIfFalse other
+        GetSlot 1
+        GetSlot 0
+        Add
+        SetSlot 1
+        Jump step
+other:  GetSlot 1
+        LoadInt 1
+        Sub
+        SetSlot 1
+step:   PreIncSlotVoid 0
+        Jump head
+done:   GetSlot 1
+        PrintLn 1
+        GetSlot 1";
+    let chunk = asm(src);
+    let (r, _, _) = agree_with(&chunk, &[]);
+    assert_same(&value(r), &Value::Int(124_750 - 500));
+    let jit = JitCompiler::new();
+    assert!(jit.trace_is_compiled(&chunk, 4));
+    assert!(jit.trace_side_exit_count(&chunk, 4) >= 1);
+}
+
+#[test]
+fn exits_carry_int_and_float_values_on_the_stack() {
+    pin(2, |_| {});
+    // Two values stay on the stack across the loop; the loop body also
+    // exits with a partial expression pending when the branch flips.
+    let src = "
+        LoadInt 7
+        LoadFloat 2.5
+        LoadInt 0
+        SetSlot 0
+head:   GetSlot 0
+        LoadInt 100
+        NumLt
+        JumpIfFalse done
+        LoadInt 1
+        GetSlot 0
+        LoadInt 50
+        NumLt
+        JumpIfFalseKeep flip
+        Pop
+        Pop
+        PreIncSlotVoid 0
+        Jump head
+flip:   Pop
+        LoadFloat 0.5
+        Add
+        SetSlot 1
+        PreIncSlotVoid 0
+        Jump head
+done:   GetSlot 1
+        PrintLn 1";
+    let chunk = asm(src);
+    agree_with(&chunk, &[]);
+    assert!(JitCompiler::new().trace_is_compiled(&chunk, 4));
+}
+
+#[test]
+fn nan_is_a_truthy_branch_condition_in_traces() {
+    pin(1, |_| {});
+    let src = "
+        LoadInt 0
+        SetSlot 0
+        LoadInt 0
+        SetSlot 2
+head:   GetSlot 0
+        LoadInt 50
+        NumLt
+        JumpIfFalse done
+        GetSlot 1
+        JumpIfFalse skip
+        PreIncSlotVoid 2
+skip:   PreIncSlotVoid 0
+        Jump head
+done:   GetSlot 2
+        PrintLn 1
+        GetSlot 2";
+    let chunk = asm(src);
+    let (r, _, _) = agree_with(&chunk, &[Value::Undef, Value::Float(f64::NAN)]);
+    assert_same(&value(r), &Value::Int(50));
+}
+
+#[test]
+fn a_slot_changing_from_int_to_float_mid_loop_stays_exact() {
+    pin(2, |_| {});
+    let src = "
+        LoadInt 0
+        SetSlot 0
+        LoadInt 1
+        SetSlot 1
+head:   GetSlot 0
+        LoadInt 200
+        NumLt
+        JumpIfFalse done
+        GetSlot 0
+        LoadInt 100
+        NumEq
+        JumpIfFalse go
+        LoadFloat 0.5
+        SetSlot 1
+go:     GetSlot 1
+        LoadInt 3
+        Mul
+        LoadInt 1000003
+        Mod
+        SetSlot 1
+        PreIncSlotVoid 0
+        Jump head
+done:   GetSlot 1
+        PrintLn 1
+        GetSlot 1";
+    let chunk = asm(src);
+    let (r, _, _) = agree_with(&chunk, &[]);
+    assert!(matches!(value(r), Value::Float(_)));
+    assert!(JitCompiler::new().trace_is_compiled(&chunk, 4));
+}
+
+#[test]
+fn untouched_str_and_bool_slots_survive_a_traced_loop() {
+    pin(1, |_| {});
+    let src = "
+        LoadInt 0
+        SetSlot 2
+head:   SlotIncLtIntJumpBack 2 5000 head
+        GetSlot 0
+        PrintLn 1
+        GetSlot 2";
+    let chunk = asm(src);
+    let (_, vm, out) = agree_with(&chunk, &[Value::str("text"), Value::Bool(false)]);
+    assert_eq!(out, "text\n");
+    assert_same(&vm.get_slot(0), &Value::str("text"));
+    assert_same(&vm.get_slot(1), &Value::Bool(false));
+    assert!(JitCompiler::new().trace_is_compiled(&chunk, 2));
+}
+
+#[test]
+fn max_trace_len_aborts_the_recording_with_its_reason() {
+    pin(1, |c| c.max_trace_len = 4);
+    let chunk = asm(&format!("{TOP_TESTED}\nNop"));
+    agree_with(&chunk, &[]);
+    let jit = JitCompiler::new();
+    assert!(!jit.trace_is_compiled(&chunk, 4));
+    let why = jit.trace_failure(&chunk, 4).unwrap();
+    assert!(why.contains("max_trace_len"), "{why}");
+}
+
+#[test]
+fn a_trace_is_blacklisted_after_max_side_exits() {
+    pin(1, |c| c.max_side_exits = 5);
+    // The branch alternates every iteration: each entry side-exits.
+    let src = "
+        LoadInt 0
+        SetSlot 0
+        LoadInt 0
+        SetSlot 1
+head:   GetSlot 0
+        LoadInt 2000
+        NumLt
+        JumpIfFalse done
+        GetSlot 0
+        LoadInt 2
+        Mod
+        JumpIfFalse even
+        PreIncSlotVoid 1
+even:   PreIncSlotVoid 0
+        Jump head
+done:   GetSlot 1
+        PrintLn 1
+        GetSlot 1";
+    let chunk = asm(src);
+    let (r, _, _) = agree_with(&chunk, &[]);
+    assert_same(&value(r), &Value::Int(1000));
+    let jit = JitCompiler::new();
+    assert!(jit.trace_is_compiled(&chunk, 4));
+    assert!(jit.trace_is_blacklisted(&chunk, 4));
+    assert_eq!(jit.trace_side_exit_count(&chunk, 4), 5);
+}
+
+#[test]
+fn trace_threshold_decides_when_recording_arms() {
+    for (threshold, compiled) in [(0, true), (5, true), (1_000_000, false)] {
+        pin(threshold, |_| {});
+        // A distinct chunk per case (the registry is process-wide).
+        let chunk = asm(&format!("{TOP_TESTED}\nLoadInt {threshold}\nPop"));
+        agree_with(&chunk, &[]);
+        assert_eq!(
+            JitCompiler::new().trace_is_compiled(&chunk, 4),
+            compiled,
+            "{threshold}"
+        );
+    }
+}
