@@ -99,6 +99,26 @@ fn interpret(chunk: &Arc<Chunk>, k: &Kernel) -> Value {
     }
 }
 
+/// The kernel with its result printed too: no longer block-eligible, so
+/// only the tracing tier can make its loops native.
+fn printing(chunk: &Chunk) -> Arc<Chunk> {
+    let src = fusevm_llvm::disassemble(chunk).expect("disassembles");
+    Arc::new(assemble(&format!("{src}\n        Dup\n        PrintLn 1\n")).expect("assembles"))
+}
+
+fn traced(chunk: &Arc<Chunk>, k: &Kernel) -> Value {
+    let mut vm = VM::with_shared_chunk(Arc::clone(chunk));
+    vm.set_output(Box::new(std::io::sink()));
+    vm.enable_tracing_jit();
+    for (s, v) in k.params {
+        vm.set_slot(*s, Value::Int(black_box(*v)));
+    }
+    match vm.run() {
+        VMResult::Ok(v) => v,
+        other => panic!("{}: {other}", k.name),
+    }
+}
+
 fn block(jit: &JitCompiler, chunk: &Chunk, slots: &[i64]) -> Value {
     let mut s = black_box(slots.to_vec());
     let mut kinds = vec![SlotKind::Int; s.len()];
@@ -133,6 +153,13 @@ fn bench_kernel(c: &mut Criterion, k: &Kernel) {
         k.name,
         jit.block_failure(&chunk)
     );
+    let with_print = printing(&chunk);
+    assert!(!jit.is_block_eligible(&with_print));
+    assert!(
+        traced(&with_print, k).same_as(&expected),
+        "{}: tracing tier disagrees",
+        k.name
+    );
     let started = SystemTime::now();
     let mut g = c.benchmark_group(k.name);
     g.sample_size(10)
@@ -140,6 +167,7 @@ fn bench_kernel(c: &mut Criterion, k: &Kernel) {
         .measurement_time(Duration::from_secs(2));
     g.bench_function("interpreter", |b| b.iter(|| interpret(&chunk, k)));
     g.bench_function("block_tier", |b| b.iter(|| block(&jit, &chunk, &slots)));
+    g.bench_function("tracing_tier", |b| b.iter(|| traced(&with_print, k)));
     g.bench_function("native_rust", |b| b.iter(k.native));
     g.finish();
     report(k.name, started, &jit, &chunk, first_run);
@@ -149,18 +177,20 @@ fn bench_kernel(c: &mut Criterion, k: &Kernel) {
 /// measured, and the compile cost.
 fn report(group: &str, since: SystemTime, jit: &JitCompiler, chunk: &Chunk, first_run: Duration) {
     let median = |f: &str| medians::median(group, f, since);
-    if let (Some(i), Some(b), Some(n)) = (
-        median("interpreter"),
-        median("block_tier"),
-        median("native_rust"),
+    let ratio = |f: &str| Some(median(f)? / median("native_rust")?);
+    if let (Some(b), Some(t), Some(i)) = (
+        ratio("block_tier"),
+        ratio("tracing_tier"),
+        ratio("interpreter"),
     ) {
+        let ms = |f: &str| median(f).map_or(f64::NAN, |m| m / 1e6);
         println!(
-            "{group}: block tier / native Rust = {:.2}x, interpreter / native Rust = {:.1}x (medians {:.3} / {:.2} / {:.3} ms)",
-            b / n,
-            i / n,
-            b / 1e6,
-            i / 1e6,
-            n / 1e6
+            "{group}: / native Rust: block tier {b:.2}x, tracing tier {t:.2}x, interpreter {i:.1}x \
+             (medians ms: block {:.3}, traced {:.3}, interpreted {:.2}, native {:.3})",
+            ms("block_tier"),
+            ms("tracing_tier"),
+            ms("interpreter"),
+            ms("native_rust")
         );
     }
     if let Some(t) = jit.block_compile_timings(chunk) {
@@ -180,6 +210,7 @@ fn benches(c: &mut Criterion) {
     // Compile on first use: the first run above pays for compilation.
     let mut cfg = JitCompiler::get_config();
     cfg.block_threshold = 0;
+    cfg.trace_threshold = 50;
     JitCompiler::set_config(cfg);
     for k in KERNELS {
         bench_kernel(c, k);

@@ -189,3 +189,24 @@ fn dump_ir_and_dump_asm_show_what_llvm_produced() {
     );
     assert!(err.contains("machine code") && err.contains("ret"), "{err}");
 }
+
+#[test]
+fn stats_report_traced_loops_of_a_chunk_the_block_tier_refuses() {
+    let src = std::fs::read_to_string("examples/nested.fasm").unwrap()
+        + "\n        Dup\n        PrintLn 1\n";
+    let path = std::env::temp_dir().join(format!("fusevm-cli-trace-{}.fasm", std::process::id()));
+    std::fs::write(&path, src).unwrap();
+    let out = cli(&["run", "--time", "--stats", path.to_str().unwrap()]);
+    std::fs::remove_file(&path).ok();
+    assert!(out.status.success());
+    assert_eq!(
+        text(&out.stdout),
+        "-2020867944400851456\nInt(-2020867944400851456)\n"
+    );
+    let err = text(&out.stderr);
+    assert!(err.contains("not block-eligible; 1 loops traced"), "{err}");
+    assert!(
+        err.contains("jit: traces: ") && err.contains(" 1 compiled"),
+        "{err}"
+    );
+}

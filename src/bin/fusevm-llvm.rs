@@ -53,6 +53,9 @@ struct RunArgs {
     /// Print the wall-clock run time (and the tier that ran) to stderr.
     #[arg(long)]
     time: bool,
+    /// Print what the native tiers did (compiled, exits, traces) to stderr.
+    #[arg(long)]
+    stats: bool,
     /// Print the LLVM IR (after O2) of the natively compiled code to stderr.
     #[arg(long)]
     dump_ir: bool,
@@ -154,11 +157,37 @@ fn run(args: &RunArgs) -> Result<ExitCode, String> {
     } else if args.no_jit {
         "interpreter".to_string()
     } else {
-        match jit.block_ineligibility(&chunk) {
-            Some(_) => "interpreter: not block-eligible".to_string(),
-            None => "interpreter".to_string(),
+        let traces = JitCompiler::stats().trace_compiled;
+        match (jit.block_ineligibility(&chunk), traces) {
+            (Some(_), 0) => "interpreter: not block-eligible".to_string(),
+            (Some(_), n) => format!("interpreter: not block-eligible; {n} loops traced"),
+            (None, _) => "interpreter".to_string(),
         }
     };
+    if args.stats {
+        let s = JitCompiler::stats();
+        let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+        let (ir, o2, cg) = s.compile_time;
+        eprintln!(
+            "jit: block tier: {} compiled, {} refused, {} runs ({} left native code early)\n\
+             jit: traces: {} recorded, {} compiled, {} aborted, {} side exits, {} loops blacklisted\n\
+             jit: compile time {:.3} ms (build IR {:.3}, O2 {:.3}, codegen {:.3}; traces {:.3})",
+            s.block_compiled,
+            s.block_failed,
+            s.block_runs,
+            s.block_early_exits,
+            s.trace_recorded,
+            s.trace_compiled,
+            s.trace_aborted,
+            s.trace_side_exits,
+            s.trace_blacklisted,
+            ms(ir + o2 + cg),
+            ms(ir),
+            ms(o2),
+            ms(cg),
+            ms(s.trace_compile_time)
+        );
+    }
     if args.time {
         eprintln!(
             "time: {:.3} ms ({tier}{})",

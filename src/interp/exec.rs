@@ -50,7 +50,12 @@ impl VM {
         let chunk = Arc::clone(&self.chunk);
         let ops = chunk.ops();
         let consts = chunk.constants();
-        let fused = Arc::clone(&self.fused);
+        // Tracing runs groups that never branch backward (so back-edges
+        // reach the hook), and none at all while recording.
+        let fused = match &self.tracer {
+            Some(t) if TRACE => Arc::clone(&t.fused),
+            _ => Arc::clone(&self.fused),
+        };
         let mut ip = self.ip;
         let mut base = self.frames.last().map_or(0, |f| f.slot_base);
 
@@ -86,7 +91,7 @@ impl VM {
             };
             // Fused groups run in their own loop; it hands back the first op
             // that needs the single-op path (possibly this one).
-            if !TRACE && group != Fused::None {
+            if group != Fused::None && !(TRACE && self.recording) {
                 let frame_slots = self.slots.get_mut(base..).unwrap_or_default();
                 let to = fuse::run(&fused, frame_slots, &mut self.stack, consts, ip);
                 if to != ip {
@@ -584,7 +589,10 @@ impl VM {
                 Op::Extended(id, arg) => t!(self.extended(id, arg)),
                 Op::ExtendedWide(id, payload) => t!(self.extended_wide(id, payload)),
             }
-            if TRACE && let Some(resume) = self.trace_hook(ip, &op, next) {
+            if TRACE
+                && (next <= ip || self.recording)
+                && let Some(resume) = self.trace_hook(ip, &op, next)
+            {
                 // Native code ran: it may have pushed scope frames.
                 next = resume;
                 base = self.frames.last().map_or(0, |f| f.slot_base);

@@ -322,6 +322,17 @@ fn rhs(op: &Op) -> Option<Rhs> {
 }
 
 impl Fused {
+    /// Where the group may branch, if it ends in a branch.
+    fn branch(&self) -> Option<Branch> {
+        match *self {
+            Fused::SlotBranch { br, .. }
+            | Fused::IntBranch { br, .. }
+            | Fused::ConstBranch { br, .. }
+            | Fused::TopBranch { br, .. } => Some(br),
+            _ => None,
+        }
+    }
+
     /// The same group with its branch taken from another place (for
     /// threading a `Jump` into it), if it ends in a branch.
     fn threaded(self) -> Option<Fused> {
@@ -456,6 +467,20 @@ pub(crate) fn run(
             }
         }
     }
+}
+
+/// `fused` without the groups that can branch backward: while the tracing
+/// JIT is on, every back-edge then goes through the single-op path, where
+/// it is counted (and loops are recorded and entered).
+pub(crate) fn forward_only(fused: &[Fused]) -> Vec<Fused> {
+    fused
+        .iter()
+        .enumerate()
+        .map(|(ip, g)| match g.branch() {
+            Some(br) if br.on_true as usize <= ip || br.on_false as usize <= ip => Fused::None,
+            _ => *g,
+        })
+        .collect()
 }
 
 /// Builds the fused instruction array for `ops` (same length).

@@ -12,7 +12,7 @@
 mod calls;
 mod containers;
 mod exec;
-mod fuse;
+pub(crate) mod fuse;
 pub mod host;
 pub mod pool;
 pub mod semantics;

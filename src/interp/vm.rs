@@ -158,6 +158,8 @@ pub struct VM {
     jit: bool,
     /// Back-edge counters and the trace recorder, while the JIT is enabled.
     pub(crate) tracer: Option<Box<crate::jit::trace::Tracer>>,
+    /// Whether the trace recorder is capturing (every op goes to the hook).
+    pub(crate) recording: bool,
 }
 
 impl VM {
@@ -184,6 +186,7 @@ impl VM {
             raised: None,
             jit: false,
             tracer: None,
+            recording: false,
         };
         vm.load(chunk);
         vm
@@ -222,6 +225,7 @@ impl VM {
         self.ip = 0;
         self.raised = None;
         self.tracer = None;
+        self.recording = false;
         self.chunk = chunk;
     }
 
@@ -248,6 +252,7 @@ impl VM {
     pub fn disable_tracing_jit(&mut self) {
         self.jit = false;
         self.tracer = None;
+        self.recording = false;
     }
 
     /// Whether [`VM::run`] may use the native tiers.
@@ -276,7 +281,11 @@ impl VM {
             crate::jit::compiler::enter_block(self);
         }
         if self.jit && self.tracer.is_none() {
-            self.tracer = Some(Box::new(crate::jit::trace::Tracer::new(self.chunk.len())));
+            let fused = crate::interp::fuse::forward_only(&self.fused);
+            self.tracer = Some(Box::new(crate::jit::trace::Tracer::new(
+                self.chunk.len(),
+                fused,
+            )));
         }
         let outcome = self.execute();
         let flushed = self.host.output.flush();

@@ -129,6 +129,9 @@ pub fn find_anchor(hash: u128, ip: usize) -> Option<Arc<Anchor>> {
 /// A VM's tracing state: back-edge counters, the recording in progress,
 /// and the anchors it has looked up.
 pub struct Tracer {
+    /// The superinstructions the interpreter runs meanwhile (no backward
+    /// branches inside groups).
+    pub fused: Arc<[crate::interp::fuse::Fused]>,
     counts: Vec<u32>,
     recording: Option<Recording>,
     anchors: FxHashMap<usize, Arc<Anchor>>,
@@ -136,8 +139,9 @@ pub struct Tracer {
 
 impl Tracer {
     /// Fresh state for a chunk of `len` ops.
-    pub fn new(len: usize) -> Tracer {
+    pub fn new(len: usize, fused: Vec<crate::interp::fuse::Fused>) -> Tracer {
         Tracer {
+            fused: Arc::from(fused),
             counts: vec![0; len + 1],
             recording: None,
             anchors: FxHashMap::default(),
@@ -159,6 +163,7 @@ impl VM {
     pub(crate) fn trace_hook(&mut self, ip: usize, op: &Op, next: usize) -> Option<usize> {
         let mut tracer = self.tracer.take()?;
         let resume = self.trace_step(&mut tracer, ip, op, next);
+        self.recording = tracer.recording.is_some();
         self.tracer = Some(tracer);
         resume
     }
@@ -198,21 +203,21 @@ impl VM {
             return None;
         }
         let base = self.frames.last().map_or(0, |f| f.slot_base);
-        let tags: Vec<u8> = self
-            .slots
-            .get(base..)
-            .unwrap_or_default()
-            .iter()
-            .map(tag_of)
-            .collect();
-        let trace = lock(&a.traces).iter().find(|t| t.tags == tags).cloned();
+        let frame = self.slots.get(base..).unwrap_or_default();
+        // The trace for the frame's slot kinds (compared in place: this
+        // runs on every back-edge to a hot loop).
+        let fits = |t: &Trace| {
+            t.tags.len() == frame.len() && t.tags.iter().zip(frame).all(|(k, v)| *k == tag_of(v))
+        };
+        let trace = lock(&a.traces).iter().find(|t| fits(t)).cloned();
         // While recording, stay in the interpreter: the recorder must see
         // every op of the iteration (an inner loop is recorded unrolled).
-        if let Some(t) = trace.filter(|_| tr.recording.is_none()) {
-            return self.enter_trace(&a, &t, base, cfg.max_side_exits);
-        }
-        if lock(&a.traces).iter().any(|t| t.tags == tags) {
-            return None;
+        match trace {
+            Some(t) if tr.recording.is_none() => {
+                return self.enter_trace(&a, &t, base, cfg.max_side_exits);
+            }
+            Some(_) => return None,
+            None => {}
         }
         // Back off after failures: twice as hot per failed attempt.
         let needed = (cfg.trace_threshold as u64) << a.attempts.load(Relaxed);
@@ -223,7 +228,7 @@ impl VM {
                 anchor: next,
                 ctx,
                 last_ctx: ctx,
-                tags,
+                tags: frame.iter().map(tag_of).collect(),
                 steps: Vec::new(),
             });
         }
