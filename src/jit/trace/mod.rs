@@ -48,6 +48,9 @@ pub struct Anchor {
     blacklisted: AtomicBool,
     attempts: AtomicU32,
     last_failure: Mutex<Option<String>>,
+    /// The ops its traces span (`lo..=hi`), for keeping it whole inside an
+    /// outer loop's trace.
+    range: Mutex<Option<(usize, usize)>>,
     /// Exits that rebuilt interpreter state.
     pub deopts: AtomicU64,
     /// Exits by an unrecorded path or a failed guard (not the loop's end).
@@ -212,6 +215,15 @@ impl VM {
         let trace = lock(&a.traces).iter().find(|t| fits(t)).cloned();
         // While recording, stay in the interpreter: the recorder must see
         // every op of the iteration (an inner loop is recorded unrolled).
+        if let Some(rec) = tr.recording.as_mut()
+            && rec.anchor != next
+            && rec.skipping.is_none()
+            && let Some((lo, hi)) = *lock(&a.range)
+        {
+            // An inner loop with a trace of its own: keep it as a loop.
+            rec.keep_inner_loop(lo, hi);
+            return None;
+        }
         match trace {
             Some(t) if tr.recording.is_none() => {
                 return self.enter_trace(&a, &t, base, cfg.max_side_exits);
@@ -230,6 +242,7 @@ impl VM {
                 last_ctx: ctx,
                 tags: frame.iter().map(tag_of).collect(),
                 steps: Vec::new(),
+                skipping: None,
             });
         }
         None
@@ -250,6 +263,12 @@ impl VM {
                     Relaxed,
                 );
                 stats().compiled.fetch_add(1, Relaxed);
+                let span = |s: &record::Step| s.inner.unwrap_or((s.ip, s.ip));
+                let lo = rec.steps.iter().map(|s| span(s).0.min(s.ip)).min();
+                let hi = rec.steps.iter().map(|s| span(s).1.max(s.ip)).max();
+                if let (Some(lo), Some(hi)) = (lo, hi) {
+                    *lock(&a.range) = Some((lo, hi));
+                }
                 lock(&a.traces).push(Arc::new(Trace {
                     tags: rec.tags.clone(),
                     code,

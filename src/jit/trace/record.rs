@@ -17,6 +17,10 @@ pub struct Step {
     pub op: Op,
     /// Where execution went after it (the branch direction).
     pub next: usize,
+    /// An inner loop that already has a trace, kept as a loop: its ops
+    /// `lo..=hi` go into the trace as they are (`ip` is where it was
+    /// entered, `next` where it was left).
+    pub inner: Option<(usize, usize)>,
 }
 
 /// A recording in progress.
@@ -32,6 +36,8 @@ pub struct Recording {
     pub tags: Vec<u8>,
     /// What ran.
     pub steps: Vec<Step>,
+    /// Inside an inner loop kept whole: its entry and range.
+    pub skipping: Option<(usize, usize, usize)>,
 }
 
 /// What the recorder says after an op.
@@ -45,6 +51,18 @@ pub enum Progress {
 }
 
 impl Recording {
+    /// The loop just closed at `anchor` (spanning `lo..=hi`) has a trace of
+    /// its own: keep it as a loop instead of unrolling it. Steps recorded
+    /// inside it are dropped; recording resumes when execution leaves it.
+    pub fn keep_inner_loop(&mut self, lo: usize, hi: usize) {
+        let Some(first) = self.steps.iter().position(|s| (lo..=hi).contains(&s.ip)) else {
+            return;
+        };
+        let entry = self.steps[first].ip;
+        self.steps.truncate(first);
+        self.skipping = Some((entry, lo, hi));
+    }
+
     /// Notes that `op` at `ip` ran and went to `next`; `ctx` is the call
     /// context now. `max_len` is `TraceJitConfig::max_trace_len`.
     pub fn step(
@@ -62,6 +80,19 @@ impl Recording {
         }
         if ran_in != self.ctx {
             return Progress::Continue; // inside a callee
+        }
+        if let Some((entry, lo, hi)) = self.skipping {
+            if (lo..=hi).contains(&ip) {
+                return Progress::Continue; // inside the inner loop
+            }
+            // The first op after the inner loop.
+            self.skipping = None;
+            self.steps.push(Step {
+                ip: entry,
+                op: Op::Nop,
+                next: ip,
+                inner: Some((lo, hi)),
+            });
         }
         match support::block(&op, chunk.constants()) {
             Support::Native => {}
@@ -82,7 +113,12 @@ impl Recording {
                 ));
             }
         }
-        self.steps.push(Step { ip, op, next });
+        self.steps.push(Step {
+            ip,
+            op,
+            next,
+            inner: None,
+        });
         if self.steps.len() > max_len {
             return Progress::Abort(format!("longer than max_trace_len ({max_len} ops)"));
         }

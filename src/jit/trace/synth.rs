@@ -37,6 +37,39 @@ struct TraceOps {
 }
 
 impl TraceOps {
+    /// An inner loop kept as a loop: the original ops `lo..=hi`, entered at
+    /// `entry`, jumps inside retargeted to the copy, a jump to `resume` (where
+    /// the recording went on) continuing the trace, any other way out an exit.
+    fn inner_loop(&mut self, orig: &Chunk, entry: usize, lo: usize, hi: usize, resume: usize) {
+        if entry != lo {
+            let start = self.ops.len() + 1;
+            self.ops.push((Op::Jump(start + entry - lo), entry));
+        }
+        let start = self.ops.len();
+        let after = start + (hi - lo + 1) + 1;
+        for ip in lo..=hi {
+            let mut op = orig.ops()[ip];
+            match op.jump_target() {
+                Some(t) if (lo..=hi).contains(&t) => {
+                    op.set_jump_target(start + t - lo);
+                    self.ops.push((op, ip));
+                }
+                Some(t) if t == resume => {
+                    op.set_jump_target(after);
+                    self.ops.push((op, ip));
+                }
+                Some(t) => self.exit_branch(op, ip, t),
+                None => self.ops.push((op, ip)),
+            }
+        }
+        // Falling off the loop's last op continues at the op after it.
+        if hi + 1 == resume {
+            self.ops.push((Op::Jump(after), hi));
+        } else {
+            self.exit_branch(Op::Jump(0), hi, hi + 1);
+        }
+    }
+
     /// A branch (from original op `ip`) that exits to a stub resuming at
     /// `resume`.
     fn exit_branch(&mut self, op: Op, ip: usize, resume: usize) {
@@ -58,13 +91,18 @@ fn branch_on(truthy: bool) -> Op {
 /// Builds the trace chunk of `steps` (which start at the anchor and end with
 /// the back-edge to it).
 pub fn build(orig: &Chunk, steps: &[Step]) -> TraceChunk {
-    let lo = steps.iter().map(|s| s.ip).min().unwrap_or(0);
-    let hi = steps.iter().map(|s| s.ip).max().unwrap_or(0);
+    let span = |s: &Step| s.inner.unwrap_or((s.ip, s.ip));
+    let lo = steps.iter().map(|s| span(s).0.min(s.ip)).min().unwrap_or(0);
+    let hi = steps.iter().map(|s| span(s).1.max(s.ip)).max().unwrap_or(0);
     let mut t = TraceOps::default();
     for (k, s) in steps.iter().enumerate() {
         let (ip, next) = (s.ip, s.next);
         let taken = s.op.jump_target().is_some_and(|t| next == t && t != ip + 1);
+        if let Some((from, to)) = s.inner {
+            t.inner_loop(orig, s.ip, from, to, next);
+        }
         match s.op {
+            _ if s.inner.is_some() => {}
             Op::Jump(_) => {}
             Op::JumpIfTrue(to)
             | Op::JumpIfFalse(to)
