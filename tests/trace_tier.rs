@@ -340,3 +340,33 @@ fn trace_threshold_decides_when_recording_arms() {
         );
     }
 }
+
+#[test]
+fn an_inner_loop_with_a_trace_stays_a_loop_inside_the_outer_trace() {
+    pin(2, |_| {});
+    let src = std::fs::read_to_string(format!(
+        "{}/examples/nested.fasm",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+        + "\n        Dup\n        PrintLn 1\n";
+    let chunk = asm(&src);
+    let (r, _, out) = agree_with(&chunk, &[]);
+    assert_same(&value(r), &Value::Int(kernels::nested(1000)));
+    assert_eq!(out, format!("{}\n", kernels::nested(1000)));
+    let jit = JitCompiler::new();
+    // outer: the loop test at op 4; inner: at op 10.
+    assert!(
+        jit.trace_is_compiled(&chunk, 10),
+        "{:?}",
+        jit.trace_failure(&chunk, 10)
+    );
+    assert!(
+        jit.trace_is_compiled(&chunk, 4),
+        "{:?}",
+        jit.trace_failure(&chunk, 4)
+    );
+    // The outer trace ran the whole nest: one entry, left once at its end.
+    assert_eq!(jit.trace_deopt_count(&chunk, 4), 1);
+    assert_eq!(jit.trace_side_exit_count(&chunk, 4), 0);
+}

@@ -27,6 +27,9 @@ use rustc_hash::FxHashMap;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
+/// A back-edge counter's value once its anchor is blacklisted.
+const BLACKLISTED: u32 = u32::MAX;
+
 /// Failed recordings or compilations of one anchor before it is blacklisted.
 pub const MAX_ATTEMPTS: u32 = 3;
 
@@ -172,6 +175,10 @@ impl VM {
     }
 
     fn trace_step(&mut self, tr: &mut Tracer, ip: usize, op: &Op, next: usize) -> Option<usize> {
+        // A blacklisted anchor costs one array read per back-edge.
+        if tr.recording.is_none() && tr.counts.get(next) == Some(&BLACKLISTED) {
+            return None;
+        }
         let cfg = super::config::JitCompiler::get_config();
         if let Some(rec) = tr.recording.as_mut() {
             let ctx = call_context(self);
@@ -194,7 +201,7 @@ impl VM {
             return None;
         }
         let count = &mut tr.counts[next];
-        *count = count.saturating_add(1);
+        *count = count.saturating_add(1).min(BLACKLISTED - 1);
         let hot = cfg.trace_threshold != u32::MAX && *count >= cfg.trace_threshold;
         let known = tr.anchors.contains_key(&next);
         if !hot && !known {
@@ -203,6 +210,7 @@ impl VM {
         let hash = self.chunk().content_hash();
         let a = Arc::clone(tr.anchors.entry(next).or_insert_with(|| anchor(hash, next)));
         if a.is_blacklisted() {
+            tr.counts[next] = BLACKLISTED;
             return None;
         }
         let base = self.frames.last().map_or(0, |f| f.slot_base);
