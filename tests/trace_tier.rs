@@ -370,3 +370,53 @@ fn an_inner_loop_with_a_trace_stays_a_loop_inside_the_outer_trace() {
     assert_eq!(jit.trace_deopt_count(&chunk, 4), 1);
     assert_eq!(jit.trace_side_exit_count(&chunk, 4), 0);
 }
+
+#[test]
+fn a_loop_over_numeric_globals_traces_and_leaves_other_globals_alone() {
+    pin(3, |_| {});
+    let src = "
+        LoadInt 0
+        SetVar i
+        LoadFloat 0.0
+        SetVar total
+head:   GetVar i
+        LoadInt 500
+        NumLt
+        JumpIfFalse done
+        GetVar total
+        GetVar i
+        LoadFloat 0.5
+        Mul
+        Add
+        SetVar total
+        GetVar i
+        LoadInt 1
+        Add
+        SetVar i
+        Jump head
+done:   GetVar total
+        PrintLn 1
+        Jump end
+        GetVar label            ; names a global the loop never touches
+end:    GetVar total";
+    let chunk = asm(src);
+    let run = |jit: bool| {
+        let mut vm = VM::new(chunk.clone());
+        vm.set_output(Box::new(SharedBuffer::new()));
+        assert!(vm.set_global("label", Value::str("untouched")));
+        if jit {
+            vm.enable_tracing_jit();
+        }
+        let r = vm.run();
+        (r, vm)
+    };
+    let (want, ivm) = run(false);
+    let (got, nvm) = run(true);
+    assert!(got.same_as(&want), "{got} vs {want}");
+    assert_same(&value(got), &Value::Float(62_375.0));
+    for name in ["i", "total", "label"] {
+        assert_same(nvm.get_global(name).unwrap(), ivm.get_global(name).unwrap());
+    }
+    assert_same(nvm.get_global("label").unwrap(), &Value::str("untouched"));
+    assert!(JitCompiler::new().trace_is_compiled(&chunk, 4));
+}

@@ -111,6 +111,7 @@ pub struct JitStats {
 struct Key {
     hash: u128,
     tags: Vec<u8>,
+    globals: Vec<u8>,
 }
 
 struct Entry {
@@ -168,10 +169,11 @@ fn past_threshold(hash: u128) -> bool {
 }
 
 /// The cache entry for `chunk` entered with `tags`, compiling it if needed.
-fn entry_for(chunk: &Chunk, tags: &[u8]) -> Arc<Entry> {
+fn entry_for(chunk: &Chunk, tags: &[u8], globals: &[u8]) -> Arc<Entry> {
     let key = Key {
         hash: chunk.content_hash(),
         tags: tags.to_vec(),
+        globals: globals.to_vec(),
     };
     let hash = key.hash;
     let entry = with_cache(|c| {
@@ -188,7 +190,7 @@ fn entry_for(chunk: &Chunk, tags: &[u8]) -> Arc<Entry> {
         let dumps = DUMPS.with(|d| *d.borrow());
         let code = engine::jit()
             .map_err(|e| format!("LLVM unavailable: {e}"))
-            .and_then(|jit| BlockCode::compile(jit, chunk, tags, dumps));
+            .and_then(|jit| BlockCode::compile(jit, chunk, tags, globals, dumps));
         match &code {
             Ok(code) => {
                 COMPILED.fetch_add(1, Relaxed);
@@ -209,14 +211,19 @@ fn entry_for(chunk: &Chunk, tags: &[u8]) -> Arc<Entry> {
 
 /// Compiled code for `chunk` with `tags`, honouring the threshold unless
 /// `eager`.
-fn code_for(chunk: &Chunk, tags: &[u8], eager: bool) -> Option<(Arc<Entry>, Arc<BlockCode>)> {
+fn code_for(
+    chunk: &Chunk,
+    tags: &[u8],
+    globals: &[u8],
+    eager: bool,
+) -> Option<(Arc<Entry>, Arc<BlockCode>)> {
     if tags.len() > 1024 {
         return None;
     }
     if !eager && !past_threshold(chunk.content_hash()) {
         return None;
     }
-    let e = entry_for(chunk, tags);
+    let e = entry_for(chunk, tags, globals);
     let code = Arc::clone(e.ready()?);
     Some((e, code))
 }
@@ -227,14 +234,16 @@ fn code_for(chunk: &Chunk, tags: &[u8], eager: bool) -> Option<(Arc<Entry>, Arc<
 pub(crate) fn enter_block(vm: &mut VM) -> bool {
     let chunk = Arc::clone(vm.chunk());
     let tags: Vec<u8> = vm.slots.iter().map(tag_of).collect();
-    let Some((entry, code)) = code_for(&chunk, &tags, false) else {
+    let gtags: Vec<u8> = vm.globals.iter().map(tag_of).collect();
+    let Some((entry, code)) = code_for(&chunk, &tags, &gtags, false) else {
         return false;
     };
     let bits: Vec<u64> = vm.slots.iter().map(bits_of).collect();
+    let gbits: Vec<u64> = vm.globals.iter().map(bits_of).collect();
     let depth = vm.stack.len();
     let limits = vm.limits();
     let frames_left = limits.max_frames.saturating_sub(vm.frames.len());
-    let Some(exit) = code.run(&bits, depth, frames_left, limits.native_stack) else {
+    let Some(exit) = code.run(&bits, &gbits, depth, frames_left, limits.native_stack) else {
         return false;
     };
     count_run(&entry, &exit, chunk.len());
@@ -244,8 +253,12 @@ pub(crate) fn enter_block(vm: &mut VM) -> bool {
 }
 
 /// Compiles a trace chunk (no threshold; cached like any chunk).
-pub(crate) fn compile_for_trace(chunk: &Chunk, tags: &[u8]) -> Result<Arc<BlockCode>, String> {
-    let e = entry_for(chunk, tags);
+pub(crate) fn compile_for_trace(
+    chunk: &Chunk,
+    tags: &[u8],
+    globals: &[u8],
+) -> Result<Arc<BlockCode>, String> {
+    let e = entry_for(chunk, tags, globals);
     match e.code.get() {
         Some(Ok(code)) => Ok(Arc::clone(code)),
         Some(Err(why)) => Err(why.clone()),
@@ -280,7 +293,8 @@ impl JitCompiler {
         if let Err(e) = crate::verify(chunk) {
             return Some(format!("invalid chunk: {}", e.message));
         }
-        super::block::analysis::analyse(chunk, &[]).err()
+        let globals = vec![KindSet::UNDEF; chunk.names().len()];
+        super::block::analysis::analyse(chunk, &[], &globals).err()
     }
 
     /// Whether block-tier code for `chunk` exists (for any entry kinds).
@@ -518,10 +532,13 @@ impl JitCompiler {
             .map(|(b, k)| slot_value(*b, *k))
             .collect();
         let tags: Vec<u8> = values.iter().map(tag_of).collect();
-        let (entry, code) = code_for(chunk, &tags, eager)?;
+        // The raw entry points have no globals: all start undefined.
+        let gtags = vec![TAG_UNDEF; chunk.names().len()];
+        let (entry, code) = code_for(chunk, &tags, &gtags, eager)?;
         let bits: Vec<u64> = values.iter().map(bits_of).collect();
+        let gbits = vec![0u64; gtags.len()];
         let limits = crate::Limits::default();
-        let exit = code.run(&bits, 0, limits.max_frames - 1, limits.native_stack)?;
+        let exit = code.run(&bits, &gbits, 0, limits.max_frames - 1, limits.native_stack)?;
         count_run(&entry, &exit, chunk.len());
         let (result, final_slots) = if exit.ip == chunk.len() && code.scopes_at(&exit).is_empty() {
             let top = exit

@@ -48,6 +48,9 @@ pub fn block(op: &Op, consts: &[Value]) -> Support {
         | Rot
         | GetSlot(_)
         | SetSlot(_)
+        | GetVar(_)
+        | SetVar(_)
+        | DeclareVar(_)
         | Add
         | Sub
         | Mul
@@ -120,8 +123,9 @@ pub fn stack_effect(op: &Op) -> (usize, usize) {
     use Op::*;
     match op {
         LoadInt(_) | LoadFloat(_) | LoadConst(_) | LoadTrue | LoadFalse | LoadUndef
-        | GetSlot(_) | PreIncSlot(_) | PreDecSlot(_) | PostIncSlot(_) | PostDecSlot(_) => (0, 1),
-        Pop | SetSlot(_) | JumpIfTrue(_) | JumpIfFalse(_) => (1, 0),
+        | GetSlot(_) | GetVar(_) | PreIncSlot(_) | PreDecSlot(_) | PostIncSlot(_)
+        | PostDecSlot(_) => (0, 1),
+        Pop | SetSlot(_) | SetVar(_) | DeclareVar(_) | JumpIfTrue(_) | JumpIfFalse(_) => (1, 0),
         Dup => (1, 2),
         Dup2 => (2, 4),
         Swap => (2, 2),

@@ -113,6 +113,11 @@ impl Gen {
                     .pick(&[0.0, -0.0, 1.5, -2.25, f64::NAN, f64::INFINITY, 1e300]);
                 self.emit(Op::LoadFloat(v));
             }
+            3 if !self.in_sub && self.rng.below(3) == 0 => {
+                // Globals g0 and g1 are name indices 0 and 1.
+                let g = self.rng.below(2) as u16;
+                self.emit(Op::GetVar(g));
+            }
             3 => {
                 let c = self.rng.below(self.n_consts as u64) as u16;
                 self.emit(Op::LoadConst(c));
@@ -210,6 +215,11 @@ impl Gen {
             self.rng.below(11)
         };
         match choice {
+            0 if !self.in_sub && self.rng.below(3) == 0 => {
+                self.expr(0);
+                let g = self.rng.below(2) as u16;
+                self.emit(Op::SetVar(g));
+            }
             0 | 1 => {
                 self.expr(0);
                 let s = self.slot();
@@ -348,6 +358,8 @@ pub fn program(seed: u64, prints: bool) -> (Chunk, Vec<Value>) {
     for c in &consts {
         g.b.add_constant(c.clone());
     }
+    g.b.add_name("g0");
+    g.b.add_name("g1");
     let presets: Vec<Value> = match g.rng.below(3) {
         0 => vec![],
         _ => (0..SLOTS)
@@ -457,13 +469,16 @@ pub fn compare(chunk: &Chunk, presets: &[Value]) -> Result<(), String> {
         && same_list(&nvm.slots, &ivm.slots)
         && same_list(&nvm.stack, &ivm.stack)
         && nvm.frames.len() == ivm.frames.len()
+        && same_list(nvm.globals(), ivm.globals())
         && iout == nout
     {
         return Ok(());
     }
     Err(format!(
-        "JIT {got} vs interpreter {want}\n{}\noutput {:?} vs {:?}",
+        "JIT {got} vs interpreter {want}\n{}\nglobals {:?} vs {:?}\noutput {:?} vs {:?}",
         describe_difference(&nvm, &ivm),
+        nvm.globals(),
+        ivm.globals(),
         nout.chars().take(200).collect::<String>(),
         iout.chars().take(200).collect::<String>()
     ))

@@ -41,6 +41,8 @@ pub struct State {
     pub len: Option<usize>,
     /// Open scopes, outermost first (top level only).
     pub scopes: Vec<Scope>,
+    /// Kinds of the globals, by name index (top level only).
+    pub globals: Vec<KindSet>,
 }
 
 impl State {
@@ -87,6 +89,9 @@ impl State {
         if self.len != o.len {
             self.len = None;
         }
+        for (a, b) in self.globals.iter_mut().zip(&o.globals) {
+            *a = a.join(*b);
+        }
         Ok(*self != before)
     }
 }
@@ -124,7 +129,11 @@ pub struct Plan {
 }
 
 /// Analyses `chunk` entered at op 0 with slots of the given kinds.
-pub fn analyse(chunk: &Chunk, entry_kinds: &[KindSet]) -> Result<Plan, String> {
+pub fn analyse(
+    chunk: &Chunk,
+    entry_kinds: &[KindSet],
+    global_kinds: &[KindSet],
+) -> Result<Plan, String> {
     let mut fns = vec![new_function(0, usize::MAX)];
     let mut index: FxHashMap<(usize, usize), usize> = FxHashMap::default();
     discover(chunk, &mut fns, &mut index)?;
@@ -135,7 +144,7 @@ pub fn analyse(chunk: &Chunk, entry_kinds: &[KindSet]) -> Result<Plan, String> {
         }
         let mut changed = false;
         for f in 0..fns.len() {
-            let (states, calls, ret) = analyse_function(chunk, &fns, f, entry_kinds)?;
+            let (states, calls, ret) = analyse_function(chunk, &fns, f, entry_kinds, global_kinds)?;
             for (callee, args) in calls {
                 let c = &mut fns[callee];
                 for (a, k) in c.args.iter_mut().zip(args) {
@@ -235,7 +244,9 @@ fn discover(
                     returns = Some(v);
                     continue;
                 }
-                Op::PushFrame if !root => {
+                Op::PushFrame | Op::GetVar(_) | Op::SetVar(_) | Op::DeclareVar(_) if !root => {
+                    // Subroutines must touch nothing but their frame: an
+                    // unwinding call is run again by the interpreter.
                     return Err(format!("op {ip} `{op}` in a subroutine"));
                 }
                 Op::Call(n, argc) => {
@@ -289,6 +300,7 @@ fn analyse_function(
     fns: &[Function],
     f: usize,
     entry_kinds: &[KindSet],
+    global_kinds: &[KindSet],
 ) -> Result<(Vec<Option<State>>, Calls, KindSet), String> {
     let ops = chunk.ops();
     let fun = &fns[f];
@@ -300,6 +312,7 @@ fn analyse_function(
             slots: entry_kinds.to_vec(),
             len: Some(entry_kinds.len()),
             scopes: Vec::new(),
+            globals: global_kinds.to_vec(),
         }
     } else {
         State {
@@ -307,6 +320,7 @@ fn analyse_function(
             slots: Vec::new(),
             len: None,
             scopes: Vec::new(),
+            globals: Vec::new(),
         }
     };
     if !root && fun.args.contains(&KindSet::NONE) {
@@ -444,6 +458,17 @@ fn transfer(op: &Op, chunk: &Chunk, st: &mut State) -> bool {
         Swap => vec![a(1), a(0)],
         Rot => vec![a(1), a(2), a(0)],
         GetSlot(s) => vec![read!(s)],
+        GetVar(n) => {
+            let k = st.globals[n as usize].without(TAG_OPAQUE);
+            if k == KindSet::NONE {
+                return false;
+            }
+            vec![k]
+        }
+        SetVar(n) | DeclareVar(n) => {
+            st.globals[n as usize] = a(0);
+            vec![]
+        }
         SetSlot(s) => {
             let p = st.phys(s);
             st.set_slot(p, a(0));

@@ -55,16 +55,24 @@ pub mod info {
     pub const COUNT: u32 = 5;
 }
 
+/// The kinds the root is compiled for: its slots' and the globals'.
+#[derive(Clone, Copy)]
+pub struct EntryTags<'a> {
+    /// One tag per slot of the frame at entry.
+    pub slots: &'a [u8],
+    /// One tag per global (name index).
+    pub globals: &'a [u8],
+}
+
 /// Builds every function of `plan` into `module`, the root under the
-/// (process-unique) name `root`; `entry_tags` are the kinds of the root's
-/// slots at entry.
+/// (process-unique) name `root`, compiled for the entry kinds `entry_tags`.
 pub fn build<'c>(
     ctx: ContextRef<'c>,
     module: &Module<'c>,
     root: &str,
     chunk: &Chunk,
     plan: &Plan,
-    entry_tags: &[u8],
+    entry_tags: EntryTags<'_>,
 ) -> L<()> {
     let e = Emitter::new(ctx, module);
     let ptr = ctx.ptr_type(AddressSpace::default());
@@ -73,7 +81,9 @@ pub fn build<'c>(
     let mut decls = Vec::new();
     for (k, f) in plan.functions.iter().enumerate() {
         let decl = if k == 0 {
-            let ty = e.i64t.fn_type(&[ptr.into(), ptr.into(), ptr.into()], false);
+            let ty = e
+                .i64t
+                .fn_type(&[ptr.into(), ptr.into(), ptr.into(), ptr.into()], false);
             module.add_function(root, ty, None)
         } else {
             // (info, frames left, arguments as triples)
@@ -113,7 +123,9 @@ struct FnBuilder<'a, 'c, 'm> {
     root: bool,
     func: FunctionValue<'c>,
     decls: &'a [FunctionValue<'c>],
-    entry_tags: &'a [u8],
+    entry_tags: EntryTags<'a>,
+    /// Root: one cell per global.
+    globals: Vec<Cell<'c>>,
     blocks: Vec<Option<BasicBlock<'c>>>,
     stack: Vec<Cell<'c>>,
     slots: Vec<Cell<'c>>,
@@ -139,7 +151,7 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
         k: usize,
         func: FunctionValue<'c>,
         decls: &'a [FunctionValue<'c>],
-        entry_tags: &'a [u8],
+        entry_tags: EntryTags<'a>,
     ) -> L<Self> {
         let info_ty = struct_of(e, info::COUNT as usize);
         let info = func
@@ -155,6 +167,7 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
             func,
             decls,
             entry_tags,
+            globals: Vec::new(),
             blocks: Vec::new(),
             stack: Vec::new(),
             slots: Vec::new(),
@@ -233,7 +246,7 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
         let slots_ptr = self.param(0)?.into_pointer_value();
         let n = self.fun.slot_count;
         let slots_ty = struct_of(e, 2 * n);
-        for (p, &tag) in self.entry_tags.iter().enumerate() {
+        for (p, &tag) in self.entry_tags.slots.iter().enumerate() {
             let bits =
                 e.b.build_load(
                     e.i64t,
@@ -250,7 +263,28 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
             self.store(self.slots[p], v)?;
         }
         let len = e.b.build_alloca(e.i64t, "len")?;
-        e.b.build_store(len, e.int(self.entry_tags.len() as i64))?;
+        e.b.build_store(len, e.int(self.entry_tags.slots.len() as i64))?;
+        // Globals: loaded at entry like slots, from the fourth buffer.
+        let globals_ptr = self.param(3)?.into_pointer_value();
+        let globals_ty = struct_of(e, 2 * self.entry_tags.globals.len());
+        for &tag in self.entry_tags.globals {
+            let c = self.cell()?;
+            let n = self.globals.len() as u32;
+            let at =
+                e.b.build_struct_gep(globals_ty, globals_ptr, 2 * n + 1, "g")?;
+            let bits = e.b.build_load(e.i64t, at, "bits")?.into_int_value();
+            let f = e.b.build_bit_cast(bits, e.f64t, "f")?.into_float_value();
+            let i = if tag == TAG_FLOAT { e.int(0) } else { bits };
+            self.store(
+                c,
+                V {
+                    tag: e.tag(tag),
+                    i,
+                    f,
+                },
+            )?;
+            self.globals.push(c);
+        }
         self.len = Some(len);
         let frames = e.b.build_alloca(e.i64t, "frames")?;
         e.b.build_store(frames, self.info_load(info::FRAMES_LEFT)?)?;
@@ -318,6 +352,11 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
         let stack_ty = struct_of(e, 2 * self.stack.len());
         for (k, c) in self.stack.clone().into_iter().enumerate() {
             self.write_out(stack_ty, stack_ptr, k, c)?;
+        }
+        let globals_ptr = self.param(3)?.into_pointer_value();
+        let globals_ty = struct_of(e, 2 * self.globals.len());
+        for (n, c) in self.globals.clone().into_iter().enumerate() {
+            self.write_out(globals_ty, globals_ptr, n, c)?;
         }
         let len =
             e.b.build_load(e.i64t, self.len.expect("root"), "len")?
@@ -464,6 +503,20 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
             GetSlot(s) => {
                 let v = self.read_slot(&st, ip, s)?;
                 push!(v)
+            }
+            GetVar(n) => {
+                let kinds = st.globals[n as usize];
+                let c = self.global_cell(n)?;
+                if kinds == KindSet::of(TAG_OPAQUE) {
+                    return self.exit_at(ip, d); // the interpreter reads it
+                }
+                self.guard_opaque_cell(c, kinds, ip, d)?;
+                push!(self.load(c, Some(kinds.without(TAG_OPAQUE)))?)
+            }
+            SetVar(n) | DeclareVar(n) => {
+                let v = arg(0)?;
+                self.store(self.global_cell(n)?, v)?;
+                self.goto(ip + 1)
             }
             SetSlot(s) => {
                 let v = arg(0)?;
@@ -835,11 +888,23 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
     }
 
     fn guard_opaque(&self, p: usize, kinds: KindSet, ip: usize, depth: usize) -> L<()> {
+        self.guard_opaque_cell(self.slot_cell(p)?, kinds, ip, depth)
+    }
+
+    fn global_cell(&self, n: u16) -> L<Cell<'c>> {
+        self.globals
+            .get(n as usize)
+            .copied()
+            .ok_or_else(|| LowerError(format!("global {n} out of range")))
+    }
+
+    /// Exits before `ip` if the cell holds a value native code can't read.
+    fn guard_opaque_cell(&self, c: Cell<'c>, kinds: KindSet, ip: usize, depth: usize) -> L<()> {
         if !kinds.has(TAG_OPAQUE) {
             return Ok(());
         }
         let e = self.e;
-        let v = self.load(self.slot_cell(p)?, None)?;
+        let v = self.load(c, None)?;
         let opaque = e.is(v, TAG_OPAQUE)?;
         let (stop, go) = (self.new_block("opaque"), self.new_block("numeric"));
         e.b.build_conditional_branch(opaque, stop, go)?;

@@ -19,11 +19,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 static UNITS: AtomicU64 = AtomicU64::new(0);
 
-/// A compiled chunk for one set of entry slot kinds.
+/// A compiled chunk for one set of entry kinds (slots and globals).
 pub struct BlockCode {
     compiled: Compiled,
     plan: Plan,
     entry_tags: Vec<u8>,
+    global_tags: Vec<u8>,
     /// Deepest operand stack of any subroutine (bounds the frame budget).
     sub_depth: usize,
 }
@@ -36,27 +37,45 @@ pub struct Exit {
     pub slots: Vec<u64>,
     /// Operand stack: `(tag, bits)` pairs.
     pub stack: Vec<u64>,
+    /// Globals: `(tag, bits)` pairs.
+    pub globals: Vec<u64>,
     /// Length of the slot area.
     pub len: usize,
     /// Values on the operand stack.
     pub depth: usize,
 }
 
+/// `(tag, bits)` words for `tags` and `bits`.
+fn words(tags: &[u8], bits: &[u64], len: usize) -> Vec<u64> {
+    let mut w = vec![0u64; 2 * len];
+    for (p, (t, b)) in tags.iter().zip(bits).enumerate() {
+        w[2 * p] = *t as u64;
+        w[2 * p + 1] = *b;
+    }
+    w
+}
+
 impl BlockCode {
-    /// Analyses, lowers and compiles `chunk` for slots of kinds `entry_tags`.
+    /// Analyses, lowers and compiles `chunk` for slots of kinds
+    /// `entry_tags` and globals of kinds `global_tags`.
     pub fn compile(
         jit: &Jit,
         chunk: &Chunk,
         entry_tags: &[u8],
+        global_tags: &[u8],
         dumps: DumpOptions,
     ) -> Result<BlockCode, String> {
-        let kinds: Vec<KindSet> = entry_tags.iter().map(|t| KindSet::of(*t)).collect();
-        let plan = analysis::analyse(chunk, &kinds)?;
+        let kinds = |tags: &[u8]| tags.iter().map(|t| KindSet::of(*t)).collect::<Vec<_>>();
+        let plan = analysis::analyse(chunk, &kinds(entry_tags), &kinds(global_tags))?;
         // Symbols share one JITDylib: every unit needs its own root name.
         let root = format!("block_{}", UNITS.fetch_add(1, Ordering::Relaxed));
         let compiled = jit
             .compile(&root, &[&root], dumps, |ctx, module| {
-                lower::build(ctx, module, &root, chunk, &plan, entry_tags).map_err(|e| e.0)
+                let tags = lower::EntryTags {
+                    slots: entry_tags,
+                    globals: global_tags,
+                };
+                lower::build(ctx, module, &root, chunk, &plan, tags).map_err(|e| e.0)
             })
             .map_err(|e| e.to_string())?;
         let sub_depth = plan
@@ -70,6 +89,7 @@ impl BlockCode {
             compiled,
             plan,
             entry_tags: entry_tags.to_vec(),
+            global_tags: global_tags.to_vec(),
             sub_depth,
         })
     }
@@ -89,13 +109,14 @@ impl BlockCode {
         self.plan.functions[0].slot_count
     }
 
-    /// Runs native code from op 0 with `slots` (`(tag, bits)` per entry
-    /// slot, tags as compiled for), `entry_depth` values already on the
+    /// Runs native code from op 0 with the bits of the entry slots and
+    /// globals (kinds as compiled for), `entry_depth` values already on the
     /// operand stack, `frames_left` frames still allowed and `native_stack`
     /// bytes of native stack for subroutine calls.
     pub fn run(
         &self,
         slot_bits: &[u64],
+        global_bits: &[u64],
         entry_depth: usize,
         frames_left: usize,
         native_stack: usize,
@@ -104,11 +125,8 @@ impl BlockCode {
         if entry_depth + root.max_depth > MAX_STACK {
             return None;
         }
-        let mut slots = vec![0u64; 2 * root.slot_count];
-        for (p, bits) in slot_bits.iter().enumerate() {
-            slots[2 * p] = self.entry_tags[p] as u64;
-            slots[2 * p + 1] = *bits;
-        }
+        let mut slots = words(&self.entry_tags, slot_bits, root.slot_count);
+        let mut globals = words(&self.global_tags, global_bits, self.global_tags.len());
         let mut stack = vec![0u64; 2 * root.max_depth];
         // The interpreter's operand stack holds every live frame's values:
         // bound native frames so it could never outgrow MAX_STACK either.
@@ -119,16 +137,13 @@ impl BlockCode {
         let mut info = [0i64; lower::info::COUNT as usize];
         info[lower::info::FRAMES_LEFT as usize] = frames;
         info[lower::info::STACK_FLOOR as usize] = sp.saturating_sub(native_stack) as i64;
-        let ip = entry::call_root(
-            self.compiled.addresses()[0],
-            &mut slots,
-            &mut stack,
-            &mut info,
-        );
+        let addr = self.compiled.addresses()[0];
+        let ip = entry::call_root(addr, &mut slots, &mut stack, &mut info, &mut globals);
         Some(Exit {
             ip: ip as usize,
             slots,
             stack,
+            globals,
             len: info[lower::info::LEN as usize] as usize,
             depth: info[lower::info::DEPTH as usize] as usize,
         })
@@ -155,6 +170,11 @@ impl BlockCode {
         for k in 0..exit.depth {
             let v = value_of(exit.stack[2 * k], exit.stack[2 * k + 1]);
             vm.stack.push(v.unwrap_or(crate::Value::Undef));
+        }
+        for (n, g) in exit.globals.chunks(2).enumerate() {
+            if let (Some(v), Some(slot)) = (value_of(g[0], g[1]), vm.globals.get_mut(n)) {
+                *slot = v;
+            }
         }
         for sc in self.scopes_at(exit) {
             vm.frames.push(Frame {

@@ -36,6 +36,8 @@ pub const MAX_ATTEMPTS: u32 = 3;
 /// A compiled trace (for one set of slot kinds at the anchor).
 pub struct Trace {
     tags: Vec<u8>,
+    /// Kinds of the globals it was compiled for.
+    gtags: Vec<u8>,
     code: Arc<BlockCode>,
     orig_ip: Vec<usize>,
     /// Index of the first stub in the trace chunk, and which stubs leave
@@ -218,7 +220,12 @@ impl VM {
         // The trace for the frame's slot kinds (compared in place: this
         // runs on every back-edge to a hot loop).
         let fits = |t: &Trace| {
-            t.tags.len() == frame.len() && t.tags.iter().zip(frame).all(|(k, v)| *k == tag_of(v))
+            t.tags.len() == frame.len()
+                && t.tags.iter().zip(frame).all(|(k, v)| *k == tag_of(v))
+                && t.gtags
+                    .iter()
+                    .zip(&self.globals)
+                    .all(|(k, v)| *k == tag_of(v))
         };
         let trace = lock(&a.traces).iter().find(|t| fits(t)).cloned();
         // While recording, stay in the interpreter: the recorder must see
@@ -249,6 +256,7 @@ impl VM {
                 ctx,
                 last_ctx: ctx,
                 tags: frame.iter().map(tag_of).collect(),
+                gtags: self.globals.iter().map(tag_of).collect(),
                 steps: Vec::new(),
                 skipping: None,
             });
@@ -262,7 +270,7 @@ impl VM {
         let a = anchor(chunk.content_hash(), rec.anchor);
         let tc = synth::build(&chunk, &rec.steps);
         let first_stub = tc.orig_ip.len() - tc.leaves_loop.len();
-        let code = super::compiler::compile_for_trace(&tc.chunk, &rec.tags);
+        let code = super::compiler::compile_for_trace(&tc.chunk, &rec.tags, &rec.gtags);
         match code {
             Ok(code) => {
                 let t = code.timings();
@@ -279,6 +287,7 @@ impl VM {
                 }
                 lock(&a.traces).push(Arc::new(Trace {
                     tags: rec.tags.clone(),
+                    gtags: rec.gtags.clone(),
                     code,
                     orig_ip: tc.orig_ip,
                     first_stub,
@@ -307,7 +316,10 @@ impl VM {
         let depth = self.stack.len();
         let limits = self.limits();
         let frames_left = limits.max_frames.saturating_sub(self.frames.len());
-        let exit = t.code.run(&bits, depth, frames_left, limits.native_stack)?;
+        let gbits: Vec<u64> = self.globals.iter().map(super::kinds::bits_of).collect();
+        let exit = t
+            .code
+            .run(&bits, &gbits, depth, frames_left, limits.native_stack)?;
         a.entries.fetch_add(1, Relaxed);
         a.deopts.fetch_add(1, Relaxed);
         t.code.materialise(&exit, self, depth, base);

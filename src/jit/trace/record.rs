@@ -34,6 +34,8 @@ pub struct Recording {
     pub last_ctx: usize,
     /// Slot kinds of the anchor's frame at the start (the trace's key).
     pub tags: Vec<u8>,
+    /// Kinds of the globals at the start (also part of the key).
+    pub gtags: Vec<u8>,
     /// What ran.
     pub steps: Vec<Step>,
     /// Inside an inner loop kept whole: its entry and range.
