@@ -420,3 +420,83 @@ end:    GetVar total";
     assert_same(nvm.get_global("label").unwrap(), &Value::str("untouched"));
     assert!(JitCompiler::new().trace_is_compiled(&chunk, 4));
 }
+
+#[test]
+fn a_loop_whose_body_prints_still_traces_and_prints_the_same_text() {
+    pin(2, |_| {});
+    let src = "
+        LoadInt 0
+        SetSlot 0
+head:   GetSlot 0
+        LoadInt 300
+        NumLt
+        JumpIfFalse done
+        GetSlot 0
+        GetSlot 0
+        LoadFloat 0.5
+        Mul
+        LoadTrue
+        PrintLn 3
+        PreIncSlotVoid 0
+        Jump head
+done:   GetSlot 0";
+    let chunk = asm(src);
+    let (r, _, out) = agree_with(&chunk, &[]);
+    assert_same(&value(r), &Value::Int(300));
+    assert!(out.starts_with("001\n10.51\n211\n"), "{}", &out[..40]);
+    assert!(out.ends_with("299149.51\n"));
+    let jit = JitCompiler::new();
+    assert!(
+        jit.trace_is_compiled(&chunk, 2),
+        "{:?}",
+        jit.trace_failure(&chunk, 2)
+    );
+}
+
+#[test]
+fn a_failing_output_inside_a_trace_is_the_vms_output_error() {
+    /// Accepts `n` writes, then fails.
+    struct FailsAfter(usize);
+    impl std::io::Write for FailsAfter {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            if self.0 == 0 {
+                return Err(std::io::Error::other("disk full"));
+            }
+            self.0 -= 1;
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    pin(1, |_| {});
+    let chunk = asm("
+        LoadInt 0
+        SetSlot 1
+loop:   GetSlot 1
+        PrintLn 1
+        SlotIncLtIntJumpBack 1 100 loop
+        GetSlot 1");
+    let run = |jit: bool| {
+        let mut vm = VM::new(chunk.clone());
+        // The interpreter writes a line at once, native code a value and
+        // a newline: fail in the middle of the loop either way.
+        vm.set_output(Box::new(FailsAfter(if jit { 2 + 2 * 40 } else { 42 })));
+        if jit {
+            vm.enable_tracing_jit();
+        }
+        (vm.run(), vm)
+    };
+    let (want, ivm) = run(false);
+    let (got, nvm) = run(true);
+    match (&got, &want) {
+        (VMResult::Error(g), VMResult::Error(w)) => {
+            assert_eq!((g.ip, &g.message), (w.ip, &w.message));
+            assert!(g.message.contains("output error: disk full"), "{g}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_same(&nvm.get_slot(1), &ivm.get_slot(1));
+    assert_eq!(nvm.stack.len(), ivm.stack.len());
+    assert!(JitCompiler::new().trace_is_compiled(&chunk, 2));
+}

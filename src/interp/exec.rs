@@ -593,9 +593,14 @@ impl VM {
                 && (next <= ip || self.recording)
                 && let Some(resume) = self.trace_hook(ip, &op, next)
             {
-                // Native code ran: it may have pushed scope frames.
+                // Native code ran: it may have pushed scope frames, or
+                // failed to write output.
                 next = resume;
                 base = self.frames.last().map_or(0, |f| f.slot_base);
+                if self.raised.is_some() {
+                    ip = next;
+                    t!(self.take_raised());
+                }
             }
             ip = next;
         };

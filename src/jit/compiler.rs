@@ -8,6 +8,7 @@
 //! `block_threshold`. A chunk that fails to compile is remembered with its
 //! reason and never retried.
 
+use super::block::analysis::Tier;
 use super::block::{BlockCode, Exit};
 use super::engine;
 use super::kinds::*;
@@ -112,6 +113,7 @@ struct Key {
     hash: u128,
     tags: Vec<u8>,
     globals: Vec<u8>,
+    tier: Tier,
 }
 
 struct Entry {
@@ -169,11 +171,12 @@ fn past_threshold(hash: u128) -> bool {
 }
 
 /// The cache entry for `chunk` entered with `tags`, compiling it if needed.
-fn entry_for(chunk: &Chunk, tags: &[u8], globals: &[u8]) -> Arc<Entry> {
+fn entry_for(chunk: &Chunk, tags: &[u8], globals: &[u8], tier: Tier) -> Arc<Entry> {
     let key = Key {
         hash: chunk.content_hash(),
         tags: tags.to_vec(),
         globals: globals.to_vec(),
+        tier,
     };
     let hash = key.hash;
     let entry = with_cache(|c| {
@@ -190,17 +193,21 @@ fn entry_for(chunk: &Chunk, tags: &[u8], globals: &[u8]) -> Arc<Entry> {
         let dumps = DUMPS.with(|d| *d.borrow());
         let code = engine::jit()
             .map_err(|e| format!("LLVM unavailable: {e}"))
-            .and_then(|jit| BlockCode::compile(jit, chunk, tags, globals, dumps));
+            .and_then(|jit| BlockCode::compile(jit, chunk, tags, globals, tier, dumps));
         match &code {
             Ok(code) => {
-                COMPILED.fetch_add(1, Relaxed);
+                if tier == Tier::Block {
+                    COMPILED.fetch_add(1, Relaxed);
+                }
                 let t: CompileTimings = code.timings();
                 for (n, d) in NANOS.iter().zip([t.build_ir, t.optimize, t.codegen]) {
                     n.fetch_add(d.as_nanos() as u64, Relaxed);
                 }
             }
             Err(reason) => {
-                FAILED.fetch_add(1, Relaxed);
+                if tier == Tier::Block {
+                    FAILED.fetch_add(1, Relaxed);
+                }
                 with_cache(|c| c.failures.insert(hash, reason.clone()));
             }
         }
@@ -223,7 +230,7 @@ fn code_for(
     if !eager && !past_threshold(chunk.content_hash()) {
         return None;
     }
-    let e = entry_for(chunk, tags, globals);
+    let e = entry_for(chunk, tags, globals, Tier::Block);
     let code = Arc::clone(e.ready()?);
     Some((e, code))
 }
@@ -258,7 +265,7 @@ pub(crate) fn compile_for_trace(
     tags: &[u8],
     globals: &[u8],
 ) -> Result<Arc<BlockCode>, String> {
-    let e = entry_for(chunk, tags, globals);
+    let e = entry_for(chunk, tags, globals, Tier::Trace);
     match e.code.get() {
         Some(Ok(code)) => Ok(Arc::clone(code)),
         Some(Err(why)) => Err(why.clone()),
@@ -294,7 +301,7 @@ impl JitCompiler {
             return Some(format!("invalid chunk: {}", e.message));
         }
         let globals = vec![KindSet::UNDEF; chunk.names().len()];
-        super::block::analysis::analyse(chunk, &[], &globals).err()
+        super::block::analysis::analyse(chunk, &[], &globals, Tier::Block).err()
     }
 
     /// Whether block-tier code for `chunk` exists (for any entry kinds).

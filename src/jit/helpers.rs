@@ -2,10 +2,14 @@
 //! symbols. Each forwards to `interp::semantics`, so a helper's result is
 //! the interpreter's, bit for bit.
 
+use super::kinds::value_of;
+use crate::bytecode::value::Value;
 use crate::interp::semantics::{self as sem, Unary};
 use fusevm_llvm_backend::Jit;
 use fusevm_llvm_backend::inkwell::context::ContextRef;
 use fusevm_llvm_backend::inkwell::types::FunctionType;
+use std::cell::RefCell;
+use std::io::Write;
 
 /// `f64 pow(f64, f64)`
 pub const POW: &str = "fusevm_pow";
@@ -21,6 +25,63 @@ pub const LCM: &str = "fusevm_lcm";
 pub const MUL_MOD_FLOOR: &str = "fusevm_mul_mod_floor";
 /// `i64 mul_add_mod_floor(i64, i64, i64, i64)`
 pub const MUL_ADD_MOD_FLOOR: &str = "fusevm_mul_add_mod_floor";
+/// `i64 print_value(i64 tag, i64 bits)`: writes a value's text.
+pub const PRINT_VALUE: &str = "fusevm_print_value";
+/// `i64 print_newline()`
+pub const PRINT_NEWLINE: &str = "fusevm_print_newline";
+
+thread_local! {
+    /// The running VM's output while native code runs on this thread.
+    static OUTPUT: RefCell<Option<Box<dyn Write + Send>>> = const { RefCell::new(None) };
+    /// The first write error native code met.
+    static OUTPUT_ERROR: RefCell<Option<String>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` (a call into native code) with `out` as the target of the
+/// print helpers; returns `f`'s result and the first write error.
+pub fn with_output<R>(
+    out: &mut Box<dyn Write + Send>,
+    f: impl FnOnce() -> R,
+) -> (R, Option<String>) {
+    let lent = std::mem::replace(out, Box::new(std::io::sink()));
+    OUTPUT.with(|o| *o.borrow_mut() = Some(lent));
+    let r = f();
+    if let Some(back) = OUTPUT.with(|o| o.borrow_mut().take()) {
+        *out = back;
+    }
+    (r, OUTPUT_ERROR.with(|e| e.borrow_mut().take()))
+}
+
+fn write_out(text: &str) {
+    OUTPUT.with(|o| {
+        if let Some(w) = o.borrow_mut().as_mut()
+            && let Err(e) = w.write_all(text.as_bytes())
+        {
+            OUTPUT_ERROR.with(|slot| {
+                slot.borrow_mut()
+                    .get_or_insert_with(|| format!("output error: {e}"));
+            });
+        }
+    });
+}
+
+/// 1 once a write has failed (native code then leaves the trace).
+fn failed() -> i64 {
+    OUTPUT_ERROR.with(|e| e.borrow().is_some()) as i64
+}
+
+extern "C" fn print_value(tag: i64, bits: i64) -> i64 {
+    let v = value_of(tag as u64, bits as u64).unwrap_or(Value::Undef);
+    let mut text = String::new();
+    v.write_str(&mut text);
+    write_out(&text);
+    failed()
+}
+
+extern "C" fn print_newline() -> i64 {
+    write_out("\n");
+    failed()
+}
 
 const UNARIES: [Unary; 13] = [
     Unary::Sqrt,
@@ -79,7 +140,15 @@ extern "C" fn mul_add_mod_floor(x: i64, y: i64, z: i64, k: i64) -> i64 {
 
 /// Registers every helper with `jit`.
 pub fn register(jit: &Jit) -> Result<(), fusevm_llvm_backend::Error> {
-    let table: [(&str, usize); 7] = [
+    let table: [(&str, usize); 9] = [
+        (
+            PRINT_VALUE,
+            print_value as extern "C" fn(i64, i64) -> i64 as usize,
+        ),
+        (
+            PRINT_NEWLINE,
+            print_newline as extern "C" fn() -> i64 as usize,
+        ),
         (POW, pow as extern "C" fn(f64, f64) -> f64 as usize),
         (ATAN2, atan2 as extern "C" fn(f64, f64) -> f64 as usize),
         (UNARY, unary as extern "C" fn(i64, f64) -> f64 as usize),
@@ -109,6 +178,8 @@ pub fn signature<'c>(name: &str, ctx: ContextRef<'c>) -> Option<FunctionType<'c>
         GCD | LCM => i.fn_type(&[i.into(), i.into()], false),
         MUL_MOD_FLOOR => i.fn_type(&[i.into(), i.into(), i.into()], false),
         MUL_ADD_MOD_FLOOR => i.fn_type(&[i.into(), i.into(), i.into(), i.into()], false),
+        PRINT_VALUE => i.fn_type(&[i.into(), i.into()], false),
+        PRINT_NEWLINE => i.fn_type(&[], false),
         _ => return None,
     })
 }

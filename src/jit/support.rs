@@ -117,6 +117,16 @@ pub fn block(op: &Op, consts: &[Value]) -> Support {
     }
 }
 
+/// The tracing tier's support: the block tier's, plus printing (a trace
+/// runs in top-level code of its own, where output can't be repeated by an
+/// unwinding call; the text goes straight to the VM's output).
+pub fn trace(op: &Op, consts: &[Value]) -> Support {
+    match op {
+        Op::Print(_) | Op::PrintLn(_) => Support::Native,
+        _ => block(op, consts),
+    }
+}
+
 /// Values an op pops and pushes on the operand stack (for the ops the block
 /// tier lowers; calls and returns are handled by the analysis itself).
 pub fn stack_effect(op: &Op) -> (usize, usize) {
@@ -134,6 +144,7 @@ pub fn stack_effect(op: &Op) -> (usize, usize) {
         | Spaceship | LogAnd | LogOr | BitAnd | BitOr | BitXor | Shl | Shr | PowFloat
         | Atan2Float | GcdInt | LcmInt => (2, 1),
         MulModFloor => (3, 1),
+        Print(k) | PrintLn(k) => (*k as usize, 0),
         MulAddModFloor => (4, 1),
         Negate | Inc | Dec | LogNot | BitNot | SqrtFloat | SinFloat | CosFloat | TanFloat
         | ExpFloat | LogFloat | Log2Float | Log10Float | AbsFloat | FloorFloat | CeilFloat

@@ -129,14 +129,26 @@ pub struct Plan {
 }
 
 /// Analyses `chunk` entered at op 0 with slots of the given kinds.
+/// Which tier's op table applies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Tier {
+    /// A whole chunk.
+    Block,
+    /// A trace chunk (may print in its top-level code).
+    Trace,
+}
+
+/// Analyses `chunk` entered at op 0 with slots and globals of the given
+/// kinds, by `tier`'s op table.
 pub fn analyse(
     chunk: &Chunk,
     entry_kinds: &[KindSet],
     global_kinds: &[KindSet],
+    tier: Tier,
 ) -> Result<Plan, String> {
     let mut fns = vec![new_function(0, usize::MAX)];
     let mut index: FxHashMap<(usize, usize), usize> = FxHashMap::default();
-    discover(chunk, &mut fns, &mut index)?;
+    discover(chunk, &mut fns, &mut index, tier)?;
     // Fixpoint over argument and return kinds.
     for round in 0.. {
         if round > 64 {
@@ -204,6 +216,7 @@ fn discover(
     chunk: &Chunk,
     fns: &mut Vec<Function>,
     index: &mut FxHashMap<(usize, usize), usize>,
+    tier: Tier,
 ) -> Result<(), String> {
     let ops = chunk.ops();
     let mut f = 0;
@@ -224,7 +237,11 @@ fn discover(
                 continue;
             }
             let op = ops[ip];
-            match support::block(&op, chunk.constants()) {
+            let support = match tier {
+                Tier::Block => support::block(&op, chunk.constants()),
+                Tier::Trace => support::trace(&op, chunk.constants()),
+            };
+            match support {
                 Support::No => return Err(format!("op {ip} `{op}` has no native lowering")),
                 Support::ExitAtTop if !root && matches!(op, Op::PopFrame) => {
                     return Err(format!("op {ip} `{op}` in a subroutine"));
@@ -244,7 +261,14 @@ fn discover(
                     returns = Some(v);
                     continue;
                 }
-                Op::PushFrame | Op::GetVar(_) | Op::SetVar(_) | Op::DeclareVar(_) if !root => {
+                Op::PushFrame
+                | Op::GetVar(_)
+                | Op::SetVar(_)
+                | Op::DeclareVar(_)
+                | Op::Print(_)
+                | Op::PrintLn(_)
+                    if !root =>
+                {
                     // Subroutines must touch nothing but their frame: an
                     // unwinding call is run again by the interpreter.
                     return Err(format!("op {ip} `{op}` in a subroutine"));
@@ -446,7 +470,7 @@ fn transfer(op: &Op, chunk: &Chunk, st: &mut State) -> bool {
     let args: Vec<KindSet> = st.stack.split_off(n - pops);
     let a = |i: usize| args[i];
     let push: Vec<KindSet> = match *op {
-        Nop | Jump(_) | JumpIfTrue(_) | JumpIfFalse(_) | Pop => vec![],
+        Nop | Jump(_) | JumpIfTrue(_) | JumpIfFalse(_) | Pop | Print(_) | PrintLn(_) => vec![],
         JumpIfTrueKeep(_) | JumpIfFalseKeep(_) => vec![a(0)],
         LoadInt(_) => vec![KindSet::INT],
         LoadFloat(_) => vec![KindSet::FLOAT],

@@ -504,6 +504,35 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
                 let v = self.read_slot(&st, ip, s)?;
                 push!(v)
             }
+            Print(k) | PrintLn(k) => {
+                let mut failed = e.int(0);
+                for j in 0..k as usize {
+                    let v = arg(j)?;
+                    let isf = e.is(v, TAG_FLOAT)?;
+                    let fbits = e.b.build_bit_cast(v.f, e.i64t, "fbits")?.into_int_value();
+                    let bits = e.sel_i(isf, fbits, v.i)?;
+                    let tag = e.b.build_int_z_extend(v.tag, e.i64t, "tag")?;
+                    let r = e.call_helper(
+                        crate::jit::helpers::PRINT_VALUE,
+                        &[tag.into(), bits.into()],
+                    )?;
+                    failed = e.b.build_or(failed, r.into_int_value(), "failed")?;
+                }
+                if matches!(op, PrintLn(_)) {
+                    let r = e.call_helper(crate::jit::helpers::PRINT_NEWLINE, &[])?;
+                    failed = e.b.build_or(failed, r.into_int_value(), "failed")?;
+                }
+                // A failed write ends native execution right after this op;
+                // the interpreter reports it at this op, as it would have.
+                let stop =
+                    e.b.build_int_compare(IntPredicate::NE, failed, e.int(0), "stop")?;
+                let (out, go) = (self.new_block("write_failed"), self.new_block("printed"));
+                e.b.build_conditional_branch(stop, out, go)?;
+                e.b.position_at_end(out);
+                self.exit_at(ip + 1, d - k as usize)?;
+                e.b.position_at_end(go);
+                self.goto(ip + 1)
+            }
             GetVar(n) => {
                 let kinds = st.globals[n as usize];
                 let c = self.global_cell(n)?;

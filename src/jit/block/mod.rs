@@ -63,10 +63,11 @@ impl BlockCode {
         chunk: &Chunk,
         entry_tags: &[u8],
         global_tags: &[u8],
+        tier: analysis::Tier,
         dumps: DumpOptions,
     ) -> Result<BlockCode, String> {
         let kinds = |tags: &[u8]| tags.iter().map(|t| KindSet::of(*t)).collect::<Vec<_>>();
-        let plan = analysis::analyse(chunk, &kinds(entry_tags), &kinds(global_tags))?;
+        let plan = analysis::analyse(chunk, &kinds(entry_tags), &kinds(global_tags), tier)?;
         // Symbols share one JITDylib: every unit needs its own root name.
         let root = format!("block_{}", UNITS.fetch_add(1, Ordering::Relaxed));
         let compiled = jit

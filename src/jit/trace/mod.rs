@@ -317,13 +317,24 @@ impl VM {
         let limits = self.limits();
         let frames_left = limits.max_frames.saturating_sub(self.frames.len());
         let gbits: Vec<u64> = self.globals.iter().map(super::kinds::bits_of).collect();
-        let exit = t
-            .code
-            .run(&bits, &gbits, depth, frames_left, limits.native_stack)?;
+        let run = || {
+            t.code
+                .run(&bits, &gbits, depth, frames_left, limits.native_stack)
+        };
+        let (exit, write_error) = super::helpers::with_output(&mut self.host.output, run);
+        if let Some(e) = &write_error {
+            // The interpreter reports it at the print that failed.
+            self.raised.get_or_insert(e.clone());
+        }
+        let exit = exit?;
+        let failed_print = write_error
+            .is_some()
+            .then(|| exit.ip.checked_sub(1))
+            .flatten();
         a.entries.fetch_add(1, Relaxed);
         a.deopts.fetch_add(1, Relaxed);
         t.code.materialise(&exit, self, depth, base);
-        let resume = *t.orig_ip.get(exit.ip)?;
+        let resume = *t.orig_ip.get(failed_print.unwrap_or(exit.ip))?;
         let leaves = exit.ip >= t.first_stub && t.leaves_loop[exit.ip - t.first_stub];
         if !leaves {
             stats().side_exits.fetch_add(1, Relaxed);

@@ -96,7 +96,7 @@ impl Recording {
                 inner: Some((lo, hi)),
             });
         }
-        match support::block(&op, chunk.constants()) {
+        match support::trace(&op, chunk.constants()) {
             Support::Native => {}
             _ => return Progress::Abort(format!("op {ip} `{op}` is not supported in traces")),
         }
