@@ -40,21 +40,7 @@ fn agree_with(chunk: &Chunk, presets: &[Value]) -> (VMResult, VM, String) {
     let (want, ivm, iout) = run(false);
     let (got, nvm, nout) = run(true);
     assert!(got.same_as(&want), "traced {got} vs interpreted {want}");
-    let same =
-        |a: &[Value], b: &[Value]| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same_as(y));
-    assert!(
-        same(&nvm.slots, &ivm.slots),
-        "slots {:?} vs {:?}",
-        nvm.slots,
-        ivm.slots
-    );
-    assert!(
-        same(&nvm.stack, &ivm.stack),
-        "stack {:?} vs {:?}",
-        nvm.stack,
-        ivm.stack
-    );
-    assert_eq!(nvm.frames.len(), ivm.frames.len());
+    assert_same_vm_state(&nvm, &ivm);
     assert_eq!(nout, iout);
     (got, nvm, nout)
 }

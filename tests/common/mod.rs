@@ -123,10 +123,32 @@ pub fn assert_block_agrees(chunk: &Chunk) {
         "block tier did not run"
     );
     assert!(got.same_as(&want), "block tier {got} vs interpreter {want}");
-    assert_eq!(nvm.slots.len(), ivm.slots.len(), "slot count");
-    for (a, b) in nvm.slots.iter().zip(&ivm.slots) {
-        assert!(a.same_as(b), "slots: {:?} vs {:?}", nvm.slots, ivm.slots);
-    }
-    assert_eq!(nvm.stack.len(), ivm.stack.len(), "stack depth");
-    assert_eq!(nvm.frames.len(), ivm.frames.len(), "frames");
+    assert_same_vm_state(&nvm, &ivm);
+}
+
+/// Asserts two VMs ended in the same state: slots, stack, frames and
+/// globals, values compared with `same_as`.
+#[track_caller]
+pub fn assert_same_vm_state(got: &VM, want: &VM) {
+    let same =
+        |a: &[Value], b: &[Value]| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same_as(y));
+    assert!(
+        same(&got.slots, &want.slots),
+        "slots {:?} vs {:?}",
+        got.slots,
+        want.slots
+    );
+    assert!(
+        same(&got.stack, &want.stack),
+        "stack {:?} vs {:?}",
+        got.stack,
+        want.stack
+    );
+    assert_eq!(got.frames.len(), want.frames.len(), "frames");
+    assert!(
+        same(got.globals(), want.globals()),
+        "globals {:?} vs {:?}",
+        got.globals(),
+        want.globals()
+    );
 }
