@@ -486,3 +486,42 @@ loop:   GetSlot 1
     assert_eq!(nvm.stack.len(), ivm.stack.len());
     assert!(JitCompiler::new().trace_is_compiled(&chunk, 2));
 }
+
+#[test]
+fn a_hot_side_exit_grows_a_side_path_and_stops_exiting() {
+    pin(2, |_| {});
+    // i % 3 == 0 picks the first arm once in three: the trace records one
+    // arm, the other exits until its path is recorded into the trace.
+    let src = std::fs::read_to_string(format!(
+        "{}/examples/branch.fasm",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+        + "\n        Dup\n        PrintLn 1\n";
+    let chunk = asm(&src);
+    let (r, _, _) = agree_with(&chunk, &[]);
+    assert_same(&value(r), &Value::Int(kernels::branch(3_000_000)));
+    let jit = JitCompiler::new();
+    assert!(jit.trace_is_compiled(&chunk, 4));
+    assert!(!jit.trace_is_blacklisted(&chunk, 4));
+    // Exits stopped once the side path was in: far fewer than iterations,
+    // and below the blacklisting bound.
+    let exits = jit.trace_side_exit_count(&chunk, 4);
+    assert!((10..50).contains(&exits), "{exits} side exits");
+}
+
+#[test]
+fn mandelbrot_with_its_count_printed_traces_and_agrees() {
+    pin(50, |_| {});
+    let src = std::fs::read_to_string(format!(
+        "{}/examples/mandelbrot.fasm",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+        + "\n        Dup\n        PrintLn 1\n";
+    let chunk = asm(&src);
+    let (r, _, out) = agree_with(&chunk, &[]);
+    assert_same(&value(r), &Value::Int(kernels::mandelbrot(200, 50)));
+    assert_eq!(out, format!("{}\n", kernels::mandelbrot(200, 50)));
+    assert!(JitCompiler::stats().trace_compiled > 0);
+}

@@ -30,11 +30,22 @@ use std::sync::{Arc, Mutex};
 /// A back-edge counter's value once its anchor is blacklisted.
 const BLACKLISTED: u32 = u32::MAX;
 
+/// Times an exit is taken before the path it leads to is recorded as a side
+/// path (below the default `max_side_exits`, so exits get absorbed before
+/// the loop is blacklisted).
+pub const SIDE_TRACE_THRESHOLD: u32 = 10;
+
 /// Failed recordings or compilations of one anchor before it is blacklisted.
 pub const MAX_ATTEMPTS: u32 = 3;
 
 /// A compiled trace (for one set of slot kinds at the anchor).
 pub struct Trace {
+    /// The main path and the side paths grown from its hot exits.
+    steps: Vec<record::Step>,
+    sides: Vec<synth::SidePath>,
+    /// Each stub's exit, and how often it was taken.
+    stub_keys: Vec<synth::ExitKey>,
+    exit_counts: Vec<AtomicU32>,
     tags: Vec<u8>,
     /// Kinds of the globals it was compiled for.
     gtags: Vec<u8>,
@@ -189,11 +200,19 @@ impl VM {
                 Progress::Continue => {}
                 Progress::Closed => {
                     let rec = tr.recording.take().expect("recording");
-                    self.compile_trace(&rec);
+                    self.compile_trace(rec);
                 }
                 Progress::Abort(why) => {
                     let rec = tr.recording.take().expect("recording");
-                    anchor(chunk.content_hash(), rec.anchor).fail(why);
+                    let a = anchor(chunk.content_hash(), rec.anchor);
+                    if rec.side.is_some() {
+                        // A side path that can't be recorded costs the
+                        // parent nothing; its exit stays an exit.
+                        stats().aborted.fetch_add(1, Relaxed);
+                        *lock(&a.last_failure) = Some(why);
+                    } else {
+                        a.fail(why);
+                    }
                     tr.counts[rec.anchor] = 0;
                 }
             }
@@ -241,7 +260,24 @@ impl VM {
         }
         match trace {
             Some(t) if tr.recording.is_none() => {
-                return self.enter_trace(&a, &t, base, cfg.max_side_exits);
+                let (resume, grow) =
+                    self.enter_trace(&a, &t, base, cfg.max_side_exits, cfg.max_trace_chain)?;
+                if let Some(key) = grow {
+                    // Record from the hot exit back to the anchor.
+                    stats().recorded.fetch_add(1, Relaxed);
+                    let ctx = call_context(self);
+                    tr.recording = Some(Recording {
+                        anchor: next,
+                        ctx,
+                        last_ctx: ctx,
+                        tags: t.tags.clone(),
+                        gtags: t.gtags.clone(),
+                        steps: Vec::new(),
+                        skipping: None,
+                        side: Some((Arc::clone(&t), key)),
+                    });
+                }
+                return Some(resume);
             }
             Some(_) => return None,
             None => {}
@@ -259,43 +295,94 @@ impl VM {
                 gtags: self.globals.iter().map(tag_of).collect(),
                 steps: Vec::new(),
                 skipping: None,
+                side: None,
             });
         }
         None
     }
 
-    /// Compiles a closed recording into a trace of its anchor.
-    fn compile_trace(&mut self, rec: &Recording) {
+    /// Compiles a closed recording: a new trace of its anchor, or, for a
+    /// side recording, the parent trace again with the new side path.
+    fn compile_trace(&mut self, rec: Recording) {
         let chunk = Arc::clone(self.chunk());
         let a = anchor(chunk.content_hash(), rec.anchor);
-        let tc = synth::build(&chunk, &rec.steps);
-        let first_stub = tc.orig_ip.len() - tc.leaves_loop.len();
-        let code = super::compiler::compile_for_trace(&tc.chunk, &rec.tags, &rec.gtags);
-        match code {
-            Ok(code) => {
-                let t = code.timings();
-                stats().compile_nanos.fetch_add(
-                    (t.build_ir + t.optimize + t.codegen).as_nanos() as u64,
-                    Relaxed,
-                );
-                stats().compiled.fetch_add(1, Relaxed);
-                let span = |s: &record::Step| s.inner.unwrap_or((s.ip, s.ip));
-                let lo = rec.steps.iter().map(|s| span(s).0.min(s.ip)).min();
-                let hi = rec.steps.iter().map(|s| span(s).1.max(s.ip)).max();
-                if let (Some(lo), Some(hi)) = (lo, hi) {
-                    *lock(&a.range) = Some((lo, hi));
-                }
-                lock(&a.traces).push(Arc::new(Trace {
-                    tags: rec.tags.clone(),
-                    gtags: rec.gtags.clone(),
-                    code,
-                    orig_ip: tc.orig_ip,
-                    first_stub,
-                    leaves_loop: tc.leaves_loop,
-                }));
-            }
-            Err(why) => a.fail(why),
+        let (steps, mut sides, tags, gtags) = match &rec.side {
+            Some((parent, _)) => (
+                parent.steps.clone(),
+                parent.sides.clone(),
+                parent.tags.clone(),
+                parent.gtags.clone(),
+            ),
+            None => (
+                rec.steps.clone(),
+                Vec::new(),
+                rec.tags.clone(),
+                rec.gtags.clone(),
+            ),
+        };
+        if let Some((_, key)) = rec.side {
+            sides.push(synth::SidePath {
+                key,
+                steps: rec.steps.clone(),
+            });
         }
+        let tc = synth::build(&chunk, &steps, &sides);
+        let first_stub = tc.orig_ip.len() - tc.leaves_loop.len();
+        let code = match super::compiler::compile_for_trace(&tc.chunk, &tags, &gtags) {
+            Ok(code) => code,
+            Err(why) if rec.side.is_some() => {
+                // A side path that fails costs the parent nothing.
+                stats().aborted.fetch_add(1, Relaxed);
+                *lock(&a.last_failure) = Some(why);
+                return;
+            }
+            Err(why) => return a.fail(why),
+        };
+        let t = code.timings();
+        stats().compile_nanos.fetch_add(
+            (t.build_ir + t.optimize + t.codegen).as_nanos() as u64,
+            Relaxed,
+        );
+        stats().compiled.fetch_add(1, Relaxed);
+        let span = |s: &record::Step| s.inner.unwrap_or((s.ip, s.ip));
+        let lo = steps.iter().map(|s| span(s).0.min(s.ip)).min();
+        let hi = steps.iter().map(|s| span(s).1.max(s.ip)).max();
+        if let (Some(lo), Some(hi)) = (lo, hi) {
+            *lock(&a.range) = Some((lo, hi));
+        }
+        let exit_counts = tc.stub_keys.iter().map(|_| AtomicU32::new(0)).collect();
+        let trace = Arc::new(Trace {
+            steps,
+            sides,
+            stub_keys: tc.stub_keys,
+            exit_counts,
+            tags,
+            gtags,
+            code,
+            orig_ip: tc.orig_ip,
+            first_stub,
+            leaves_loop: tc.leaves_loop,
+        });
+        let mut traces = lock(&a.traces);
+        match &rec.side {
+            Some((parent, _)) => {
+                if let Some(old) = traces.iter_mut().find(|t| Arc::ptr_eq(t, parent)) {
+                    *old = trace;
+                }
+            }
+            None => traces.push(trace),
+        }
+    }
+
+    /// Side paths between the main path and the path of `key`.
+    fn chain_depth(t: &Trace, key: synth::ExitKey) -> usize {
+        let mut depth = 0;
+        let mut path = key.0;
+        while path > 0 {
+            depth += 1;
+            path = t.sides[path - 1].key.0;
+        }
+        depth
     }
 
     /// Runs a trace from its anchor; returns where the interpreter resumes.
@@ -305,7 +392,8 @@ impl VM {
         t: &Trace,
         base: usize,
         max_side_exits: u32,
-    ) -> Option<usize> {
+        max_chain: usize,
+    ) -> Option<(usize, Option<synth::ExitKey>)> {
         let bits: Vec<u64> = self
             .slots
             .get(base..)
@@ -335,7 +423,21 @@ impl VM {
         a.deopts.fetch_add(1, Relaxed);
         t.code.materialise(&exit, self, depth, base);
         let resume = *t.orig_ip.get(failed_print.unwrap_or(exit.ip))?;
-        let leaves = exit.ip >= t.first_stub && t.leaves_loop[exit.ip - t.first_stub];
+        let stub = exit
+            .ip
+            .checked_sub(t.first_stub)
+            .filter(|s| *s < t.leaves_loop.len());
+        let leaves = stub.is_some_and(|s| t.leaves_loop[s]);
+        // A stub exit taken often enough grows a side path (before
+        // `max_side_exits` can blacklist the loop).
+        let mut grow = None;
+        if let Some(s) = stub.filter(|_| !leaves && failed_print.is_none()) {
+            let key = t.stub_keys[s];
+            let n = t.exit_counts[s].fetch_add(1, Relaxed) + 1;
+            if n == SIDE_TRACE_THRESHOLD && Self::chain_depth(t, key) < max_chain {
+                grow = Some(key);
+            }
+        }
         if !leaves {
             stats().side_exits.fetch_add(1, Relaxed);
             if a.side_exits.fetch_add(1, Relaxed) + 1 >= max_side_exits as u64
@@ -344,6 +446,6 @@ impl VM {
                 stats().blacklisted.fetch_add(1, Relaxed);
             }
         }
-        Some(resume)
+        Some((resume, grow))
     }
 }

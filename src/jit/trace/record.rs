@@ -24,7 +24,6 @@ pub struct Step {
 }
 
 /// A recording in progress.
-#[derive(Debug)]
 pub struct Recording {
     /// The loop header the trace starts and closes at.
     pub anchor: usize,
@@ -40,6 +39,8 @@ pub struct Recording {
     pub steps: Vec<Step>,
     /// Inside an inner loop kept whole: its entry and range.
     pub skipping: Option<(usize, usize, usize)>,
+    /// A side recording: the trace and the exit it starts from.
+    pub side: Option<(std::sync::Arc<super::Trace>, super::synth::ExitKey)>,
 }
 
 /// What the recorder says after an op.

@@ -13,6 +13,20 @@ use super::record::Step;
 use crate::bytecode::chunk::{Chunk, ChunkBuilder};
 use crate::bytecode::op::Op;
 
+/// Names an exit of a trace: the path it is on (0: the main path, `i + 1`:
+/// side path `i`), the step of that path that branches off, and the ip the
+/// interpreter resumes at.
+pub type ExitKey = (usize, usize, usize);
+
+/// A path recorded from a hot exit back to the anchor, attached at `key`.
+#[derive(Debug, Clone)]
+pub struct SidePath {
+    /// The exit it continues.
+    pub key: ExitKey,
+    /// What ran from there to the anchor.
+    pub steps: Vec<Step>,
+}
+
 /// A trace chunk and how its ips map back.
 pub struct TraceChunk {
     /// The code to compile.
@@ -23,6 +37,8 @@ pub struct TraceChunk {
     /// For each stub, whether it leaves the loop (its target lies outside
     /// the recorded ips) rather than taking a path the trace did not record.
     pub leaves_loop: Vec<bool>,
+    /// For each stub, which exit it is.
+    pub stub_keys: Vec<ExitKey>,
 }
 
 /// Trace ops being emitted, with their exit stubs.
@@ -34,6 +50,10 @@ struct TraceOps {
     stubs: Vec<usize>,
     /// (op index, stub index): branch targets to set once stubs are placed.
     patches: Vec<(usize, usize)>,
+    /// Each stub's exit.
+    stub_keys: Vec<ExitKey>,
+    /// The path and step being emitted.
+    cur: (usize, usize),
 }
 
 impl TraceOps {
@@ -74,6 +94,7 @@ impl TraceOps {
     /// `resume`.
     fn exit_branch(&mut self, op: Op, ip: usize, resume: usize) {
         self.stubs.push(resume);
+        self.stub_keys.push((self.cur.0, self.cur.1, resume));
         self.patches.push((self.ops.len(), self.stubs.len() - 1));
         self.ops.push((op, ip));
     }
@@ -90,12 +111,25 @@ fn branch_on(truthy: bool) -> Op {
 
 /// Builds the trace chunk of `steps` (which start at the anchor and end with
 /// the back-edge to it).
-pub fn build(orig: &Chunk, steps: &[Step]) -> TraceChunk {
+pub fn build(orig: &Chunk, steps: &[Step], sides: &[SidePath]) -> TraceChunk {
     let span = |s: &Step| s.inner.unwrap_or((s.ip, s.ip));
     let lo = steps.iter().map(|s| span(s).0.min(s.ip)).min().unwrap_or(0);
     let hi = steps.iter().map(|s| span(s).1.max(s.ip)).max().unwrap_or(0);
     let mut t = TraceOps::default();
+    // The main path, then each side path; each ends with `Jump 0`.
+    let mut path_start = vec![0];
+    emit_path(&mut t, orig, steps, 0);
+    for (i, side) in sides.iter().enumerate() {
+        path_start.push(t.ops.len());
+        emit_path(&mut t, orig, &side.steps, i + 1);
+    }
+    finish(orig, t, lo, hi, sides, &path_start)
+}
+
+/// Emits one recorded path (number `path`).
+fn emit_path(t: &mut TraceOps, orig: &Chunk, steps: &[Step], path: usize) {
     for (k, s) in steps.iter().enumerate() {
+        t.cur = (path, k);
         let (ip, next) = (s.ip, s.next);
         let taken = s.op.jump_target().is_some_and(|t| next == t && t != ip + 1);
         if let Some((from, to)) = s.inner {
@@ -150,14 +184,33 @@ pub fn build(orig: &Chunk, steps: &[Step]) -> TraceChunk {
             t.ops.push((Op::Jump(0), ip));
         }
     }
+}
+
+/// Places the stubs (branches to exits that have a side path go to it),
+/// then the original ops, and builds the chunk.
+fn finish(
+    orig: &Chunk,
+    t: TraceOps,
+    lo: usize,
+    hi: usize,
+    sides: &[SidePath],
+    path_start: &[usize],
+) -> TraceChunk {
     let TraceOps {
         mut ops,
         stubs,
         patches,
+        stub_keys,
+        ..
     } = t;
     let first_stub = ops.len();
     for (at, stub) in patches {
-        ops[at].0.set_jump_target(first_stub + stub);
+        let side = sides.iter().position(|p| p.key == stub_keys[stub]);
+        let target = match side {
+            Some(i) => path_start[i + 1],
+            None => first_stub + stub,
+        };
+        ops[at].0.set_jump_target(target);
     }
     let shift = first_stub + stubs.len();
     let mut b = ChunkBuilder::new();
@@ -191,5 +244,6 @@ pub fn build(orig: &Chunk, steps: &[Step]) -> TraceChunk {
         chunk: b.build(),
         orig_ip,
         leaves_loop,
+        stub_keys,
     }
 }
