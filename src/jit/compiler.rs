@@ -159,6 +159,18 @@ fn with_cache<R>(f: impl FnOnce(&mut Cache) -> R) -> R {
     f(g.get_or_insert_with(Cache::default))
 }
 
+/// The cache entries of `chunk` (one per set of entry kinds).
+fn entries_of(chunk: &Chunk) -> Vec<Arc<Entry>> {
+    let h = chunk.content_hash();
+    with_cache(|c| {
+        c.entries
+            .iter()
+            .filter(|(k, _)| k.hash == h)
+            .map(|(_, e)| Arc::clone(e))
+            .collect()
+    })
+}
+
 /// Counts an invocation; `true` once past the thread's `block_threshold`.
 fn past_threshold(hash: u128) -> bool {
     let threshold = super::config::JitCompiler::get_config().block_threshold;
@@ -306,12 +318,7 @@ impl JitCompiler {
 
     /// Whether block-tier code for `chunk` exists (for any entry kinds).
     pub fn block_jit_is_compiled(&self, chunk: &Chunk) -> bool {
-        let h = chunk.content_hash();
-        with_cache(|c| {
-            c.entries
-                .iter()
-                .any(|(k, e)| k.hash == h && e.ready().is_some())
-        })
+        entries_of(chunk).iter().any(|e| e.ready().is_some())
     }
 
     /// Why compiling `chunk` failed, if it did (remembered; never retried).
@@ -327,14 +334,7 @@ impl JitCompiler {
 
     /// How many runs of `chunk` entered block-tier code (all threads).
     pub fn block_run_count(&self, chunk: &Chunk) -> u64 {
-        let h = chunk.content_hash();
-        with_cache(|c| {
-            c.entries
-                .iter()
-                .filter(|(k, _)| k.hash == h)
-                .map(|(_, e)| e.runs.load(Relaxed))
-                .sum()
-        })
+        entries_of(chunk).iter().map(|e| e.runs.load(Relaxed)).sum()
     }
 
     /// How many block-tier runs of `chunk` left native code before the end
@@ -342,45 +342,31 @@ impl JitCompiler {
     /// subroutine out of frames or native stack); the interpreter finished
     /// them.
     pub fn block_early_exit_count(&self, chunk: &Chunk) -> u64 {
-        let h = chunk.content_hash();
-        with_cache(|c| {
-            c.entries
-                .iter()
-                .filter(|(k, _)| k.hash == h)
-                .map(|(_, e)| e.early_exits.load(Relaxed))
-                .sum()
-        })
+        entries_of(chunk)
+            .iter()
+            .map(|e| e.early_exits.load(Relaxed))
+            .sum()
     }
 
     /// The LLVM IR (after O2) and assembly kept for `chunk`'s block-tier
     /// code, when compiled after [`Self::set_dump_options`] asked for them.
     pub fn block_dumps(&self, chunk: &Chunk) -> Vec<(Option<String>, Option<String>)> {
-        let h = chunk.content_hash();
-        with_cache(|c| {
-            c.entries
-                .iter()
-                .filter(|(k, _)| k.hash == h)
-                .filter_map(|(_, e)| e.ready())
-                .map(|code| {
-                    (
-                        code.compiled().ir_after.clone(),
-                        code.compiled().asm.clone(),
-                    )
-                })
-                .collect()
-        })
+        let entries = entries_of(chunk);
+        let compiled = entries
+            .iter()
+            .filter_map(|e| e.ready())
+            .map(|code| code.compiled());
+        compiled
+            .map(|c| (c.ir_after.clone(), c.asm.clone()))
+            .collect()
     }
 
     /// Where the compile time of `chunk`'s block-tier code went (the
     /// latest compilation, for any entry kinds).
     pub fn block_compile_timings(&self, chunk: &Chunk) -> Option<CompileTimings> {
-        let h = chunk.content_hash();
-        with_cache(|c| {
-            c.entries
-                .iter()
-                .filter(|(k, _)| k.hash == h)
-                .find_map(|(_, e)| e.ready().map(|code| code.timings()))
-        })
+        entries_of(chunk)
+            .iter()
+            .find_map(|e| e.ready().map(|code| code.timings()))
     }
 
     /// What later compilations on this thread keep for debugging.

@@ -71,8 +71,6 @@ pub struct Anchor {
     pub deopts: AtomicU64,
     /// Exits by an unrecorded path or a failed guard (not the loop's end).
     pub side_exits: AtomicU64,
-    /// Times native code was entered.
-    pub entries: AtomicU64,
 }
 
 impl Anchor {
@@ -265,17 +263,10 @@ impl VM {
                 if let Some(key) = grow {
                     // Record from the hot exit back to the anchor.
                     stats().recorded.fetch_add(1, Relaxed);
-                    let ctx = call_context(self);
-                    tr.recording = Some(Recording {
-                        anchor: next,
-                        ctx,
-                        last_ctx: ctx,
-                        tags: t.tags.clone(),
-                        gtags: t.gtags.clone(),
-                        steps: Vec::new(),
-                        skipping: None,
-                        side: Some((Arc::clone(&t), key)),
-                    });
+                    let (tags, gtags) = (t.tags.clone(), t.gtags.clone());
+                    let side = Some((Arc::clone(&t), key));
+                    tr.recording =
+                        Some(Recording::new(next, call_context(self), tags, gtags, side));
                 }
                 return Some(resume);
             }
@@ -286,17 +277,9 @@ impl VM {
         let needed = (cfg.trace_threshold as u64) << a.attempts.load(Relaxed);
         if hot && tr.recording.is_none() && tr.counts[next] as u64 >= needed {
             stats().recorded.fetch_add(1, Relaxed);
-            let ctx = call_context(self);
-            tr.recording = Some(Recording {
-                anchor: next,
-                ctx,
-                last_ctx: ctx,
-                tags: frame.iter().map(tag_of).collect(),
-                gtags: self.globals.iter().map(tag_of).collect(),
-                steps: Vec::new(),
-                skipping: None,
-                side: None,
-            });
+            let tags = frame.iter().map(tag_of).collect();
+            let gtags = self.globals.iter().map(tag_of).collect();
+            tr.recording = Some(Recording::new(next, call_context(self), tags, gtags, None));
         }
         None
     }
@@ -419,7 +402,6 @@ impl VM {
             .is_some()
             .then(|| exit.ip.checked_sub(1))
             .flatten();
-        a.entries.fetch_add(1, Relaxed);
         a.deopts.fetch_add(1, Relaxed);
         t.code.materialise(&exit, self, depth, base);
         let resume = *t.orig_ip.get(failed_print.unwrap_or(exit.ip))?;

@@ -54,6 +54,28 @@ pub enum Progress {
 }
 
 impl Recording {
+    /// A recording of the loop at `anchor`, in the frame at index `ctx`,
+    /// for the given slot and global kinds; `side` when it continues an
+    /// exit of an existing trace.
+    pub fn new(
+        anchor: usize,
+        ctx: usize,
+        tags: Vec<u8>,
+        gtags: Vec<u8>,
+        side: Option<(std::sync::Arc<super::Trace>, super::synth::ExitKey)>,
+    ) -> Recording {
+        Recording {
+            anchor,
+            ctx,
+            last_ctx: ctx,
+            tags,
+            gtags,
+            steps: Vec::new(),
+            skipping: None,
+            side,
+        }
+    }
+
     /// The loop just closed at `anchor` (spanning `lo..=hi`) has a trace of
     /// its own: keep it as a loop instead of unrolling it. Steps recorded
     /// inside it are dropped; recording resumes when execution leaves it.
