@@ -1,5 +1,6 @@
-//! Differential test: random programs (`common/programs.rs`, half of them
-//! printing) give the same result, slots, stack, frames and output
+//! Differential test: random programs (`common/programs.rs`; by seed, a
+//! quarter printing, a quarter printing and making strings, a quarter making
+//! strings) give the same result, slots, stack, frames, globals and output
 //! interpreted and with the tracing tier (block tier off, traces recorded
 //! after one back-edge).
 
@@ -15,7 +16,13 @@ fn check_programs(start: u64, count: u64) {
     JitCompiler::set_config(cfg);
     let before = JitCompiler::stats().trace_compiled;
     for seed in (start..).step_by(2).take(count as usize) {
-        let (chunk, presets) = programs::program(seed, seed % 4 < 2);
+        let (prints, strings) = match seed % 8 / 2 {
+            0 => (true, false),
+            1 => (true, true),
+            2 => (false, true),
+            _ => (false, false),
+        };
+        let (chunk, presets) = programs::program_with(seed, prints, strings);
         if let Err(difference) = programs::compare(&chunk, &presets) {
             let small = programs::minimise(&chunk, &presets);
             panic!(

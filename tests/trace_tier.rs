@@ -3,54 +3,9 @@
 //! (`block_threshold = u32::MAX`) and checks the trace compiled.
 
 mod common;
+use common::traced::*;
 use common::*;
-use fusevm_llvm::{
-    Chunk, JitCompiler, SharedBuffer, TraceJitConfig, VM, VMResult, Value, assemble,
-};
-
-fn asm(src: &str) -> Chunk {
-    assemble(src).unwrap_or_else(|e| panic!("{e}\n{src}"))
-}
-
-fn pin(trace_threshold: u32, f: impl FnOnce(&mut TraceJitConfig)) {
-    let mut cfg = TraceJitConfig::defaults();
-    cfg.block_threshold = u32::MAX;
-    cfg.trace_threshold = trace_threshold;
-    f(&mut cfg);
-    JitCompiler::set_config(cfg);
-}
-
-/// Runs `chunk` interpreted and with the JIT, slots preset; asserts equal
-/// results, slots, stack, frames and output. Returns the JIT's VM.
-#[track_caller]
-fn agree_with(chunk: &Chunk, presets: &[Value]) -> (VMResult, VM, String) {
-    let run = |jit: bool| {
-        let mut vm = VM::new(chunk.clone());
-        let out = SharedBuffer::new();
-        vm.set_output(Box::new(out.clone()));
-        for (i, v) in presets.iter().enumerate() {
-            vm.set_slot(i as u16, v.clone());
-        }
-        if jit {
-            vm.enable_tracing_jit();
-        }
-        let r = vm.run();
-        (r, vm, out.contents())
-    };
-    let (want, ivm, iout) = run(false);
-    let (got, nvm, nout) = run(true);
-    assert!(got.same_as(&want), "traced {got} vs interpreted {want}");
-    assert_same_vm_state(&nvm, &ivm);
-    assert_eq!(nout, iout);
-    (got, nvm, nout)
-}
-
-fn value(r: VMResult) -> Value {
-    match r {
-        VMResult::Ok(v) => v,
-        other => panic!("expected a value, got {other}"),
-    }
-}
+use fusevm_llvm::{JitCompiler, SharedBuffer, VM, VMResult, Value};
 
 const TOP_TESTED: &str = "
         LoadInt 0

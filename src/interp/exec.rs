@@ -326,21 +326,13 @@ impl VM {
                     self.stack[n - 2] = v;
                 }
                 Op::StringRepeat => {
-                    let count = pop!().to_int();
-                    let s = pop!().to_str();
-                    let count = count.max(0) as u128;
-                    if s.len() as u128 * count > self.limits.max_string_len as u128 {
-                        break Err(Fault::msg("string would exceed the string size limit"));
-                    }
-                    self.stack.push(Value::str(s.repeat(count as usize)));
+                    let count = pop!();
+                    let s = top!();
+                    *s = t!(sem::repeat(s, &count, self.limits.max_string_len).map_err(Fault::msg));
                 }
                 Op::StringLen => {
                     let v = top!();
-                    let len = match &*v {
-                        Value::Str(s) => s.chars().count(),
-                        other => other.to_str().chars().count(),
-                    };
-                    *v = Value::Int(len as i64);
+                    *v = sem::string_len(v);
                 }
 
                 // ── comparison ──
@@ -576,9 +568,7 @@ impl VM {
                 Op::TruncFloat => t!(self.unary(|v| sem::unary_float(Unary::Trunc, v))),
                 Op::RoundFloat => t!(self.unary(|v| sem::unary_float(Unary::Round, v))),
                 Op::PowFloat => t!(self.binary(sem::pow)),
-                Op::Atan2Float => {
-                    t!(self.binary(|a, b| Value::Float(a.to_float().atan2(b.to_float()))))
-                }
+                Op::Atan2Float => t!(self.binary(sem::atan2)),
                 Op::AbsInt => t!(self.unary(|v| Value::Int(v.to_int().wrapping_abs()))),
                 Op::TruncInt => t!(self.unary(|v| Value::Int(v.to_int()))),
                 Op::GcdInt => t!(self.binary(sem::gcd)),

@@ -350,3 +350,117 @@ pub fn mul_add_mod_floor(a: &Value, b: &Value, c: &Value, k: &Value) -> Value {
         _ => modulo(&add(&mul(a, b), c), k),
     }
 }
+
+// ── strings ──
+
+/// The string-length limit was exceeded.
+pub const STRING_TOO_LONG: &str = "string would exceed the string size limit";
+
+/// `a x count`: the string form of `a` repeated (a negative count gives the
+/// empty string); `Err` past `max_len` bytes.
+pub fn repeat(a: &Value, count: &Value, max_len: usize) -> Result<Value, &'static str> {
+    let s = a.to_str();
+    let count = count.to_int().max(0) as u128;
+    if s.len() as u128 * count > max_len as u128 {
+        return Err(STRING_TOO_LONG);
+    }
+    Ok(Value::str(s.repeat(count as usize)))
+}
+
+/// Length of the string form of `a`, in characters.
+pub fn string_len(a: &Value) -> Value {
+    let n = match a {
+        Value::Str(s) => s.chars().count(),
+        other => other.to_str().chars().count(),
+    };
+    Value::Int(n as i64)
+}
+
+/// `atan2(a, b)` on the float forms.
+pub fn atan2(a: &Value, b: &Value) -> Value {
+    Value::Float(a.to_float().atan2(b.to_float()))
+}
+
+// ── ops as functions of their operands ──
+
+/// The value a pure op (one that pops `args`, pushes one value and touches
+/// nothing else) leaves on the stack; `None` for every other op. Native
+/// tiers call this for operands they don't specialise (a string in an
+/// arithmetic op, a concatenation), so it must agree with the dispatch
+/// loop, which calls the same functions.
+pub fn apply(
+    op: &crate::bytecode::op::Op,
+    args: &[Value],
+    consts: &[Value],
+    max_string_len: usize,
+) -> Option<Result<Value, &'static str>> {
+    use crate::bytecode::op::Op::*;
+    let a = |k: usize| args.get(k).unwrap_or(&Value::Undef);
+    let cmp = |c: Cmp| Value::Bool(compare(c, a(0), a(1)));
+    let v = match *op {
+        LoadConst(c) => consts.get(c as usize)?.clone(),
+        Add => add(a(0), a(1)),
+        Sub => sub(a(0), a(1)),
+        Mul => mul(a(0), a(1)),
+        Div => div(a(0), a(1)),
+        Mod => modulo(a(0), a(1)),
+        Pow | PowFloat => pow(a(0), a(1)),
+        Atan2Float => atan2(a(0), a(1)),
+        Negate => negate(a(0)),
+        Inc => step(a(0), 1),
+        Dec => step(a(0), -1),
+        NumEq => cmp(Cmp::Eq),
+        NumNe => cmp(Cmp::Ne),
+        NumLt => cmp(Cmp::Lt),
+        NumGt => cmp(Cmp::Gt),
+        NumLe => cmp(Cmp::Le),
+        NumGe => cmp(Cmp::Ge),
+        Spaceship => spaceship(a(0), a(1)),
+        StrEq => str_compare(Some(Cmp::Eq), a(0), a(1)),
+        StrNe => str_compare(Some(Cmp::Ne), a(0), a(1)),
+        StrLt => str_compare(Some(Cmp::Lt), a(0), a(1)),
+        StrGt => str_compare(Some(Cmp::Gt), a(0), a(1)),
+        StrLe => str_compare(Some(Cmp::Le), a(0), a(1)),
+        StrGe => str_compare(Some(Cmp::Ge), a(0), a(1)),
+        StrCmp => str_compare(None, a(0), a(1)),
+        LogNot => Value::Bool(!a(0).is_truthy()),
+        LogAnd => Value::Bool(a(0).is_truthy() && a(1).is_truthy()),
+        LogOr => Value::Bool(a(0).is_truthy() || a(1).is_truthy()),
+        BitAnd => bits(Bits::And, a(0), a(1)),
+        BitOr => bits(Bits::Or, a(0), a(1)),
+        BitXor => bits(Bits::Xor, a(0), a(1)),
+        Shl => bits(Bits::Shl, a(0), a(1)),
+        Shr => bits(Bits::Shr, a(0), a(1)),
+        BitNot => Value::Int(!a(0).to_int()),
+        Concat => {
+            let v = concat(a(0), a(1));
+            if matches!(&v, Value::Str(s) if s.len() > max_string_len) {
+                return Some(Err(STRING_TOO_LONG));
+            }
+            v
+        }
+        StringRepeat => return Some(repeat(a(0), a(1), max_string_len)),
+        StringLen => string_len(a(0)),
+        MulModFloor => mul_mod_floor(a(0), a(1), a(2)),
+        MulAddModFloor => mul_add_mod_floor(a(0), a(1), a(2), a(3)),
+        SqrtFloat => unary_float(Unary::Sqrt, a(0)),
+        SinFloat => unary_float(Unary::Sin, a(0)),
+        CosFloat => unary_float(Unary::Cos, a(0)),
+        TanFloat => unary_float(Unary::Tan, a(0)),
+        ExpFloat => unary_float(Unary::Exp, a(0)),
+        LogFloat => unary_float(Unary::Ln, a(0)),
+        Log2Float => unary_float(Unary::Log2, a(0)),
+        Log10Float => unary_float(Unary::Log10, a(0)),
+        AbsFloat => unary_float(Unary::Abs, a(0)),
+        FloorFloat => unary_float(Unary::Floor, a(0)),
+        CeilFloat => unary_float(Unary::Ceil, a(0)),
+        TruncFloat => unary_float(Unary::Trunc, a(0)),
+        RoundFloat => unary_float(Unary::Round, a(0)),
+        AbsInt => Value::Int(a(0).to_int().wrapping_abs()),
+        TruncInt => Value::Int(a(0).to_int()),
+        GcdInt => gcd(a(0), a(1)),
+        LcmInt => lcm(a(0), a(1)),
+        _ => return None,
+    };
+    Some(Ok(v))
+}

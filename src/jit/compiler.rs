@@ -257,16 +257,14 @@ pub(crate) fn enter_block(vm: &mut VM) -> bool {
     let Some((entry, code)) = code_for(&chunk, &tags, &gtags, false) else {
         return false;
     };
-    let bits: Vec<u64> = vm.slots.iter().map(bits_of).collect();
-    let gbits: Vec<u64> = vm.globals.iter().map(bits_of).collect();
     let depth = vm.stack.len();
     let limits = vm.limits();
     let frames_left = limits.max_frames.saturating_sub(vm.frames.len());
-    let Some(exit) = code.run(&bits, &gbits, depth, frames_left, limits.native_stack) else {
+    let Some(mut exit) = code.run(&vm.slots, vm.globals(), depth, frames_left, &limits) else {
         return false;
     };
     count_run(&entry, &exit, chunk.len());
-    code.materialise(&exit, vm, depth, 0);
+    code.materialise(&mut exit, vm, depth, 0);
     vm.ip = exit.ip;
     true
 }
@@ -528,10 +526,9 @@ impl JitCompiler {
         // The raw entry points have no globals: all start undefined.
         let gtags = vec![TAG_UNDEF; chunk.names().len()];
         let (entry, code) = code_for(chunk, &tags, &gtags, eager)?;
-        let bits: Vec<u64> = values.iter().map(bits_of).collect();
-        let gbits = vec![0u64; gtags.len()];
+        let globals = vec![Value::Undef; gtags.len()];
         let limits = crate::Limits::default();
-        let exit = code.run(&bits, &gbits, 0, limits.max_frames - 1, limits.native_stack)?;
+        let mut exit = code.run(&values, &globals, 0, limits.max_frames - 1, &limits)?;
         count_run(&entry, &exit, chunk.len());
         let (result, final_slots) = if exit.ip == chunk.len() && code.scopes_at(&exit).is_empty() {
             let top = exit
@@ -557,7 +554,7 @@ impl JitCompiler {
         } else {
             let mut vm = VM::with_shared_chunk(Arc::new(chunk.clone()));
             vm.slots = values.clone();
-            code.materialise(&exit, &mut vm, 0, 0);
+            code.materialise(&mut exit, &mut vm, 0, 0);
             vm.ip = exit.ip;
             let result = vm.run();
             (result, std::mem::take(&mut vm.slots))

@@ -29,8 +29,36 @@ pub const MUL_ADD_MOD_FLOOR: &str = "fusevm_mul_add_mod_floor";
 pub const PRINT_VALUE: &str = "fusevm_print_value";
 /// `i64 print_newline()`
 pub const PRINT_NEWLINE: &str = "fusevm_print_newline";
+/// `{i64 tag, i64 bits} value_op(i64 ip, i64 out_box, i64 kinds, (i64 tag,
+/// i64 bits) × 4)`: the op at `ip` of the running chunk applied to its
+/// operands (`semantics::apply`); an `OPAQUE` result is left in box
+/// `out_box`. The tag is [`FAILED`] when the op fails or its result's kind
+/// is not in the bit set `kinds`: native code then exits before the op.
+pub const VALUE_OP: &str = "fusevm_value_op";
+/// `i64 box_move(i64 from, i64 to)`: box `to` gets a copy of box `from`.
+pub const BOX_MOVE: &str = "fusevm_box_move";
+/// `i64 box_truthy(i64 box)`: whether the boxed value is true.
+pub const BOX_TRUTHY: &str = "fusevm_box_truthy";
+
+/// The tag [`VALUE_OP`] returns when native code must leave before the op.
+pub const FAILED: u8 = 0xff;
+
+/// What native code running on this thread may use besides its buffers:
+/// the values it can't keep in registers (strings, containers: *boxes*, one
+/// per slot, stack position and global, named by index), and the chunk it
+/// runs (for the op a helper applies).
+pub struct Lent {
+    /// The boxes; a native value tagged `OPAQUE` holds its box's index.
+    pub boxes: Vec<Value>,
+    /// The running chunk.
+    pub chunk: std::sync::Arc<crate::bytecode::chunk::Chunk>,
+    /// `Limits::max_string_len` of the running VM.
+    pub max_string_len: usize,
+}
 
 thread_local! {
+    /// The running code's boxes and chunk.
+    static LENT: RefCell<Option<Lent>> = const { RefCell::new(None) };
     /// The running VM's output while native code runs on this thread.
     static OUTPUT: RefCell<Option<Box<dyn Write + Send>>> = const { RefCell::new(None) };
     /// The first write error native code met.
@@ -52,6 +80,102 @@ pub fn with_output<R>(
     (r, OUTPUT_ERROR.with(|e| e.borrow_mut().take()))
 }
 
+/// Runs `f` (a call into native code) with `lent` available to the value
+/// helpers; gives `lent` back with `f`'s result.
+pub fn with_lent<R>(lent: Lent, f: impl FnOnce() -> R) -> (R, Lent) {
+    let previous = LENT.with(|l| l.borrow_mut().replace(lent));
+    let r = f();
+    let back = LENT.with(|l| std::mem::replace(&mut *l.borrow_mut(), previous));
+    (r, back.expect("lent for the call"))
+}
+
+/// Runs `g` on the lent state (`None` outside a native call).
+fn lent<R>(g: impl FnOnce(&mut Lent) -> R) -> Option<R> {
+    LENT.with(|l| l.borrow_mut().as_mut().map(g))
+}
+
+/// The value a native `(tag, bits)` pair stands for, reading boxes for
+/// `OPAQUE` ones.
+fn value_in(l: &Lent, tag: i64, bits: i64) -> Value {
+    match value_of(tag as u64, bits as u64) {
+        Some(v) => v,
+        None => l.boxes.get(bits as usize).cloned().unwrap_or(Value::Undef),
+    }
+}
+
+/// A native `(tag, bits)` pair.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct Pair {
+    tag: i64,
+    bits: i64,
+}
+
+#[allow(clippy::too_many_arguments)]
+extern "C" fn value_op(
+    ip: i64,
+    out_box: i64,
+    kinds: i64,
+    t0: i64,
+    b0: i64,
+    t1: i64,
+    b1: i64,
+    t2: i64,
+    b2: i64,
+    t3: i64,
+    b3: i64,
+) -> Pair {
+    let failed = Pair {
+        tag: FAILED as i64,
+        bits: 0,
+    };
+    lent(|l| {
+        let Some(op) = l.chunk.ops().get(ip as usize).copied() else {
+            return failed;
+        };
+        let n = super::support::stack_effect(&op).0.min(4);
+        let pairs = [(t0, b0), (t1, b1), (t2, b2), (t3, b3)];
+        let args: Vec<Value> = pairs[..n].iter().map(|&(t, b)| value_in(l, t, b)).collect();
+        let v = match sem::apply(&op, &args, l.chunk.constants(), l.max_string_len) {
+            Some(Ok(v)) => v,
+            _ => return failed,
+        };
+        let tag = super::kinds::tag_of(&v);
+        if kinds & (1 << tag) == 0 {
+            return failed;
+        }
+        if tag == super::kinds::TAG_OPAQUE {
+            match l.boxes.get_mut(out_box as usize) {
+                Some(slot) => *slot = v,
+                None => return failed,
+            }
+            return Pair {
+                tag: tag as i64,
+                bits: out_box,
+            };
+        }
+        Pair {
+            tag: tag as i64,
+            bits: super::kinds::bits_of(&v) as i64,
+        }
+    })
+    .unwrap_or(failed)
+}
+
+extern "C" fn box_move(from: i64, to: i64) -> i64 {
+    lent(|l| {
+        let v = l.boxes.get(from as usize).cloned().unwrap_or(Value::Undef);
+        if let Some(slot) = l.boxes.get_mut(to as usize) {
+            *slot = v;
+        }
+    });
+    0
+}
+
+extern "C" fn box_truthy(b: i64) -> i64 {
+    lent(|l| l.boxes.get(b as usize).is_some_and(Value::is_truthy) as i64).unwrap_or(0)
+}
+
 fn write_out(text: &str) {
     OUTPUT.with(|o| {
         if let Some(w) = o.borrow_mut().as_mut()
@@ -71,7 +195,8 @@ fn failed() -> i64 {
 }
 
 extern "C" fn print_value(tag: i64, bits: i64) -> i64 {
-    let v = value_of(tag as u64, bits as u64).unwrap_or(Value::Undef);
+    let v = lent(|l| value_in(l, tag, bits))
+        .unwrap_or_else(|| value_of(tag as u64, bits as u64).unwrap_or(Value::Undef));
     let mut text = String::new();
     v.write_str(&mut text);
     write_out(&text);
@@ -138,9 +263,17 @@ extern "C" fn mul_add_mod_floor(x: i64, y: i64, z: i64, k: i64) -> i64 {
     sem::floor_rem_i128(x as i128 * y as i128 + z as i128, k)
 }
 
+type ValueOp = extern "C" fn(i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64) -> Pair;
+
 /// Registers every helper with `jit`.
 pub fn register(jit: &Jit) -> Result<(), fusevm_llvm_backend::Error> {
-    let table: [(&str, usize); 9] = [
+    let table: [(&str, usize); 12] = [
+        (VALUE_OP, value_op as ValueOp as usize),
+        (
+            BOX_MOVE,
+            box_move as extern "C" fn(i64, i64) -> i64 as usize,
+        ),
+        (BOX_TRUTHY, box_truthy as extern "C" fn(i64) -> i64 as usize),
         (
             PRINT_VALUE,
             print_value as extern "C" fn(i64, i64) -> i64 as usize,
@@ -180,6 +313,11 @@ pub fn signature<'c>(name: &str, ctx: ContextRef<'c>) -> Option<FunctionType<'c>
         MUL_ADD_MOD_FLOOR => i.fn_type(&[i.into(), i.into(), i.into(), i.into()], false),
         PRINT_VALUE => i.fn_type(&[i.into(), i.into()], false),
         PRINT_NEWLINE => i.fn_type(&[], false),
+        VALUE_OP => ctx
+            .struct_type(&[i.into(), i.into()], false)
+            .fn_type(&[i.into(); 11], false),
+        BOX_MOVE => i.fn_type(&[i.into(), i.into()], false),
+        BOX_TRUTHY => i.fn_type(&[i.into()], false),
         _ => return None,
     })
 }

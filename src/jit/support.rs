@@ -117,14 +117,27 @@ pub fn block(op: &Op, consts: &[Value]) -> Support {
     }
 }
 
-/// The tracing tier's support: the block tier's, plus printing (a trace
-/// runs in top-level code of its own, where output can't be repeated by an
-/// unwinding call; the text goes straight to the VM's output).
+/// The tracing tier's support in a trace's top-level code: the block
+/// tier's, plus printing (a trace runs in top-level code of its own, where
+/// output can't be repeated by an unwinding call; the text goes straight to
+/// the VM's output), plus values native code keeps in *boxes* (strings,
+/// containers: any constant, string ops through runtime helpers, and every
+/// numeric op when an operand is boxed). Subroutines keep the block tier's
+/// table.
 pub fn trace(op: &Op, consts: &[Value]) -> Support {
+    use Op::*;
     match op {
-        Op::Print(_) | Op::PrintLn(_) => Support::Native,
+        Print(_) | PrintLn(_) | LoadConst(_) | Concat | StringRepeat | StringLen | StrEq
+        | StrNe | StrLt | StrGt | StrLe | StrGe | StrCmp => Support::Native,
         _ => block(op, consts),
     }
+}
+
+/// Whether `op` is pure (pops its operands, pushes one value, touches
+/// nothing else): exactly the ops `semantics::apply` computes, so a tier can
+/// hand such an op to the value helper when an operand is boxed.
+pub fn applies(op: &Op) -> bool {
+    matches!(op, Op::LoadConst(_)) || crate::interp::semantics::apply(op, &[], &[], 0).is_some()
 }
 
 /// Values an op pops and pushes on the operand stack (for the ops the block
@@ -142,15 +155,15 @@ pub fn stack_effect(op: &Op) -> (usize, usize) {
         Rot => (3, 3),
         Add | Sub | Mul | Div | Mod | Pow | NumEq | NumNe | NumLt | NumGt | NumLe | NumGe
         | Spaceship | LogAnd | LogOr | BitAnd | BitOr | BitXor | Shl | Shr | PowFloat
-        | Atan2Float | GcdInt | LcmInt => (2, 1),
+        | Atan2Float | GcdInt | LcmInt | Concat | StringRepeat | StrEq | StrNe | StrLt | StrGt
+        | StrLe | StrGe | StrCmp => (2, 1),
         MulModFloor => (3, 1),
         Print(k) | PrintLn(k) => (*k as usize, 0),
         MulAddModFloor => (4, 1),
         Negate | Inc | Dec | LogNot | BitNot | SqrtFloat | SinFloat | CosFloat | TanFloat
         | ExpFloat | LogFloat | Log2Float | Log10Float | AbsFloat | FloorFloat | CeilFloat
-        | TruncFloat | RoundFloat | AbsInt | TruncInt | JumpIfTrueKeep(_) | JumpIfFalseKeep(_) => {
-            (1, 1)
-        }
+        | TruncFloat | RoundFloat | AbsInt | TruncInt | StringLen | JumpIfTrueKeep(_)
+        | JumpIfFalseKeep(_) => (1, 1),
         _ => (0, 0),
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod kernels;
 pub mod programs;
+pub mod traced;
 
 use fusevm_llvm::{Chunk, ChunkBuilder, Op, VM, VMResult, Value, assemble};
 

@@ -3,7 +3,9 @@
 //! Int/Float/Bool/Undef values, loops (top-tested, do-while, fused
 //! back-edges, `AccumSumLoop`), branches, keep jumps, stack shuffles,
 //! scopes, subroutine calls (bounded and runaway recursion), slots preset by
-//! the embedder (strings included) and, on request, printing.
+//! the embedder (strings included) and, on request, printing and string
+//! values flowing through expressions (constants, `Concat`, string
+//! comparisons, `StringRepeat`, `StringLen`, strings as numeric operands).
 
 use super::Rng;
 use fusevm_llvm::{Chunk, ChunkBuilder, Op, SharedBuffer, VM, Value};
@@ -24,6 +26,26 @@ fn numeric_constants() -> Vec<Value> {
         Value::Undef,
     ]
 }
+
+fn string_constants() -> Vec<Value> {
+    ["", "7", "ab", "-2.5", "nan", "1e3", " x "]
+        .into_iter()
+        .map(Value::str)
+        .collect()
+}
+
+const STRING_BINARY: &[Op] = &[
+    Op::Concat,
+    Op::Concat,
+    Op::Concat,
+    Op::Add,
+    Op::StrEq,
+    Op::StrNe,
+    Op::StrLt,
+    Op::StrGe,
+    Op::StrCmp,
+    Op::StringRepeat,
+];
 
 const BINARY: &[Op] = &[
     Op::Add,
@@ -78,6 +100,8 @@ struct Gen {
     in_sub: bool,
     /// Whether statements may print (keeps chunks out of the block tier).
     prints: bool,
+    /// Whether expressions may make and use strings.
+    strings: bool,
 }
 
 impl Gen {
@@ -119,14 +143,28 @@ impl Gen {
                 self.emit(Op::GetVar(g));
             }
             3 => {
-                let c = self.rng.below(self.n_consts as u64) as u16;
+                // Subroutines stay numeric: a trace calls them natively.
+                let n = if self.in_sub {
+                    numeric_constants().len()
+                } else {
+                    self.n_consts as usize
+                };
+                let c = self.rng.below(n as u64) as u16;
                 self.emit(Op::LoadConst(c));
             }
             4..=6 => {
                 self.expr(depth + 1);
                 self.expr(depth + 1);
-                let op = *self.rng.pick(BINARY);
+                let op = if self.strings && !self.in_sub && self.rng.below(2) == 0 {
+                    *self.rng.pick(STRING_BINARY)
+                } else {
+                    *self.rng.pick(BINARY)
+                };
                 self.emit(op);
+            }
+            7 if self.strings && !self.in_sub && self.rng.below(4) == 0 => {
+                self.expr(depth + 1);
+                self.emit(Op::StringLen);
             }
             7 => {
                 self.expr(depth + 1);
@@ -345,7 +383,15 @@ impl Gen {
 
 /// A random program; `presets` are slot values the embedder sets first.
 pub fn program(seed: u64, prints: bool) -> (Chunk, Vec<Value>) {
-    let consts = numeric_constants();
+    program_with(seed, prints, false)
+}
+
+/// A random program that may also print and make strings.
+pub fn program_with(seed: u64, prints: bool, strings: bool) -> (Chunk, Vec<Value>) {
+    let mut consts = numeric_constants();
+    if strings {
+        consts.extend(string_constants());
+    }
     let mut g = Gen {
         rng: Rng::new(seed),
         b: ChunkBuilder::new(),
@@ -354,6 +400,7 @@ pub fn program(seed: u64, prints: bool) -> (Chunk, Vec<Value>) {
         subs: Vec::new(),
         in_sub: false,
         prints,
+        strings,
     };
     for c in &consts {
         g.b.add_constant(c.clone());
@@ -445,6 +492,8 @@ pub fn vm_for(chunk: &Chunk, presets: &[Value], jit: bool) -> (VM, SharedBuffer)
     vm.set_output(Box::new(out.clone()));
     let mut limits = vm.limits();
     limits.max_frames = 2_000;
+    // Strings doubled in nested loops stay small; past this, both fail.
+    limits.max_string_len = 1 << 16;
     vm.set_limits(limits);
     for (i, v) in presets.iter().enumerate() {
         vm.set_slot(i as u16, v.clone());

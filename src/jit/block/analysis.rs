@@ -126,6 +126,10 @@ pub struct Function {
 pub struct Plan {
     /// `functions[0]` is the root.
     pub functions: Vec<Function>,
+    /// Whether boxed values (strings, containers) flow through the root's
+    /// stack and slots (the tracing tier), rather than staying in the slots
+    /// and globals that held them at entry (the block tier).
+    pub boxed: bool,
 }
 
 /// Analyses `chunk` entered at op 0 with slots of the given kinds.
@@ -146,6 +150,7 @@ pub fn analyse(
     global_kinds: &[KindSet],
     tier: Tier,
 ) -> Result<Plan, String> {
+    let boxed = tier == Tier::Trace;
     let mut fns = vec![new_function(0, usize::MAX)];
     let mut index: FxHashMap<(usize, usize), usize> = FxHashMap::default();
     discover(chunk, &mut fns, &mut index, tier)?;
@@ -156,7 +161,8 @@ pub fn analyse(
         }
         let mut changed = false;
         for f in 0..fns.len() {
-            let (states, calls, ret) = analyse_function(chunk, &fns, f, entry_kinds, global_kinds)?;
+            let (states, calls, ret) =
+                analyse_function(chunk, &fns, f, entry_kinds, global_kinds, boxed)?;
             for (callee, args) in calls {
                 let c = &mut fns[callee];
                 for (a, k) in c.args.iter_mut().zip(args) {
@@ -193,7 +199,10 @@ pub fn analyse(
             break;
         }
     }
-    Ok(Plan { functions: fns })
+    Ok(Plan {
+        functions: fns,
+        boxed,
+    })
 }
 
 fn new_function(entry: usize, argc: usize) -> Function {
@@ -238,8 +247,8 @@ fn discover(
             }
             let op = ops[ip];
             let support = match tier {
-                Tier::Block => support::block(&op, chunk.constants()),
-                Tier::Trace => support::trace(&op, chunk.constants()),
+                Tier::Trace if root => support::trace(&op, chunk.constants()),
+                _ => support::block(&op, chunk.constants()),
             };
             match support {
                 Support::No => return Err(format!("op {ip} `{op}` has no native lowering")),
@@ -325,6 +334,7 @@ fn analyse_function(
     f: usize,
     entry_kinds: &[KindSet],
     global_kinds: &[KindSet],
+    boxed: bool,
 ) -> Result<(Vec<Option<State>>, Calls, KindSet), String> {
     let ops = chunk.ops();
     let fun = &fns[f];
@@ -388,6 +398,12 @@ fn analyse_function(
                 let callee = fun.callees[&ip];
                 let argc = fns[callee].argc;
                 let args = st.stack.split_off(st.stack.len() - argc);
+                // A boxed argument exits before the call (subroutines have
+                // no boxes); the callee sees the other kinds.
+                if args.contains(&KindSet::of(TAG_OPAQUE)) {
+                    continue;
+                }
+                let args = args.iter().map(|k| k.without(TAG_OPAQUE)).collect();
                 calls.push((callee, args));
                 match fns[callee].returns_value {
                     None => continue, // never returns
@@ -422,7 +438,7 @@ fn analyse_function(
                 next.push((ip + 1, st));
             }
             _ => {
-                if !transfer(&op, chunk, &mut st) {
+                if !transfer(&op, chunk, &mut st, boxed && root) {
                     continue; // always exits (reads a slot native code can't)
                 }
                 for s in successors(&op, ip) {
@@ -451,8 +467,9 @@ fn analyse_function(
 }
 
 /// Applies a non-call op to the state. `false` when the op can only exit
-/// (it reads a slot holding a value native code can't represent).
-fn transfer(op: &Op, chunk: &Chunk, st: &mut State) -> bool {
+/// (it reads a slot holding a value native code can't represent). With
+/// `boxed`, `GetSlot` and `GetVar` push boxed values too.
+fn transfer(op: &Op, chunk: &Chunk, st: &mut State, boxed: bool) -> bool {
     use Op::*;
     // Reading a slot: the opaque case exits, the rest flows on.
     macro_rules! read {
@@ -481,7 +498,12 @@ fn transfer(op: &Op, chunk: &Chunk, st: &mut State) -> bool {
         Dup2 => vec![a(0), a(1), a(0), a(1)],
         Swap => vec![a(1), a(0)],
         Rot => vec![a(1), a(2), a(0)],
+        GetSlot(s) if boxed => {
+            let p = st.phys(s);
+            vec![st.slot(p)]
+        }
         GetSlot(s) => vec![read!(s)],
+        GetVar(n) if boxed => vec![st.globals[n as usize]],
         GetVar(n) => {
             let k = st.globals[n as usize].without(TAG_OPAQUE);
             if k == KindSet::NONE {
@@ -509,7 +531,9 @@ fn transfer(op: &Op, chunk: &Chunk, st: &mut State) -> bool {
             vec![KindSet::BOOL]
         }
         Spaceship | BitAnd | BitOr | BitXor | BitNot | Shl | Shr | AbsInt | GcdInt | LcmInt
-        | TruncInt => vec![KindSet::INT],
+        | TruncInt | StringLen | StrCmp => vec![KindSet::INT],
+        StrEq | StrNe | StrLt | StrGt | StrLe | StrGe => vec![KindSet::BOOL],
+        Concat | StringRepeat => vec![KindSet::of(TAG_OPAQUE)],
         MulModFloor => vec![KindSet::INT.join(arith(arith(a(0), a(1)), a(2)))],
         MulAddModFloor => vec![KindSet::INT.join(arith(arith(arith(a(0), a(1)), a(2)), a(3)))],
         PreIncSlot(s) | PreDecSlot(s) => {

@@ -106,12 +106,49 @@ pub fn build<'c>(
     Ok(())
 }
 
-/// The three allocas of one position.
+/// The three allocas of one position, and its box (boxed roots only).
 #[derive(Clone, Copy)]
 struct Cell<'c> {
     tag: PointerValue<'c>,
     i: PointerValue<'c>,
     f: PointerValue<'c>,
+    bx: Option<u32>,
+}
+
+/// Where a boxed root keeps values it can't hold in registers: one box per
+/// slot (`0..slots`), stack position and global, then [`SCRATCH`] more for
+/// ops that permute the stack. A native value tagged `OPAQUE` holds the
+/// index of its position's own box.
+#[derive(Debug, Clone, Copy)]
+pub struct BoxLayout {
+    /// Physical slots.
+    pub slots: usize,
+    /// Stack positions.
+    pub depth: usize,
+    /// Globals.
+    pub globals: usize,
+}
+
+/// Scratch boxes after the positions' own.
+pub const SCRATCH: usize = 4;
+
+impl BoxLayout {
+    /// Box of stack position `k`.
+    pub fn stack(&self, k: usize) -> usize {
+        self.slots + k
+    }
+    /// Box of global `n`.
+    pub fn global(&self, n: usize) -> usize {
+        self.slots + self.depth + n
+    }
+    /// Scratch box `k`.
+    pub fn scratch(&self, k: usize) -> usize {
+        self.global(self.globals) + k
+    }
+    /// Boxes in all.
+    pub fn count(&self) -> usize {
+        self.scratch(SCRATCH)
+    }
 }
 
 /// Builds one function.
@@ -139,6 +176,9 @@ struct FnBuilder<'a, 'c, 'm> {
     frames: Option<PointerValue<'c>>,
     /// The op being lowered.
     cur: usize,
+    /// Boxed values flow here (the root of a boxed plan).
+    boxed: bool,
+    layout: BoxLayout,
 }
 
 impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
@@ -154,6 +194,11 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
         entry_tags: EntryTags<'a>,
     ) -> L<Self> {
         let info_ty = struct_of(e, info::COUNT as usize);
+        let layout = BoxLayout {
+            slots: fun.slot_count,
+            depth: fun.max_depth,
+            globals: entry_tags.globals.len(),
+        };
         let info = func
             .get_nth_param(if k == 0 { 2 } else { 0 })
             .ok_or_else(|| LowerError("missing info parameter".into()))?
@@ -177,6 +222,8 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
             exit: None,
             frames: None,
             cur: 0,
+            boxed: k == 0 && plan.boxed,
+            layout,
         })
     }
 
@@ -195,13 +242,13 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
             return self.ret_unwinding();
         }
         // Allocas and their initial values.
-        for _ in 0..self.fun.max_depth {
-            let c = self.cell()?;
+        for k in 0..self.fun.max_depth {
+            let c = self.cell(self.layout.stack(k))?;
             self.stack.push(c);
             self.store(c, e.undef_value())?;
         }
-        for _ in 0..self.fun.slot_count {
-            let c = self.cell()?;
+        for p in 0..self.fun.slot_count {
+            let c = self.cell(p)?;
             self.slots.push(c);
             self.store(c, e.undef_value())?;
         }
@@ -255,9 +302,14 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
                 )?
                 .into_int_value();
             let f = e.b.build_bit_cast(bits, e.f64t, "f")?.into_float_value();
+            let i = match tag {
+                TAG_FLOAT => e.int(0),
+                TAG_OPAQUE => e.int(p as i64), // `run` put it in its box
+                _ => bits,
+            };
             let v = V {
                 tag: e.tag(tag),
-                i: if tag == TAG_FLOAT { e.int(0) } else { bits },
+                i,
                 f,
             };
             self.store(self.slots[p], v)?;
@@ -268,13 +320,17 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
         let globals_ptr = self.param(3)?.into_pointer_value();
         let globals_ty = struct_of(e, 2 * self.entry_tags.globals.len());
         for &tag in self.entry_tags.globals {
-            let c = self.cell()?;
-            let n = self.globals.len() as u32;
+            let n = self.globals.len();
+            let c = self.cell(self.layout.global(n))?;
             let at =
-                e.b.build_struct_gep(globals_ty, globals_ptr, 2 * n + 1, "g")?;
+                e.b.build_struct_gep(globals_ty, globals_ptr, 2 * n as u32 + 1, "g")?;
             let bits = e.b.build_load(e.i64t, at, "bits")?.into_int_value();
             let f = e.b.build_bit_cast(bits, e.f64t, "f")?.into_float_value();
-            let i = if tag == TAG_FLOAT { e.int(0) } else { bits };
+            let i = match tag {
+                TAG_FLOAT => e.int(0),
+                TAG_OPAQUE => e.int(self.layout.global(n) as i64),
+                _ => bits,
+            };
             self.store(
                 c,
                 V {
@@ -423,11 +479,17 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
     // ── ops ──
 
     fn lower_op(&mut self, ip: usize) -> L<()> {
+        self.cur = ip;
+        let st = self.state(ip)?.clone();
+        self.lower_op_in(ip, st)
+    }
+
+    /// Lowers op `ip` for the state `st` (the analysis's, or one narrowed
+    /// to unboxed operands).
+    fn lower_op_in(&mut self, ip: usize, st: State) -> L<()> {
         use Op::*;
         let e = self.e;
         let op = self.chunk.ops()[ip];
-        self.cur = ip;
-        let st = self.state(ip)?.clone();
         let d = st.stack.len();
         let pops = match op {
             Call(_, argc) => argc as usize,
@@ -438,8 +500,29 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
             return self.exit_at(ip, d); // the interpreter reports the underflow
         }
         let only_opaque = |s: u16| st.slots.get(st.phys(s)) == Some(&KindSet::of(TAG_OPAQUE));
-        if slots_read(&op).into_iter().any(only_opaque) {
+        let reads_boxed = !(self.boxed && matches!(op, GetSlot(_)));
+        if reads_boxed && slots_read(&op).into_iter().any(only_opaque) {
             return self.exit_at(ip, d); // the interpreter reads it
+        }
+        if self.boxed && needs_helper(&op, self.chunk) {
+            return self.apply_in_helper(&st, ip, pops);
+        }
+        if crate::jit::support::applies(&op) && self.may_be_boxed(&st, pops) {
+            // A boxed operand goes to the value helper; the rest is native.
+            let any = self.any_boxed(&st, pops)?;
+            if any.get_zero_extended_constant() == Some(1) {
+                return self.apply_in_helper(&st, ip, pops);
+            }
+            let (slow, fast) = (self.new_block("boxed_operand"), self.new_block("unboxed"));
+            e.b.build_conditional_branch(any, slow, fast)?;
+            e.b.position_at_end(slow);
+            self.apply_in_helper(&st, ip, pops)?;
+            e.b.position_at_end(fast);
+            let mut narrowed = st;
+            for k in d - pops..d {
+                narrowed.stack[k] = narrowed.stack[k].without(TAG_OPAQUE);
+            }
+            return self.lower_op_in(ip, narrowed);
         }
         let arg = |k: usize| self.read_stack(&st, d - pops + k);
         // Binary ops replace two values with one.
@@ -488,17 +571,29 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
                 self.goto(ip + 1)
             }
             Swap => {
-                let (a, b) = (arg(0)?, arg(1)?);
+                let (a, b) = (
+                    self.to_scratch(&st, d - 2, 0)?,
+                    self.to_scratch(&st, d - 1, 1)?,
+                );
                 self.write_stack(d - 2, b)?;
                 self.write_stack(d - 1, a)?;
                 self.goto(ip + 1)
             }
             Rot => {
-                let (a, b, c) = (arg(0)?, arg(1)?, arg(2)?);
+                let (a, b, c) = (
+                    self.to_scratch(&st, d - 3, 0)?,
+                    self.to_scratch(&st, d - 2, 1)?,
+                    self.to_scratch(&st, d - 1, 2)?,
+                );
                 self.write_stack(d - 3, b)?;
                 self.write_stack(d - 2, c)?;
                 self.write_stack(d - 1, a)?;
                 self.goto(ip + 1)
+            }
+            GetSlot(s) if self.boxed => {
+                let p = st.phys(s);
+                let kinds = st.slots.get(p).copied().unwrap_or(KindSet::UNDEF);
+                push!(self.load(self.slot_cell(p)?, Some(kinds))?)
             }
             GetSlot(s) => {
                 let v = self.read_slot(&st, ip, s)?;
@@ -532,6 +627,10 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
                 self.exit_at(ip + 1, d - k as usize)?;
                 e.b.position_at_end(go);
                 self.goto(ip + 1)
+            }
+            GetVar(n) if self.boxed => {
+                let kinds = st.globals[n as usize];
+                push!(self.load(self.global_cell(n)?, Some(kinds))?)
             }
             GetVar(n) => {
                 let kinds = st.globals[n as usize];
@@ -619,7 +718,7 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
 
             Jump(t) => self.goto(t),
             JumpIfTrue(t) | JumpIfFalse(t) | JumpIfTrueKeep(t) | JumpIfFalseKeep(t) => {
-                let c = e.truthy(arg(0)?)?;
+                let c = self.truthy_boxed(arg(0)?, st.stack[d - 1])?;
                 let (on_true, on_false) = match op {
                     JumpIfTrue(_) | JumpIfTrueKeep(_) => (t, ip + 1),
                     _ => (ip + 1, t),
@@ -726,6 +825,18 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
         let callee = &self.plan.functions[callee_idx];
         let d = st.stack.len();
         let argc = callee.argc;
+        if self.may_be_boxed(st, argc) {
+            // Subroutines have no boxes: the interpreter makes this call.
+            if st.stack[d - argc..].contains(&KindSet::of(TAG_OPAQUE)) {
+                return self.exit_at(ip, d); // as the analysis expects
+            }
+            let any = self.any_boxed(st, argc)?;
+            let (stop, go) = (self.new_block("boxed_argument"), self.new_block("call"));
+            e.b.build_conditional_branch(any, stop, go)?;
+            e.b.position_at_end(stop);
+            self.exit_at(ip, d)?;
+            e.b.position_at_end(go);
+        }
         let fl =
             e.b.build_load(e.i64t, self.frames.expect("set at entry"), "fl")?;
         let mut args: Vec<BasicMetadataValueEnum<'c>> = vec![self.info.into(), fl.into()];
@@ -833,16 +944,24 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
             .ok_or_else(|| LowerError(format!("op {ip} unreachable")))
     }
 
-    fn cell(&self) -> L<Cell<'c>> {
+    /// A new position whose box (if boxed values flow here) is `bx`.
+    fn cell(&self, bx: usize) -> L<Cell<'c>> {
         let e = self.e;
         Ok(Cell {
             tag: e.b.build_alloca(e.i8t, "tag")?,
             i: e.b.build_alloca(e.i64t, "i")?,
             f: e.b.build_alloca(e.f64t, "f")?,
+            bx: self.boxed.then_some(bx as u32),
         })
     }
 
+    /// Stores `v` into a position; a boxed value is first copied into the
+    /// position's own box.
     fn store(&self, c: Cell<'c>, v: V<'c>) -> L<()> {
+        let v = match c.bx {
+            Some(bx) => self.rebox(v, bx as usize)?,
+            None => v,
+        };
         let b = &self.e.b;
         b.build_store(c.tag, v.tag)?;
         b.build_store(c.i, v.i)?;
@@ -957,6 +1076,151 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
         Ok(())
     }
 
+    // ── boxed values ──
+
+    /// `v` as held by the position with box `bx`: a boxed value elsewhere
+    /// is copied into `bx` (nothing is emitted for a tag known unboxed).
+    fn rebox(&self, v: V<'c>, bx: usize) -> L<V<'c>> {
+        let e = self.e;
+        if v.tag
+            .get_zero_extended_constant()
+            .is_some_and(|t| t != TAG_OPAQUE as u64)
+        {
+            return Ok(v);
+        }
+        let here = e.int(bx as i64);
+        let boxed = e.is(v, TAG_OPAQUE)?;
+        let elsewhere =
+            e.b.build_int_compare(IntPredicate::NE, v.i, here, "elsewhere")?;
+        let copy = e.b.build_and(boxed, elsewhere, "copy")?;
+        if copy.get_zero_extended_constant() != Some(0) {
+            let (mv, done) = (self.new_block("box_move"), self.new_block("boxed"));
+            e.b.build_conditional_branch(copy, mv, done)?;
+            e.b.position_at_end(mv);
+            e.call_helper(crate::jit::helpers::BOX_MOVE, &[v.i.into(), here.into()])?;
+            e.b.build_unconditional_branch(done)?;
+            e.b.position_at_end(done);
+        }
+        Ok(V {
+            i: e.sel_i(boxed, here, v.i)?,
+            ..v
+        })
+    }
+
+    /// Whether any of the `n` values under the top of the stack may be
+    /// boxed (statically).
+    fn may_be_boxed(&self, st: &State, n: usize) -> bool {
+        self.boxed
+            && st.stack[st.stack.len() - n..]
+                .iter()
+                .any(|k| k.has(TAG_OPAQUE))
+    }
+
+    /// 1 when one of the `n` values under the top of the stack is boxed.
+    fn any_boxed(&self, st: &State, n: usize) -> L<IntValue<'c>> {
+        let e = self.e;
+        let d = st.stack.len();
+        let mut any = e.ctx.bool_type().const_zero();
+        for k in d - n..d {
+            if st.stack[k].has(TAG_OPAQUE) {
+                let v = self.load(self.stack_cell(k)?, None)?;
+                any = e.b.build_or(any, e.is(v, TAG_OPAQUE)?, "boxed")?;
+            }
+        }
+        Ok(any)
+    }
+
+    /// A pure op applied by the value helper to the top `pops` values
+    /// (boxed or not); native code exits before `ip` if the helper fails.
+    fn apply_in_helper(&self, st: &State, ip: usize, pops: usize) -> L<()> {
+        let e = self.e;
+        let d = st.stack.len();
+        let out = d - pops;
+        // Kinds the result may have: what the analysis expects after the op.
+        let kinds = self
+            .fun
+            .states
+            .get(ip + 1)
+            .and_then(|s| s.as_ref())
+            .and_then(|s| s.stack.get(out).copied())
+            .unwrap_or(KindSet::NONE);
+        let mut args: Vec<BasicMetadataValueEnum<'c>> = vec![
+            e.int(ip as i64).into(),
+            e.int(self.layout.stack(out) as i64).into(),
+            e.int(kinds.0 as i64).into(),
+        ];
+        for k in 0..4 {
+            if k < pops {
+                let v = self.read_stack(st, out + k)?;
+                let isf = e.is(v, TAG_FLOAT)?;
+                let fbits = e.b.build_bit_cast(v.f, e.i64t, "fbits")?.into_int_value();
+                let tag = e.b.build_int_z_extend(v.tag, e.i64t, "tag")?;
+                args.extend::<[BasicMetadataValueEnum<'c>; 2]>([
+                    tag.into(),
+                    e.sel_i(isf, fbits, v.i)?.into(),
+                ]);
+            } else {
+                args.extend::<[BasicMetadataValueEnum<'c>; 2]>([e.int(0).into(), e.int(0).into()]);
+            }
+        }
+        let r = e
+            .call_helper(crate::jit::helpers::VALUE_OP, &args)?
+            .into_struct_value();
+        let tag = e.b.build_extract_value(r, 0, "tag")?.into_int_value();
+        let bits = e.b.build_extract_value(r, 1, "bits")?.into_int_value();
+        let failed = e.b.build_int_compare(
+            IntPredicate::EQ,
+            tag,
+            e.int(crate::jit::helpers::FAILED as i64),
+            "failed",
+        )?;
+        let (stop, go) = (self.new_block("helper_failed"), self.new_block("applied"));
+        e.b.build_conditional_branch(failed, stop, go)?;
+        e.b.position_at_end(stop);
+        self.exit_at(ip, d)?;
+        e.b.position_at_end(go);
+        let tag = match kinds.single() {
+            Some(t) => e.tag(t),
+            None => e.b.build_int_truncate(tag, e.i8t, "tag")?,
+        };
+        let f = e.b.build_bit_cast(bits, e.f64t, "f")?.into_float_value();
+        self.write_stack(out, V { tag, i: bits, f })?;
+        self.goto(ip + 1)
+    }
+
+    /// Stack position `k`'s value, moved to scratch box `n` if boxed (for
+    /// ops that permute the stack: their sources are overwritten).
+    fn to_scratch(&self, st: &State, k: usize, n: usize) -> L<V<'c>> {
+        let v = self.read_stack(st, k)?;
+        if !self.boxed || !st.stack[k].has(TAG_OPAQUE) {
+            return Ok(v);
+        }
+        self.rebox(v, self.layout.scratch(n))
+    }
+
+    /// Truthiness of `v`, asking the box helper when it is boxed.
+    fn truthy_boxed(&self, v: V<'c>, kinds: KindSet) -> L<IntValue<'c>> {
+        let e = self.e;
+        if !self.boxed || !kinds.has(TAG_OPAQUE) {
+            return e.truthy(v);
+        }
+        let boxed = e.is(v, TAG_OPAQUE)?;
+        let here = e.b.get_insert_block().expect("positioned");
+        let (ask, done) = (self.new_block("box_truthy"), self.new_block("truth"));
+        let plain = e.truthy(v)?;
+        e.b.build_conditional_branch(boxed, ask, done)?;
+        e.b.position_at_end(ask);
+        let r = e
+            .call_helper(crate::jit::helpers::BOX_TRUTHY, &[v.i.into()])?
+            .into_int_value();
+        let r = e.b.build_int_compare(IntPredicate::NE, r, e.int(0), "t")?;
+        e.b.build_unconditional_branch(done)?;
+        e.b.position_at_end(done);
+        let phi = e.b.build_phi(e.ctx.bool_type(), "truthy")?;
+        phi.add_incoming(&[(&plain, here), (&r, ask)]);
+        Ok(phi.as_basic_value().into_int_value())
+    }
+
     // ── parameters and the info buffer ──
 
     fn param(&self, n: usize) -> L<BasicValueEnum<'c>> {
@@ -978,6 +1242,21 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
             e.b.build_struct_gep(self.info_ty, self.info, field, "info")?;
         e.b.build_store(p, v)?;
         Ok(())
+    }
+}
+
+/// Ops a boxed root always applies through the value helper: string ops
+/// and constants native code can't hold in registers.
+fn needs_helper(op: &Op, chunk: &Chunk) -> bool {
+    use Op::*;
+    match *op {
+        LoadConst(c) => chunk
+            .constants()
+            .get(c as usize)
+            .is_some_and(|v| tag_of(v) == TAG_OPAQUE),
+        Concat | StringRepeat | StringLen | StrEq | StrNe | StrLt | StrGt | StrLe | StrGe
+        | StrCmp => true,
+        _ => false,
     }
 }
 

@@ -12,7 +12,8 @@ pub mod lower;
 use super::entry;
 use super::kinds::*;
 use crate::bytecode::chunk::Chunk;
-use crate::interp::vm::{Frame, FrameKind, MAX_STACK, VM};
+use crate::bytecode::value::Value;
+use crate::interp::vm::{Frame, FrameKind, Limits, MAX_STACK, VM};
 use analysis::Plan;
 use fusevm_llvm_backend::{CompileTimings, Compiled, DumpOptions, Jit};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -27,6 +28,9 @@ pub struct BlockCode {
     global_tags: Vec<u8>,
     /// Deepest operand stack of any subroutine (bounds the frame budget).
     sub_depth: usize,
+    /// Boxes the root uses (boxed plans: the chunk's helpers read its ops).
+    layout: lower::BoxLayout,
+    chunk: Option<std::sync::Arc<Chunk>>,
 }
 
 /// Where native code stopped.
@@ -43,14 +47,58 @@ pub struct Exit {
     pub len: usize,
     /// Values on the operand stack.
     pub depth: usize,
+    /// The values native code kept boxed; an `OPAQUE` word's bits index it.
+    pub boxes: Vec<Value>,
 }
 
-/// `(tag, bits)` words for `tags` and `bits`.
-fn words(tags: &[u8], bits: &[u64], len: usize) -> Vec<u64> {
+impl Exit {
+    /// The value of the `(tag, bits)` pair at `words[2 * k]`, taking a boxed
+    /// one out of its box (each box belongs to one position).
+    pub fn take(&mut self, which: Words, k: usize) -> Value {
+        let w = match which {
+            Words::Slots => &self.slots,
+            Words::Stack => &self.stack,
+            Words::Globals => &self.globals,
+        };
+        let (tag, bits) = (w[2 * k], w[2 * k + 1]);
+        value_of(tag, bits).unwrap_or_else(|| {
+            self.boxes
+                .get_mut(bits as usize)
+                .map(std::mem::take)
+                .unwrap_or_default()
+        })
+    }
+}
+
+/// Which buffer of an [`Exit`].
+#[derive(Debug, Clone, Copy)]
+pub enum Words {
+    /// The slot area.
+    Slots,
+    /// The operand stack.
+    Stack,
+    /// The globals.
+    Globals,
+}
+
+/// `(tag, bits)` words for `values` as compiled for `tags` (which the caller
+/// checked), padded to `len`; a boxed value goes to box `bx(k)`.
+fn words(
+    tags: &[u8],
+    values: &[Value],
+    len: usize,
+    boxes: &mut [Value],
+    bx: impl Fn(usize) -> usize,
+) -> Vec<u64> {
     let mut w = vec![0u64; 2 * len];
-    for (p, (t, b)) in tags.iter().zip(bits).enumerate() {
-        w[2 * p] = *t as u64;
-        w[2 * p + 1] = *b;
+    for (k, (t, v)) in tags.iter().zip(values).enumerate() {
+        w[2 * k] = *t as u64;
+        w[2 * k + 1] = if *t == TAG_OPAQUE {
+            boxes[bx(k)] = v.clone();
+            bx(k) as u64
+        } else {
+            bits_of(v)
+        };
     }
     w
 }
@@ -86,12 +134,20 @@ impl BlockCode {
             .map(|f| f.max_depth)
             .max()
             .unwrap_or(0);
+        let layout = lower::BoxLayout {
+            slots: plan.functions[0].slot_count,
+            depth: plan.functions[0].max_depth,
+            globals: global_tags.len(),
+        };
+        let chunk = plan.boxed.then(|| std::sync::Arc::new(chunk.clone()));
         Ok(BlockCode {
             compiled,
             plan,
             entry_tags: entry_tags.to_vec(),
             global_tags: global_tags.to_vec(),
             sub_depth,
+            layout,
+            chunk,
         })
     }
 
@@ -110,25 +166,42 @@ impl BlockCode {
         self.plan.functions[0].slot_count
     }
 
-    /// Runs native code from op 0 with the bits of the entry slots and
-    /// globals (kinds as compiled for), `entry_depth` values already on the
-    /// operand stack, `frames_left` frames still allowed and `native_stack`
-    /// bytes of native stack for subroutine calls.
+    /// Runs native code from op 0 with the entry slots and globals (of the
+    /// kinds compiled for: the caller checked), `entry_depth` values already
+    /// on the operand stack, `frames_left` frames still allowed and the
+    /// VM's `limits`.
     pub fn run(
         &self,
-        slot_bits: &[u64],
-        global_bits: &[u64],
+        slot_values: &[Value],
+        global_values: &[Value],
         entry_depth: usize,
         frames_left: usize,
-        native_stack: usize,
+        limits: &Limits,
     ) -> Option<Exit> {
         let root = &self.plan.functions[0];
         if entry_depth + root.max_depth > MAX_STACK {
             return None;
         }
-        let mut slots = words(&self.entry_tags, slot_bits, root.slot_count);
-        let mut globals = words(&self.global_tags, global_bits, self.global_tags.len());
+        let l = self.layout;
+        // Boxes only where something can be boxed.
+        let boxed = self.chunk.is_some()
+            || self.entry_tags.contains(&TAG_OPAQUE)
+            || self.global_tags.contains(&TAG_OPAQUE);
+        let mut boxes = if boxed {
+            vec![Value::Undef; l.count()]
+        } else {
+            Vec::new()
+        };
+        let mut slots = words(&self.entry_tags, slot_values, l.slots, &mut boxes, |p| p);
+        let mut globals = words(
+            &self.global_tags,
+            global_values,
+            l.globals,
+            &mut boxes,
+            |n| l.global(n),
+        );
         let mut stack = vec![0u64; 2 * root.max_depth];
+        let native_stack = limits.native_stack;
         // The interpreter's operand stack holds every live frame's values:
         // bound native frames so it could never outgrow MAX_STACK either.
         let by_stack = (MAX_STACK - entry_depth - root.max_depth) / (self.sub_depth + 1);
@@ -139,8 +212,22 @@ impl BlockCode {
         info[lower::info::FRAMES_LEFT as usize] = frames;
         info[lower::info::STACK_FLOOR as usize] = sp.saturating_sub(native_stack) as i64;
         let addr = self.compiled.addresses()[0];
-        let ip = entry::call_root(addr, &mut slots, &mut stack, &mut info, &mut globals);
+        let mut call = || entry::call_root(addr, &mut slots, &mut stack, &mut info, &mut globals);
+        let ip = match &self.chunk {
+            Some(chunk) => {
+                let lent = super::helpers::Lent {
+                    boxes,
+                    chunk: std::sync::Arc::clone(chunk),
+                    max_string_len: limits.max_string_len,
+                };
+                let (ip, back) = super::helpers::with_lent(lent, call);
+                boxes = back.boxes;
+                ip
+            }
+            None => call(),
+        };
         Some(Exit {
+            boxes,
             ip: ip as usize,
             slots,
             stack,
@@ -160,20 +247,19 @@ impl BlockCode {
     /// Writes an exit's state into `vm`: native code was entered with
     /// `entry_depth` values on the operand stack, in a frame whose slots
     /// start at `slot_base`. (The caller sets the ip.)
-    pub fn materialise(&self, exit: &Exit, vm: &mut VM, entry_depth: usize, slot_base: usize) {
-        vm.slots.resize(slot_base + exit.len, crate::Value::Undef);
+    pub fn materialise(&self, exit: &mut Exit, vm: &mut VM, entry_depth: usize, slot_base: usize) {
+        vm.slots.resize(slot_base + exit.len, Value::Undef);
         for p in 0..exit.len.min(exit.slots.len() / 2) {
-            if let Some(v) = value_of(exit.slots[2 * p], exit.slots[2 * p + 1]) {
-                vm.slots[slot_base + p] = v;
-            }
+            vm.slots[slot_base + p] = exit.take(Words::Slots, p);
         }
         vm.stack.truncate(entry_depth);
         for k in 0..exit.depth {
-            let v = value_of(exit.stack[2 * k], exit.stack[2 * k + 1]);
-            vm.stack.push(v.unwrap_or(crate::Value::Undef));
+            let v = exit.take(Words::Stack, k);
+            vm.stack.push(v);
         }
-        for (n, g) in exit.globals.chunks(2).enumerate() {
-            if let (Some(v), Some(slot)) = (value_of(g[0], g[1]), vm.globals.get_mut(n)) {
+        for n in 0..exit.globals.len() / 2 {
+            let v = exit.take(Words::Globals, n);
+            if let Some(slot) = vm.globals.get_mut(n) {
                 *slot = v;
             }
         }

@@ -377,33 +377,24 @@ impl VM {
         max_side_exits: u32,
         max_chain: usize,
     ) -> Option<(usize, Option<synth::ExitKey>)> {
-        let bits: Vec<u64> = self
-            .slots
-            .get(base..)
-            .unwrap_or_default()
-            .iter()
-            .map(super::kinds::bits_of)
-            .collect();
         let depth = self.stack.len();
         let limits = self.limits();
         let frames_left = limits.max_frames.saturating_sub(self.frames.len());
-        let gbits: Vec<u64> = self.globals.iter().map(super::kinds::bits_of).collect();
-        let run = || {
-            t.code
-                .run(&bits, &gbits, depth, frames_left, limits.native_stack)
-        };
+        let slots = self.slots.get(base..).unwrap_or_default();
+        let globals = &self.globals;
+        let run = || t.code.run(slots, globals, depth, frames_left, &limits);
         let (exit, write_error) = super::helpers::with_output(&mut self.host.output, run);
         if let Some(e) = &write_error {
             // The interpreter reports it at the print that failed.
             self.raised.get_or_insert(e.clone());
         }
-        let exit = exit?;
+        let mut exit = exit?;
         let failed_print = write_error
             .is_some()
             .then(|| exit.ip.checked_sub(1))
             .flatten();
         a.deopts.fetch_add(1, Relaxed);
-        t.code.materialise(&exit, self, depth, base);
+        t.code.materialise(&mut exit, self, depth, base);
         let resume = *t.orig_ip.get(failed_print.unwrap_or(exit.ip))?;
         let stub = exit
             .ip
