@@ -48,6 +48,11 @@ fn mandelbrot_example_matches_native() {
 }
 
 #[test]
+fn sieve_example_matches_native() {
+    assert_same(&result("sieve"), &Value::Int(kernels::sieve(10_000)));
+}
+
+#[test]
 fn strings_example_prints_and_returns_the_sum() {
     let out = SharedBuffer::new();
     let mut vm = VM::new(example("strings"));

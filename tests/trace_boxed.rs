@@ -356,3 +356,131 @@ sub twice:
     );
     assert!(jit.trace_side_exit_count(&chunk, HEAD) > 0);
 }
+
+#[test]
+fn a_loop_filling_and_summing_a_global_array_traces() {
+    pin(2, |_| {});
+    // Pushes i*i for i < 500, then sums the array by index in a second loop.
+    let chunk = asm("
+        DeclareArray sq
+        LoadInt 0
+        SetSlot 0
+        Nop
+head:   GetSlot 0
+        LoadInt 500
+        NumLt
+        JumpIfFalse sum
+        GetSlot 0
+        GetSlot 0
+        Mul
+        ArrayPush sq
+        PreIncSlotVoid 0
+        Jump head
+sum:    LoadInt 0
+        SetSlot 1
+        LoadInt 0
+        SetSlot 0
+next:   GetSlot 0
+        ArrayLen sq
+        NumLt
+        JumpIfFalse done
+        GetSlot 1
+        GetSlot 0
+        ArrayGet sq
+        Add
+        SetSlot 1
+        PreIncSlotVoid 0
+        Jump next
+done:   GetSlot 1");
+    let (r, vm, _) = agree_with(&chunk, &[]);
+    let want: i64 = (0..500).map(|i| i * i).sum();
+    assert_same(&value(r), &Value::Int(want));
+    let Value::Array(a) = vm.get_global("sq").unwrap() else {
+        panic!()
+    };
+    assert_eq!(a.len(), 500);
+    assert_traced(&chunk, HEAD);
+    assert_traced(&chunk, 18);
+}
+
+#[test]
+fn a_sieve_over_a_global_array_traces_and_counts_the_primes() {
+    pin(2, |_| {});
+    let chunk = asm(&std::fs::read_to_string(format!(
+        "{}/examples/sieve.fasm",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap());
+    let (r, _, _) = agree_with(&chunk, &[]);
+    assert_same(&value(r), &Value::Int(kernels::sieve(10_000)));
+    // The fill loop, and the loop striking out multiples.
+    assert_traced(&chunk, 5);
+    assert_traced(&chunk, 29);
+}
+
+#[test]
+fn hash_updates_in_a_traced_loop_match_the_interpreter() {
+    pin(2, |_| {});
+    // Counts i % 7 into a hash keyed by the remainder's string form.
+    let chunk = asm("
+        DeclareHash counts
+        LoadInt 0
+        SetSlot 0
+        Nop
+head:   GetSlot 0
+        LoadInt 700
+        NumLt
+        JumpIfFalse done
+        GetSlot 0
+        LoadInt 7
+        Mod
+        HashGet counts
+        Inc
+        GetSlot 0
+        LoadInt 7
+        Mod
+        HashSet counts
+        PreIncSlotVoid 0
+        Jump head
+done:   LoadInt 3
+        HashExists counts
+        LoadInt 3
+        HashGet counts
+        PrintLn 2
+        GetHash counts");
+    let (r, _, out) = agree_with(&chunk, &[]);
+    assert_eq!(out, "1100\n");
+    let Value::Hash(h) = value(r) else { panic!() };
+    assert_eq!(h.len(), 7);
+    assert_traced(&chunk, HEAD);
+}
+
+#[test]
+fn a_container_op_on_a_global_that_is_not_a_container_fails_like_the_interpreter() {
+    pin(2, |_| {});
+    // `sq` becomes a string on iteration 50: ArrayPush then fails there.
+    let chunk = asm("
+        DeclareArray sq
+        LoadInt 0
+        SetSlot 0
+        Nop
+head:   GetSlot 0
+        LoadInt 100
+        NumLt
+        JumpIfFalse done
+        GetSlot 0
+        LoadInt 50
+        NumEq
+        JumpIfFalse push
+        LoadConst \"oops\"
+        SetVar sq
+push:   GetSlot 0
+        ArrayPush sq
+        PreIncSlotVoid 0
+        Jump head
+done:   GetSlot 0");
+    let (r, _, _) = agree_with(&chunk, &[]);
+    let VMResult::Error(e) = r else { panic!("{r}") };
+    assert_eq!(e.ip, Some(15), "{e}");
+    assert_traced(&chunk, HEAD);
+}

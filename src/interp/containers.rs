@@ -83,6 +83,56 @@ pub(crate) fn set_element(
     Ok(())
 }
 
+/// Appends `v` to the array in `slot`, within `limit` elements.
+pub(crate) fn push_element(slot: &mut Value, v: Value, limit: usize) -> Result<(), Fault> {
+    let arr = array_mut(slot)?;
+    if arr.len() >= limit {
+        return Err(Fault::msg("array would exceed the collection size limit"));
+    }
+    arr.push(v);
+    Ok(())
+}
+
+/// `hash{key} = v`, within `limit` entries.
+pub(crate) fn hash_insert(
+    slot: &mut Value,
+    key: &Value,
+    v: Value,
+    limit: usize,
+) -> Result<(), Fault> {
+    let map = hash_mut(slot)?;
+    if map.len() >= limit {
+        return Err(Fault::msg("hash would exceed the collection size limit"));
+    }
+    map.insert(key.to_str(), v);
+    Ok(())
+}
+
+/// A container op on global `global` with its operands `args` (in stack
+/// order): what it pushes, if anything. `None` for other ops. The dispatch
+/// loop runs the same functions; native tiers call this for container ops
+/// on a boxed global.
+pub(crate) fn apply_to_global(
+    op: &crate::bytecode::op::Op,
+    global: &mut Value,
+    args: &[Value],
+    limit: usize,
+) -> Option<Result<Option<Value>, Fault>> {
+    use crate::bytecode::op::Op::*;
+    let a = |k: usize| args.get(k).cloned().unwrap_or_default();
+    Some(match *op {
+        GetArray(_) | GetHash(_) => Ok(Some(global.clone())),
+        ArrayGet(_) => element_of(global, &a(0)).map(Some),
+        ArrayLen(_) => array_len(global).map(|n| Some(Value::Int(n as i64))),
+        ArraySet(_) => set_element(global, &a(1), a(0), limit).map(|_| None),
+        ArrayPush(_) => push_element(global, a(0), limit).map(|_| None),
+        HashGet(_) => hash_get(global, &a(0)).map(Some),
+        HashExists(_) => hash_get_opt(global, &a(0)).map(|v| Some(Value::Bool(v.is_some()))),
+        HashSet(_) => hash_insert(global, &a(1), a(0), limit).map(|_| None),
+        _ => return None,
+    })
+}
+
 /// The hash in `slot`, made unique for writing; `undef` becomes `{}`.
 pub(crate) fn hash_mut(slot: &mut Value) -> Result<&mut BTreeMap<String, Value>, Fault> {
     if matches!(slot, Value::Undef) {

@@ -213,11 +213,11 @@ impl VM {
                 Op::ArrayPush(n) => {
                     let v = pop!();
                     let limit = self.limits.max_collection_len;
-                    let arr = t!(containers::array_mut(&mut self.globals[n as usize]));
-                    if arr.len() >= limit {
-                        break Err(Fault::msg("array would exceed the collection size limit"));
-                    }
-                    arr.push(v);
+                    t!(containers::push_element(
+                        &mut self.globals[n as usize],
+                        v,
+                        limit
+                    ));
                 }
                 Op::ArrayPop(n) => {
                     let arr = t!(containers::array_mut(&mut self.globals[n as usize]));
@@ -254,11 +254,13 @@ impl VM {
                 Op::HashSet(n) => {
                     let key = pop!();
                     let v = pop!();
-                    let map = t!(containers::hash_mut(&mut self.globals[n as usize]));
-                    if map.len() >= self.limits.max_collection_len {
-                        break Err(Fault::msg("hash would exceed the collection size limit"));
-                    }
-                    map.insert(key.to_str(), v);
+                    let limit = self.limits.max_collection_len;
+                    t!(containers::hash_insert(
+                        &mut self.globals[n as usize],
+                        &key,
+                        v,
+                        limit
+                    ));
                 }
                 Op::HashDelete(n) => {
                     let key = pop!();

@@ -10,7 +10,7 @@
 //! - `pool`: recycling VMs.
 
 mod calls;
-mod containers;
+pub(crate) mod containers;
 mod exec;
 pub(crate) mod fuse;
 pub mod host;

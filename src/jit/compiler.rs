@@ -260,7 +260,8 @@ pub(crate) fn enter_block(vm: &mut VM) -> bool {
     let depth = vm.stack.len();
     let limits = vm.limits();
     let frames_left = limits.max_frames.saturating_sub(vm.frames.len());
-    let Some(mut exit) = code.run(&vm.slots, vm.globals(), depth, frames_left, &limits) else {
+    let Some(mut exit) = code.run(&mut vm.slots, &mut vm.globals, depth, frames_left, &limits)
+    else {
         return false;
     };
     count_run(&entry, &exit, chunk.len());
@@ -526,9 +527,16 @@ impl JitCompiler {
         // The raw entry points have no globals: all start undefined.
         let gtags = vec![TAG_UNDEF; chunk.names().len()];
         let (entry, code) = code_for(chunk, &tags, &gtags, eager)?;
-        let globals = vec![Value::Undef; gtags.len()];
+        let mut globals = vec![Value::Undef; gtags.len()];
         let limits = crate::Limits::default();
-        let mut exit = code.run(&values, &globals, 0, limits.max_frames - 1, &limits)?;
+        let mut entry_values = values.clone();
+        let mut exit = code.run(
+            &mut entry_values,
+            &mut globals,
+            0,
+            limits.max_frames - 1,
+            &limits,
+        )?;
         count_run(&entry, &exit, chunk.len());
         let (result, final_slots) = if exit.ip == chunk.len() && code.scopes_at(&exit).is_empty() {
             let top = exit

@@ -4,6 +4,7 @@
 
 use super::kinds::value_of;
 use crate::bytecode::value::Value;
+use crate::interp::containers;
 use crate::interp::semantics::{self as sem, Unary};
 use fusevm_llvm_backend::Jit;
 use fusevm_llvm_backend::inkwell::context::ContextRef;
@@ -29,11 +30,14 @@ pub const MUL_ADD_MOD_FLOOR: &str = "fusevm_mul_add_mod_floor";
 pub const PRINT_VALUE: &str = "fusevm_print_value";
 /// `i64 print_newline()`
 pub const PRINT_NEWLINE: &str = "fusevm_print_newline";
-/// `{i64 tag, i64 bits} value_op(i64 ip, i64 out_box, i64 kinds, (i64 tag,
-/// i64 bits) × 4)`: the op at `ip` of the running chunk applied to its
-/// operands (`semantics::apply`); an `OPAQUE` result is left in box
-/// `out_box`. The tag is [`FAILED`] when the op fails or its result's kind
-/// is not in the bit set `kinds`: native code then exits before the op.
+/// `{i64 tag, i64 bits} value_op(i64 ip, i64 out_box, i64 kinds, i64
+/// global_box, (i64 tag, i64 bits) × 4)`: the op at `ip` of the running
+/// chunk applied to its operands (`semantics::apply`), or for a container
+/// op, to the global in box `global_box` and its operands
+/// (`containers::apply_to_global`); an `OPAQUE` result is left in box
+/// `out_box`. The tag is [`FAILED`] when the op fails, its global is not a
+/// container or its result's kind is not in the bit set `kinds`: native
+/// code then exits before the op (nothing changed).
 pub const VALUE_OP: &str = "fusevm_value_op";
 /// `i64 box_move(i64 from, i64 to)`: box `to` gets a copy of box `from`.
 pub const BOX_MOVE: &str = "fusevm_box_move";
@@ -54,6 +58,8 @@ pub struct Lent {
     pub chunk: std::sync::Arc<crate::bytecode::chunk::Chunk>,
     /// `Limits::max_string_len` of the running VM.
     pub max_string_len: usize,
+    /// `Limits::max_collection_len` of the running VM.
+    pub max_collection_len: usize,
 }
 
 thread_local! {
@@ -116,6 +122,7 @@ extern "C" fn value_op(
     ip: i64,
     out_box: i64,
     kinds: i64,
+    global_box: i64,
     t0: i64,
     b0: i64,
     t1: i64,
@@ -136,9 +143,23 @@ extern "C" fn value_op(
         let n = super::support::stack_effect(&op).0.min(4);
         let pairs = [(t0, b0), (t1, b1), (t2, b2), (t3, b3)];
         let args: Vec<Value> = pairs[..n].iter().map(|&(t, b)| value_in(l, t, b)).collect();
-        let v = match sem::apply(&op, &args, l.chunk.constants(), l.max_string_len) {
-            Some(Ok(v)) => v,
-            _ => return failed,
+        let result = match sem::apply(&op, &args, l.chunk.constants(), l.max_string_len) {
+            Some(r) => r.ok(),
+            None => {
+                let limit = l.max_collection_len;
+                match l.boxes.get_mut(global_box as usize) {
+                    Some(g @ (Value::Array(_) | Value::Hash(_))) => {
+                        match containers::apply_to_global(&op, g, &args, limit) {
+                            Some(Ok(pushed)) => Some(pushed.unwrap_or_default()),
+                            _ => None,
+                        }
+                    }
+                    _ => None,
+                }
+            }
+        };
+        let Some(v) = result else {
+            return failed;
         };
         let tag = super::kinds::tag_of(&v);
         if kinds & (1 << tag) == 0 {
@@ -263,7 +284,7 @@ extern "C" fn mul_add_mod_floor(x: i64, y: i64, z: i64, k: i64) -> i64 {
     sem::floor_rem_i128(x as i128 * y as i128 + z as i128, k)
 }
 
-type ValueOp = extern "C" fn(i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64) -> Pair;
+type ValueOp = extern "C" fn(i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64) -> Pair;
 
 /// Registers every helper with `jit`.
 pub fn register(jit: &Jit) -> Result<(), fusevm_llvm_backend::Error> {
@@ -315,7 +336,7 @@ pub fn signature<'c>(name: &str, ctx: ContextRef<'c>) -> Option<FunctionType<'c>
         PRINT_NEWLINE => i.fn_type(&[], false),
         VALUE_OP => ctx
             .struct_type(&[i.into(), i.into()], false)
-            .fn_type(&[i.into(); 11], false),
+            .fn_type(&[i.into(); 12], false),
         BOX_MOVE => i.fn_type(&[i.into(), i.into()], false),
         BOX_TRUTHY => i.fn_type(&[i.into()], false),
         _ => return None,

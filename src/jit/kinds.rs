@@ -69,6 +69,8 @@ impl KindSet {
     pub const INT: KindSet = KindSet::of(TAG_INT);
     /// Only `Float`.
     pub const FLOAT: KindSet = KindSet::of(TAG_FLOAT);
+    /// Any kind at all (a value read out of a container).
+    pub const ANY: KindSet = KindSet(0b1_1111);
 
     /// The set holding just `tag`.
     pub const fn of(tag: u8) -> KindSet {

@@ -121,14 +121,16 @@ pub fn block(op: &Op, consts: &[Value]) -> Support {
 /// tier's, plus printing (a trace runs in top-level code of its own, where
 /// output can't be repeated by an unwinding call; the text goes straight to
 /// the VM's output), plus values native code keeps in *boxes* (strings,
-/// containers: any constant, string ops through runtime helpers, and every
-/// numeric op when an operand is boxed). Subroutines keep the block tier's
-/// table.
+/// containers: any constant, string ops and container ops on globals
+/// through runtime helpers, and every numeric op when an operand is boxed).
+/// Subroutines keep the block tier's table.
 pub fn trace(op: &Op, consts: &[Value]) -> Support {
     use Op::*;
     match op {
         Print(_) | PrintLn(_) | LoadConst(_) | Concat | StringRepeat | StringLen | StrEq
-        | StrNe | StrLt | StrGt | StrLe | StrGe | StrCmp => Support::Native,
+        | StrNe | StrLt | StrGt | StrLe | StrGe | StrCmp | GetArray(_) | GetHash(_)
+        | ArrayGet(_) | ArraySet(_) | ArrayPush(_) | ArrayLen(_) | HashGet(_) | HashSet(_)
+        | HashExists(_) => Support::Native,
         _ => block(op, consts),
     }
 }
@@ -147,8 +149,11 @@ pub fn stack_effect(op: &Op) -> (usize, usize) {
     match op {
         LoadInt(_) | LoadFloat(_) | LoadConst(_) | LoadTrue | LoadFalse | LoadUndef
         | GetSlot(_) | GetVar(_) | PreIncSlot(_) | PreDecSlot(_) | PostIncSlot(_)
-        | PostDecSlot(_) => (0, 1),
-        Pop | SetSlot(_) | SetVar(_) | DeclareVar(_) | JumpIfTrue(_) | JumpIfFalse(_) => (1, 0),
+        | PostDecSlot(_) | GetArray(_) | GetHash(_) | ArrayLen(_) => (0, 1),
+        Pop | SetSlot(_) | SetVar(_) | DeclareVar(_) | JumpIfTrue(_) | JumpIfFalse(_)
+        | ArrayPush(_) => (1, 0),
+        ArraySet(_) | HashSet(_) => (2, 0),
+        ArrayGet(_) | HashGet(_) | HashExists(_) => (1, 1),
         Dup => (1, 2),
         Dup2 => (2, 4),
         Swap => (2, 2),

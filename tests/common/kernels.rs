@@ -112,3 +112,21 @@ pub fn branch_plain(n: i64) -> i64 {
     }
     acc
 }
+
+/// `examples/sieve.fasm`: primes below `n` by the Sieve of Eratosthenes.
+pub fn sieve(n: i64) -> i64 {
+    let n = black_box(n).max(0) as usize;
+    let mut composite = vec![false; n];
+    let mut count = 0;
+    for i in 2..n {
+        if !composite[i] {
+            count += 1;
+            let mut j = i * i;
+            while j < n {
+                composite[j] = true;
+                j += i;
+            }
+        }
+    }
+    count
+}

@@ -5,7 +5,8 @@
 //! scopes, subroutine calls (bounded and runaway recursion), slots preset by
 //! the embedder (strings included) and, on request, printing and string
 //! values flowing through expressions (constants, `Concat`, string
-//! comparisons, `StringRepeat`, `StringLen`, strings as numeric operands).
+//! comparisons, `StringRepeat`, `StringLen`, strings as numeric operands)
+//! and containers (an array and a hash in globals, read and written).
 
 use super::Rng;
 use fusevm_llvm::{Chunk, ChunkBuilder, Op, SharedBuffer, VM, Value};
@@ -166,6 +167,26 @@ impl Gen {
                 self.expr(depth + 1);
                 self.emit(Op::StringLen);
             }
+            8 if self.strings && !self.in_sub && self.rng.below(2) == 0 => {
+                // Reading the containers: array g2, hash g3.
+                match self.rng.below(4) {
+                    0 => {
+                        self.emit(Op::ArrayLen(2));
+                    }
+                    1 => {
+                        self.expr(depth + 1);
+                        self.emit(Op::HashGet(3));
+                    }
+                    2 => {
+                        self.expr(depth + 1);
+                        self.emit(Op::HashExists(3));
+                    }
+                    _ => {
+                        self.expr(depth + 1);
+                        self.emit(Op::ArrayGet(2));
+                    }
+                }
+            }
             7 => {
                 self.expr(depth + 1);
                 let op = *self.rng.pick(UNARY);
@@ -262,6 +283,22 @@ impl Gen {
                 self.expr(0);
                 let s = self.slot();
                 self.emit(Op::SetSlot(s));
+            }
+            2 if self.strings && !self.in_sub && self.rng.below(2) == 0 => {
+                // Writing the containers: array g2, hash g3.
+                self.expr(0);
+                let op = match self.rng.below(3) {
+                    0 => Op::ArrayPush(2),
+                    1 => {
+                        self.expr(0);
+                        Op::ArraySet(2)
+                    }
+                    _ => {
+                        self.expr(0);
+                        Op::HashSet(3)
+                    }
+                };
+                self.emit(op);
             }
             2 => {
                 self.expr(0);
@@ -407,6 +444,10 @@ pub fn program_with(seed: u64, prints: bool, strings: bool) -> (Chunk, Vec<Value
     }
     g.b.add_name("g0");
     g.b.add_name("g1");
+    if strings {
+        g.b.add_name("g2");
+        g.b.add_name("g3");
+    }
     let presets: Vec<Value> = match g.rng.below(3) {
         0 => vec![],
         _ => (0..SLOTS)
@@ -475,6 +516,10 @@ pub fn program_with(seed: u64, prints: bool, strings: bool) -> (Chunk, Vec<Value
     }
     let main = g.b.current_pos();
     g.b.patch_jump(main_jump, main);
+    if strings {
+        g.emit(Op::DeclareArray(2));
+        g.emit(Op::DeclareHash(3));
+    }
     // Size the slot area up front, as a frontend declaring its locals
     // would: a `PushFrame` after a branch then sees one static length.
     g.emit(Op::LoadUndef);

@@ -534,6 +534,21 @@ fn transfer(op: &Op, chunk: &Chunk, st: &mut State, boxed: bool) -> bool {
         | TruncInt | StringLen | StrCmp => vec![KindSet::INT],
         StrEq | StrNe | StrLt | StrGt | StrLe | StrGe => vec![KindSet::BOOL],
         Concat | StringRepeat => vec![KindSet::of(TAG_OPAQUE)],
+        // Container ops on a global: native code runs them only when the
+        // global is boxed (a container), and exits otherwise.
+        GetArray(n) | GetHash(n) | ArrayGet(n) | ArraySet(n) | ArrayPush(n) | ArrayLen(n)
+        | HashGet(n) | HashSet(n) | HashExists(n) => {
+            if !st.globals[n as usize].has(TAG_OPAQUE) {
+                return false;
+            }
+            match *op {
+                GetArray(_) | GetHash(_) => vec![st.globals[n as usize]],
+                ArrayGet(_) | HashGet(_) => vec![KindSet::ANY],
+                ArrayLen(_) => vec![KindSet::INT],
+                HashExists(_) => vec![KindSet::BOOL],
+                _ => vec![],
+            }
+        }
         MulModFloor => vec![KindSet::INT.join(arith(arith(a(0), a(1)), a(2)))],
         MulAddModFloor => vec![KindSet::INT.join(arith(arith(arith(a(0), a(1)), a(2)), a(3)))],
         PreIncSlot(s) | PreDecSlot(s) => {

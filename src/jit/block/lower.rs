@@ -1134,20 +1134,38 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
     /// (boxed or not); native code exits before `ip` if the helper fails.
     fn apply_in_helper(&self, st: &State, ip: usize, pops: usize) -> L<()> {
         let e = self.e;
+        let op = self.chunk.ops()[ip];
         let d = st.stack.len();
         let out = d - pops;
+        let pushes = crate::jit::support::stack_effect(&op).1;
         // Kinds the result may have: what the analysis expects after the op.
-        let kinds = self
-            .fun
-            .states
-            .get(ip + 1)
-            .and_then(|s| s.as_ref())
-            .and_then(|s| s.stack.get(out).copied())
-            .unwrap_or(KindSet::NONE);
+        let kinds = match pushes {
+            0 => KindSet::UNDEF,
+            _ => self
+                .fun
+                .states
+                .get(ip + 1)
+                .and_then(|s| s.as_ref())
+                .and_then(|s| s.stack.get(out).copied())
+                .unwrap_or(KindSet::NONE),
+        };
+        let global_box = match global_of(&op) {
+            Some(n) => {
+                // The global must hold a container: its cell is boxed.
+                let kinds = st.globals[n as usize];
+                if !kinds.has(TAG_OPAQUE) {
+                    return self.exit_at(ip, d); // the interpreter runs it
+                }
+                self.guard_boxed(self.global_cell(n)?, kinds, ip, d)?;
+                self.layout.global(n as usize) as i64
+            }
+            None => -1,
+        };
         let mut args: Vec<BasicMetadataValueEnum<'c>> = vec![
             e.int(ip as i64).into(),
             e.int(self.layout.stack(out) as i64).into(),
             e.int(kinds.0 as i64).into(),
+            e.int(global_box).into(),
         ];
         for k in 0..4 {
             if k < pops {
@@ -1184,8 +1202,26 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
             None => e.b.build_int_truncate(tag, e.i8t, "tag")?,
         };
         let f = e.b.build_bit_cast(bits, e.f64t, "f")?.into_float_value();
-        self.write_stack(out, V { tag, i: bits, f })?;
+        if pushes == 1 {
+            self.write_stack(out, V { tag, i: bits, f })?;
+        }
         self.goto(ip + 1)
+    }
+
+    /// Exits before `ip` unless the cell holds a boxed value.
+    fn guard_boxed(&self, c: Cell<'c>, kinds: KindSet, ip: usize, depth: usize) -> L<()> {
+        if kinds.single() == Some(TAG_OPAQUE) {
+            return Ok(());
+        }
+        let e = self.e;
+        let v = self.load(c, None)?;
+        let boxed = e.is(v, TAG_OPAQUE)?;
+        let (go, stop) = (self.new_block("boxed"), self.new_block("not_boxed"));
+        e.b.build_conditional_branch(boxed, go, stop)?;
+        e.b.position_at_end(stop);
+        self.exit_at(ip, depth)?;
+        e.b.position_at_end(go);
+        Ok(())
     }
 
     /// Stack position `k`'s value, moved to scratch box `n` if boxed (for
@@ -1245,8 +1281,8 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
     }
 }
 
-/// Ops a boxed root always applies through the value helper: string ops
-/// and constants native code can't hold in registers.
+/// Ops a boxed root always applies through the value helper: string ops,
+/// constants native code can't hold in registers, container ops on globals.
 fn needs_helper(op: &Op, chunk: &Chunk) -> bool {
     use Op::*;
     match *op {
@@ -1256,7 +1292,17 @@ fn needs_helper(op: &Op, chunk: &Chunk) -> bool {
             .is_some_and(|v| tag_of(v) == TAG_OPAQUE),
         Concat | StringRepeat | StringLen | StrEq | StrNe | StrLt | StrGt | StrLe | StrGe
         | StrCmp => true,
-        _ => false,
+        _ => global_of(op).is_some(),
+    }
+}
+
+/// The global a container op works on.
+fn global_of(op: &Op) -> Option<u16> {
+    use Op::*;
+    match *op {
+        GetArray(n) | GetHash(n) | ArrayGet(n) | ArraySet(n) | ArrayPush(n) | ArrayLen(n)
+        | HashGet(n) | HashSet(n) | HashExists(n) => Some(n),
+        _ => None,
     }
 }
 

@@ -82,10 +82,12 @@ pub enum Words {
 }
 
 /// `(tag, bits)` words for `values` as compiled for `tags` (which the caller
-/// checked), padded to `len`; a boxed value goes to box `bx(k)`.
+/// checked), padded to `len`; a boxed value is *moved* to box `bx(k)` (so
+/// a container native code changes stays unshared: no copy on write) and
+/// comes back when the exit is materialised.
 fn words(
     tags: &[u8],
-    values: &[Value],
+    values: &mut [Value],
     len: usize,
     boxes: &mut [Value],
     bx: impl Fn(usize) -> usize,
@@ -94,7 +96,7 @@ fn words(
     for (k, (t, v)) in tags.iter().zip(values).enumerate() {
         w[2 * k] = *t as u64;
         w[2 * k + 1] = if *t == TAG_OPAQUE {
-            boxes[bx(k)] = v.clone();
+            boxes[bx(k)] = std::mem::take(v);
             bx(k) as u64
         } else {
             bits_of(v)
@@ -169,11 +171,13 @@ impl BlockCode {
     /// Runs native code from op 0 with the entry slots and globals (of the
     /// kinds compiled for: the caller checked), `entry_depth` values already
     /// on the operand stack, `frames_left` frames still allowed and the
-    /// VM's `limits`.
+    /// VM's `limits`. Boxed values (strings, containers) move out of
+    /// `slot_values` and `global_values` into the exit's boxes: `Some` must
+    /// be materialised.
     pub fn run(
         &self,
-        slot_values: &[Value],
-        global_values: &[Value],
+        slot_values: &mut [Value],
+        global_values: &mut [Value],
         entry_depth: usize,
         frames_left: usize,
         limits: &Limits,
@@ -219,6 +223,7 @@ impl BlockCode {
                     boxes,
                     chunk: std::sync::Arc::clone(chunk),
                     max_string_len: limits.max_string_len,
+                    max_collection_len: limits.max_collection_len,
                 };
                 let (ip, back) = super::helpers::with_lent(lent, call);
                 boxes = back.boxes;

@@ -380,8 +380,8 @@ impl VM {
         let depth = self.stack.len();
         let limits = self.limits();
         let frames_left = limits.max_frames.saturating_sub(self.frames.len());
-        let slots = self.slots.get(base..).unwrap_or_default();
-        let globals = &self.globals;
+        let slots = self.slots.get_mut(base..).unwrap_or_default();
+        let globals = &mut self.globals;
         let run = || t.code.run(slots, globals, depth, frames_left, &limits);
         let (exit, write_error) = super::helpers::with_output(&mut self.host.output, run);
         if let Some(e) = &write_error {
