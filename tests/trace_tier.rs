@@ -233,6 +233,56 @@ fn max_trace_len_aborts_the_recording_with_its_reason() {
     assert!(!jit.trace_is_compiled(&chunk, 4));
     let why = jit.trace_failure(&chunk, 4).unwrap();
     assert!(why.contains("max_trace_len"), "{why}");
+    // Counted with its kind of reason, numbers elided.
+    let reasons = JitCompiler::trace_abort_reasons();
+    assert!(
+        reasons
+            .iter()
+            .any(|(r, n)| r == "longer than max_trace_len (N ops)" && *n > 0),
+        "{reasons:?}"
+    );
+}
+
+#[test]
+fn a_scope_opened_and_closed_in_the_loop_body_traces() {
+    pin(2, |_| {});
+    // Each iteration opens a scope with its own slot 0 (not the counter).
+    let chunk = asm("
+        LoadInt 0
+        SetSlot 0
+        LoadInt 0
+        SetSlot 1
+head:   GetSlot 0
+        LoadInt 500
+        NumLt
+        JumpIfFalse done
+        GetSlot 0
+        PushFrame
+        SetSlot 0
+        GetSlot 0
+        GetSlot 0
+        Mul
+        PopFrame
+        GetSlot 1
+        Add
+        SetSlot 1
+        PreIncSlotVoid 0
+        Jump head
+done:   GetSlot 1
+        PrintLn 1
+        GetSlot 1");
+    let (r, vm, out) = agree_with(&chunk, &[]);
+    let want: i64 = (0..500).map(|i| i * i).sum();
+    assert_same(&value(r), &Value::Int(want));
+    assert_eq!(out, format!("{want}\n"));
+    assert_eq!(vm.frames.len(), 1);
+    let jit = JitCompiler::new();
+    assert!(
+        jit.trace_is_compiled(&chunk, 4),
+        "{:?}",
+        jit.trace_failure(&chunk, 4)
+    );
+    assert_eq!(jit.trace_side_exit_count(&chunk, 4), 0);
 }
 
 #[test]

@@ -187,6 +187,9 @@ fn run(args: &RunArgs) -> Result<ExitCode, String> {
             ms(cg),
             ms(s.trace_compile_time)
         );
+        for (reason, n) in JitCompiler::trace_abort_reasons() {
+            eprintln!("jit: aborted {n}×: {reason}");
+        }
     }
     if args.time {
         eprintln!(

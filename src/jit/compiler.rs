@@ -392,6 +392,13 @@ impl JitCompiler {
         }
     }
 
+    /// Why trace recordings and compilations were abandoned, process-wide:
+    /// each kind of reason (op indices and other numbers shown as `N`) with
+    /// how often, most frequent first.
+    pub fn trace_abort_reasons() -> Vec<(String, u64)> {
+        trace::abort_reasons()
+    }
+
     /// Whether a trace is compiled for the loop whose header is op `ip`.
     pub fn trace_is_compiled(&self, chunk: &Chunk, ip: usize) -> bool {
         trace::find_anchor(chunk.content_hash(), ip).is_some_and(|a| a.is_compiled())

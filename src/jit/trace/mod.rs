@@ -89,11 +89,21 @@ impl Anchor {
         lock(&self.last_failure).clone()
     }
 
-    fn fail(&self, reason: String) {
+    /// A recording or compilation failed. A failed side path costs the
+    /// parent nothing (its exit stays an exit); a failed trace counts toward
+    /// blacklisting the anchor.
+    fn fail(&self, reason: String, side: bool) {
         stats().aborted.fetch_add(1, Relaxed);
+        *lock(&stats().abort_reasons)
+            .get_or_insert_with(FxHashMap::default)
+            .entry(reason_class(&reason))
+            .or_default() += 1;
         *lock(&self.last_failure) = Some(reason);
-        if self.attempts.fetch_add(1, Relaxed) + 1 >= MAX_ATTEMPTS {
-            self.blacklisted.store(true, Relaxed);
+        if !side
+            && self.attempts.fetch_add(1, Relaxed) + 1 >= MAX_ATTEMPTS
+            && !self.blacklisted.swap(true, Relaxed)
+        {
+            stats().blacklisted.fetch_add(1, Relaxed);
         }
     }
 }
@@ -113,6 +123,37 @@ pub struct Stats {
     pub blacklisted: AtomicU64,
     /// Nanoseconds spent compiling traces.
     pub compile_nanos: AtomicU64,
+    /// Aborts by kind of reason (numbers elided).
+    pub abort_reasons: Mutex<Option<FxHashMap<String, u64>>>,
+}
+
+/// A failure's reason with its numbers (op indices, lengths) elided, so
+/// failures of one kind count together.
+fn reason_class(reason: &str) -> String {
+    let mut out = String::with_capacity(reason.len());
+    let mut in_number = false;
+    for c in reason.chars() {
+        if c.is_ascii_digit() {
+            if !in_number {
+                out.push('N');
+            }
+            in_number = true;
+        } else {
+            out.push(c);
+            in_number = false;
+        }
+    }
+    out
+}
+
+/// Aborts by kind of reason, most frequent first.
+pub fn abort_reasons() -> Vec<(String, u64)> {
+    let mut v: Vec<(String, u64)> = lock(&stats().abort_reasons)
+        .as_ref()
+        .map(|m| m.iter().map(|(k, n)| (k.clone(), *n)).collect())
+        .unwrap_or_default();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    v
 }
 
 /// The tracing tier's counters.
@@ -203,14 +244,7 @@ impl VM {
                 Progress::Abort(why) => {
                     let rec = tr.recording.take().expect("recording");
                     let a = anchor(chunk.content_hash(), rec.anchor);
-                    if rec.side.is_some() {
-                        // A side path that can't be recorded costs the
-                        // parent nothing; its exit stays an exit.
-                        stats().aborted.fetch_add(1, Relaxed);
-                        *lock(&a.last_failure) = Some(why);
-                    } else {
-                        a.fail(why);
-                    }
+                    a.fail(why, rec.side.is_some());
                     tr.counts[rec.anchor] = 0;
                 }
             }
@@ -313,13 +347,7 @@ impl VM {
         let first_stub = tc.orig_ip.len() - tc.leaves_loop.len();
         let code = match super::compiler::compile_for_trace(&tc.chunk, &tags, &gtags) {
             Ok(code) => code,
-            Err(why) if rec.side.is_some() => {
-                // A side path that fails costs the parent nothing.
-                stats().aborted.fetch_add(1, Relaxed);
-                *lock(&a.last_failure) = Some(why);
-                return;
-            }
-            Err(why) => return a.fail(why),
+            Err(why) => return a.fail(why, rec.side.is_some()),
         };
         let t = code.timings();
         stats().compile_nanos.fetch_add(

@@ -119,8 +119,11 @@ impl Recording {
                 inner: Some((lo, hi)),
             });
         }
-        match support::trace(&op, chunk.constants()) {
-            Support::Native => {}
+        match (support::trace(&op, chunk.constants()), op) {
+            // A scope closing inside the loop: the trace chunk has its
+            // `PushFrame` too (a scope opened before the loop makes the
+            // trace exit there instead).
+            (Support::Native, _) | (Support::ExitAtTop, Op::PopFrame) => {}
             _ => return Progress::Abort(format!("op {ip} `{op}` is not supported in traces")),
         }
         // Each recorded op must follow the previous one (after a call, the
