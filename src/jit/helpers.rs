@@ -142,20 +142,26 @@ extern "C" fn value_op(
         };
         let n = super::support::stack_effect(&op).0.min(4);
         let pairs = [(t0, b0), (t1, b1), (t2, b2), (t3, b3)];
-        let args: Vec<Value> = pairs[..n].iter().map(|&(t, b)| value_in(l, t, b)).collect();
-        let result = match sem::apply(&op, &args, l.chunk.constants(), l.max_string_len) {
-            Some(r) => r.ok(),
-            None => {
-                let limit = l.max_collection_len;
-                match l.boxes.get_mut(global_box as usize) {
-                    Some(g @ (Value::Array(_) | Value::Hash(_))) => {
-                        match containers::apply_to_global(&op, g, &args, limit) {
-                            Some(Ok(pushed)) => Some(pushed.unwrap_or_default()),
-                            _ => None,
-                        }
+        let args: [Value; 4] = std::array::from_fn(|k| match k < n {
+            true => value_in(l, pairs[k].0, pairs[k].1),
+            false => Value::Undef,
+        });
+        let args = &args[..n];
+        let result = if global_box >= 0 {
+            let limit = l.max_collection_len;
+            match l.boxes.get_mut(global_box as usize) {
+                Some(g @ (Value::Array(_) | Value::Hash(_))) => {
+                    match containers::apply_to_global(&op, g, args, limit) {
+                        Some(Ok(pushed)) => Some(pushed.unwrap_or_default()),
+                        _ => None,
                     }
-                    _ => None,
                 }
+                _ => None,
+            }
+        } else {
+            match sem::apply(&op, args, l.chunk.constants(), l.max_string_len) {
+                Some(r) => r.ok(),
+                None => None,
             }
         };
         let Some(v) = result else {

@@ -130,3 +130,18 @@ pub fn sieve(n: i64) -> i64 {
     }
     count
 }
+
+/// `benches/kernels/calls.fasm`: `s = mix(s, i)` for `i in 0..n`, with
+/// `mix(s, i) = (s + i * i) ^ 1` (wrapping).
+pub fn calls(n: i64) -> i64 {
+    fn mix(s: i64, i: i64) -> i64 {
+        s.wrapping_add(i.wrapping_mul(i)) ^ 1
+    }
+    let (mut s, mut i) = (0i64, 0i64);
+    let n = black_box(n);
+    while i < n {
+        s = mix(s, i);
+        i += 1;
+    }
+    s
+}
