@@ -17,6 +17,9 @@ use crate::bytecode::value::{Shared, Value};
 use std::io::Write;
 use std::sync::Arc;
 
+/// The error of a run that ran out of its step budget.
+pub(crate) const STEP_BUDGET_EXHAUSTED: &str = "step budget exhausted";
+
 /// Why an op failed.
 pub(crate) enum Fault {
     /// The op needed more operands than the stack holds.
@@ -35,10 +38,11 @@ impl VM {
     /// Runs from `self.ip` until the end of the chunk or a top-level return.
     /// On error `self.ip` is left at the failing op.
     pub(crate) fn execute(&mut self) -> Result<(), VmError> {
-        if self.tracer.is_some() {
-            self.execute_ops::<true>()
-        } else {
-            self.execute_ops::<false>()
+        match (self.tracer.is_some(), self.fuel.is_some()) {
+            (true, true) => self.execute_ops::<true, true>(),
+            (true, false) => self.execute_ops::<true, false>(),
+            (false, true) => self.execute_ops::<false, true>(),
+            (false, false) => self.execute_ops::<false, false>(),
         }
     }
 
@@ -46,17 +50,27 @@ impl VM {
     /// (the trace recorder must see each one) and each op ends with the
     /// tracing hook, which counts back-edges, records, and enters compiled
     /// traces; without it both vanish at compile time.
-    fn execute_ops<const TRACE: bool>(&mut self) -> Result<(), VmError> {
+    fn execute_ops<const TRACE: bool, const FUEL: bool>(&mut self) -> Result<(), VmError> {
         let chunk = Arc::clone(&self.chunk);
         let ops = chunk.ops();
         let consts = chunk.constants();
         // Tracing runs groups that never branch backward (so back-edges
-        // reach the hook), and none at all while recording.
+        // reach the hook), and none at all while recording; so does a step
+        // budget (so back-edges are charged).
         let fused = match &self.tracer {
             Some(t) if TRACE => Arc::clone(&t.fused),
+            _ if FUEL => Arc::clone(
+                self.fused_forward
+                    .get_or_insert_with(|| Arc::from(fuse::forward_only(&self.fused))),
+            ),
             _ => Arc::clone(&self.fused),
         };
         let mut ip = self.ip;
+        // An error raised before the run (a native tier ran out of steps
+        // where the interpreter would have) is reported at once.
+        if let Some(m) = self.raised.take() {
+            return Err(self.error_at(ip, Fault::Msg(m)));
+        }
         let mut base = self.frames.last().map_or(0, |f| f.slot_base);
 
         // Evaluate a fallible step; on fault leave the loop with it.
@@ -101,6 +115,10 @@ impl VM {
             }
             let op = ops[ip];
             let mut next = ip + 1;
+            // A call is charged before it is made.
+            if FUEL && matches!(op, Op::Call(..) | Op::CallDynamic(_)) {
+                t!(self.charge_step());
+            }
             match op {
                 // ── constants and stack ──
                 Op::Nop => {}
@@ -581,6 +599,10 @@ impl VM {
                 Op::Extended(id, arg) => t!(self.extended(id, arg)),
                 Op::ExtendedWide(id, payload) => t!(self.extended_wide(id, payload)),
             }
+            // A backward jump is charged once taken.
+            if FUEL && next <= ip && op.jump_target() == Some(next) {
+                t!(self.charge_step());
+            }
             if TRACE
                 && (next <= ip || self.recording)
                 && let Some(resume) = self.trace_hook(ip, &op, next)
@@ -598,17 +620,36 @@ impl VM {
         };
 
         self.ip = ip;
-        outcome.map_err(|fault| {
-            let message = match fault {
-                Fault::Underflow => "stack underflow".to_string(),
-                Fault::Msg(m) => m,
-            };
-            let op = ops.get(ip).map_or(String::new(), |op| format!("`{op}`: "));
-            VmError {
-                ip: Some(ip),
-                message: format!("{op}{message}"),
+        outcome.map_err(|fault| self.error_at(ip, fault))
+    }
+
+    /// The error a fault at `ip` reports.
+    fn error_at(&self, ip: usize, fault: Fault) -> VmError {
+        let message = match fault {
+            Fault::Underflow => "stack underflow".to_string(),
+            Fault::Msg(m) => m,
+        };
+        let op = self
+            .chunk
+            .ops()
+            .get(ip)
+            .map_or(String::new(), |op| format!("`{op}`: "));
+        VmError {
+            ip: Some(ip),
+            message: format!("{op}{message}"),
+        }
+    }
+
+    /// Takes one step from the budget.
+    fn charge_step(&mut self) -> Result<(), Fault> {
+        match &mut self.fuel {
+            Some(0) => Err(Fault::msg(STEP_BUDGET_EXHAUSTED)),
+            Some(f) => {
+                *f -= 1;
+                Ok(())
             }
-        })
+            None => Ok(()),
+        }
     }
 
     // ── helpers used by the loop ──

@@ -11,7 +11,7 @@
 
 mod calls;
 pub(crate) mod containers;
-mod exec;
+pub(crate) mod exec;
 pub(crate) mod fuse;
 pub mod host;
 pub mod pool;

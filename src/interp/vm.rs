@@ -160,6 +160,11 @@ pub struct VM {
     pub(crate) tracer: Option<Box<crate::jit::trace::Tracer>>,
     /// Whether the trace recorder is capturing (every op goes to the hook).
     pub(crate) recording: bool,
+    /// Steps left in the step budget (`None`: unbounded).
+    pub(crate) fuel: Option<u64>,
+    /// `fused` without groups that branch backward (so every back-edge is
+    /// charged), made when a budget first needs it.
+    pub(crate) fused_forward: Option<Arc<[Fused]>>,
 }
 
 impl VM {
@@ -187,6 +192,8 @@ impl VM {
             jit: false,
             tracer: None,
             recording: false,
+            fuel: None,
+            fused_forward: None,
         };
         vm.load(chunk);
         vm
@@ -211,6 +218,7 @@ impl VM {
         let same = Arc::ptr_eq(&self.chunk, &chunk) && self.fused.len() == chunk.len();
         if !same {
             self.fused = self.decode(&chunk);
+            self.fused_forward = None;
         }
         self.stack.clear();
         self.slots.clear();
@@ -428,6 +436,26 @@ impl VM {
     /// Replaces the resource limits.
     pub fn set_limits(&mut self, limits: Limits) {
         self.limits = limits;
+    }
+
+    /// Bounds how much work runs may do: `Some(n)` allows `n` more *steps*,
+    /// counted over every run until changed; `None` (the default) removes
+    /// the bound. A step is a taken backward jump (one loop iteration) or a
+    /// call (`Call`, `CallDynamic`); a run that needs one more step than is
+    /// left stops with the error "step budget exhausted" at that op — a
+    /// backward jump after it is taken, a call before it is made — in every
+    /// tier alike (native code counts the same steps at its back-edges and
+    /// calls). Without loops or calls a chunk runs at most its length in
+    /// ops; the fused loop ops (`AccumSumLoop` and friends) count as one
+    /// step each and are bounded by their `i32` limits. Use it to run
+    /// untrusted bytecode.
+    pub fn set_step_budget(&mut self, steps: Option<u64>) {
+        self.fuel = steps;
+    }
+
+    /// Steps left in the budget (`None`: unbounded).
+    pub fn step_budget(&self) -> Option<u64> {
+        self.fuel
     }
 }
 

@@ -114,6 +114,8 @@ struct Key {
     tags: Vec<u8>,
     globals: Vec<u8>,
     tier: Tier,
+    /// Compiled to count steps (for a VM with a step budget).
+    fuel: bool,
 }
 
 struct Entry {
@@ -183,12 +185,13 @@ fn past_threshold(hash: u128) -> bool {
 }
 
 /// The cache entry for `chunk` entered with `tags`, compiling it if needed.
-fn entry_for(chunk: &Chunk, tags: &[u8], globals: &[u8], tier: Tier) -> Arc<Entry> {
+fn entry_for(chunk: &Chunk, tags: &[u8], globals: &[u8], tier: Tier, fuel: bool) -> Arc<Entry> {
     let key = Key {
         hash: chunk.content_hash(),
         tags: tags.to_vec(),
         globals: globals.to_vec(),
         tier,
+        fuel,
     };
     let hash = key.hash;
     let entry = with_cache(|c| {
@@ -205,7 +208,7 @@ fn entry_for(chunk: &Chunk, tags: &[u8], globals: &[u8], tier: Tier) -> Arc<Entr
         let dumps = DUMPS.with(|d| *d.borrow());
         let code = engine::jit()
             .map_err(|e| format!("LLVM unavailable: {e}"))
-            .and_then(|jit| BlockCode::compile(jit, chunk, tags, globals, tier, dumps));
+            .and_then(|jit| BlockCode::compile(jit, chunk, tags, globals, tier, fuel, dumps));
         match &code {
             Ok(code) => {
                 if tier == Tier::Block {
@@ -235,6 +238,7 @@ fn code_for(
     tags: &[u8],
     globals: &[u8],
     eager: bool,
+    fuel: bool,
 ) -> Option<(Arc<Entry>, Arc<BlockCode>)> {
     if tags.len() > 1024 {
         return None;
@@ -242,7 +246,7 @@ fn code_for(
     if !eager && !past_threshold(chunk.content_hash()) {
         return None;
     }
-    let e = entry_for(chunk, tags, globals, Tier::Block);
+    let e = entry_for(chunk, tags, globals, Tier::Block, fuel);
     let code = Arc::clone(e.ready()?);
     Some((e, code))
 }
@@ -254,14 +258,22 @@ pub(crate) fn enter_block(vm: &mut VM) -> bool {
     let chunk = Arc::clone(vm.chunk());
     let tags: Vec<u8> = vm.slots.iter().map(tag_of).collect();
     let gtags: Vec<u8> = vm.globals.iter().map(tag_of).collect();
-    let Some((entry, code)) = code_for(&chunk, &tags, &gtags, false) else {
+    let fuel = vm.fuel;
+    let Some((entry, code)) = code_for(&chunk, &tags, &gtags, false, fuel.is_some()) else {
         return false;
     };
     let depth = vm.stack.len();
     let limits = vm.limits();
     let frames_left = limits.max_frames.saturating_sub(vm.frames.len());
-    let Some(mut exit) = code.run(&mut vm.slots, &mut vm.globals, depth, frames_left, &limits)
-    else {
+    let run = code.run(
+        &mut vm.slots,
+        &mut vm.globals,
+        depth,
+        frames_left,
+        &limits,
+        fuel,
+    );
+    let Some(mut exit) = run else {
         return false;
     };
     count_run(&entry, &exit, chunk.len());
@@ -275,8 +287,9 @@ pub(crate) fn compile_for_trace(
     chunk: &Chunk,
     tags: &[u8],
     globals: &[u8],
+    fuel: bool,
 ) -> Result<Arc<BlockCode>, String> {
-    let e = entry_for(chunk, tags, globals, Tier::Trace);
+    let e = entry_for(chunk, tags, globals, Tier::Trace, fuel);
     match e.code.get() {
         Some(Ok(code)) => Ok(Arc::clone(code)),
         Some(Err(why)) => Err(why.clone()),
@@ -533,7 +546,7 @@ impl JitCompiler {
         let tags: Vec<u8> = values.iter().map(tag_of).collect();
         // The raw entry points have no globals: all start undefined.
         let gtags = vec![TAG_UNDEF; chunk.names().len()];
-        let (entry, code) = code_for(chunk, &tags, &gtags, eager)?;
+        let (entry, code) = code_for(chunk, &tags, &gtags, eager, false)?;
         let mut globals = vec![Value::Undef; gtags.len()];
         let limits = crate::Limits::default();
         let mut entry_values = values.clone();
@@ -543,6 +556,7 @@ impl JitCompiler {
             0,
             limits.max_frames - 1,
             &limits,
+            None,
         )?;
         count_run(&entry, &exit, chunk.len());
         let (result, final_slots) = if exit.ip == chunk.len() && code.scopes_at(&exit).is_empty() {

@@ -48,11 +48,17 @@ pub mod info {
     /// In: lowest native stack address subroutines may use (raised to the
     /// top of the address space while unwinding, so every entry check fails).
     pub const STACK_FLOOR: u32 = 3;
-    /// Out: set when a subroutine ran out of frames or native stack; the
-    /// root then exits at its call.
+    /// Out: set when a subroutine ran out of frames, native stack or steps;
+    /// the root then exits at its call.
     pub const UNWINDING: u32 = 4;
+    /// In/out: steps left of the VM's step budget (code compiled to count
+    /// steps charges one per taken backward jump and per call).
+    pub const FUEL: u32 = 5;
+    /// Out: set when the root stopped because the budget ran out at a
+    /// backward jump (the exit ip is that jump, taken).
+    pub const FUEL_OUT: u32 = 6;
     /// Number of fields.
-    pub const COUNT: u32 = 5;
+    pub const COUNT: u32 = 7;
 }
 
 /// The kinds the root is compiled for: its slots' and the globals'.
@@ -62,6 +68,8 @@ pub struct EntryTags<'a> {
     pub slots: &'a [u8],
     /// One tag per global (name index).
     pub globals: &'a [u8],
+    /// Count steps against `info.FUEL` (a VM with a step budget).
+    pub fuel: bool,
 }
 
 /// Builds every function of `plan` into `module`, the root under the
@@ -369,7 +377,18 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
             e.b.build_int_compare(IntPredicate::SLE, fl, e.int(0), "no_frames")?;
         let no_stack =
             e.b.build_int_compare(IntPredicate::ULT, sp, floor, "no_stack")?;
-        let out = e.b.build_or(no_frames, no_stack, "out")?;
+        let mut out = e.b.build_or(no_frames, no_stack, "out")?;
+        // A call is a step: charged on entry.
+        let fuel = match self.entry_tags.fuel {
+            true => {
+                let fuel = self.info_load(info::FUEL)?;
+                let none =
+                    e.b.build_int_compare(IntPredicate::SLE, fuel, e.int(0), "no_steps")?;
+                out = e.b.build_or(out, none, "out")?;
+                Some(fuel)
+            }
+            false => None,
+        };
         let bail = e.ctx.append_basic_block(self.func, "start_unwinding");
         let go = e.ctx.append_basic_block(self.func, "go");
         e.b.build_conditional_branch(out, bail, go)?;
@@ -378,6 +397,9 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
         self.info_store(info::UNWINDING, e.int(1))?;
         self.ret_unwinding()?;
         e.b.position_at_end(go);
+        if let Some(fuel) = fuel {
+            self.info_store(info::FUEL, e.b.build_int_sub(fuel, e.int(1), "fuel")?)?;
+        }
         let frames = e.b.build_alloca(e.i64t, "frames")?;
         e.b.build_store(frames, e.b.build_int_sub(fl, e.int(1), "fl")?)?;
         self.frames = Some(frames);
@@ -839,6 +861,12 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
         }
         let fl =
             e.b.build_load(e.i64t, self.frames.expect("set at entry"), "fl")?;
+        // Steps before the call: an unwinding call is run again by the
+        // interpreter, which charges them again.
+        let fuel_before = match self.root && self.entry_tags.fuel {
+            true => Some(self.info_load(info::FUEL)?),
+            false => None,
+        };
         let mut args: Vec<BasicMetadataValueEnum<'c>> = vec![self.info.into(), fl.into()];
         for k in 0..argc {
             let v = e.canonical(self.read_stack(st, d - argc + k)?);
@@ -868,6 +896,9 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
             let (bail, ok) = (self.new_block("unwound"), self.new_block("returned"));
             e.b.build_conditional_branch(stop, bail, ok)?;
             e.b.position_at_end(bail);
+            if let Some(f) = fuel_before {
+                self.info_store(info::FUEL, f)?;
+            }
             self.exit_at(ip, d)?;
             e.b.position_at_end(ok);
         }
@@ -904,7 +935,7 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
 
     fn goto(&self, ip: usize) -> L<()> {
         self.check_unwinding(ip)?;
-        self.e.b.build_unconditional_branch(self.block(ip)?)?;
+        self.e.b.build_unconditional_branch(self.edge(ip)?)?;
         Ok(())
     }
 
@@ -912,8 +943,46 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
         self.check_unwinding(on_true.min(on_false))?;
         self.e
             .b
-            .build_conditional_branch(c, self.block(on_true)?, self.block(on_false)?)?;
+            .build_conditional_branch(c, self.edge(on_true)?, self.edge(on_false)?)?;
         Ok(())
+    }
+
+    /// Where a jump from the op being lowered to `target` goes: straight
+    /// there, or, for a backward jump in code that counts steps, through a
+    /// block taking one step from `info.FUEL`. Out of steps, the root exits
+    /// at the jump (taken: the state is the target's) flagging
+    /// `info.FUEL_OUT`, and the interpreter reports it there; a subroutine
+    /// unwinds, and its outermost call is run again by the interpreter with
+    /// the steps it had before it.
+    fn edge(&self, target: usize) -> L<BasicBlock<'c>> {
+        let to = self.block(target)?;
+        if !self.entry_tags.fuel || target > self.cur {
+            return Ok(to);
+        }
+        let e = self.e;
+        let here = e.b.get_insert_block().expect("positioned");
+        let charge = self.new_block("charge_step");
+        e.b.position_at_end(charge);
+        let fuel = self.info_load(info::FUEL)?;
+        let empty =
+            e.b.build_int_compare(IntPredicate::SLE, fuel, e.int(0), "no_steps")?;
+        let (out, go) = (self.new_block("out_of_steps"), self.new_block("step"));
+        e.b.build_conditional_branch(empty, out, go)?;
+        e.b.position_at_end(out);
+        if self.root {
+            self.info_store(info::FUEL_OUT, e.int(1))?;
+            let depth = self.state(target)?.stack.len();
+            self.exit_at(self.cur, depth)?;
+        } else {
+            self.info_store(info::STACK_FLOOR, e.int(-1))?;
+            self.info_store(info::UNWINDING, e.int(1))?;
+            self.ret_unwinding()?;
+        }
+        e.b.position_at_end(go);
+        self.info_store(info::FUEL, e.b.build_int_sub(fuel, e.int(1), "fuel")?)?;
+        e.b.build_unconditional_branch(to)?;
+        e.b.position_at_end(here);
+        Ok(charge)
     }
 
     /// On a subroutine's back-edge: stop looping once unwinding (a loop

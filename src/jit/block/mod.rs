@@ -49,6 +49,11 @@ pub struct Exit {
     pub depth: usize,
     /// The values native code kept boxed; an `OPAQUE` word's bits index it.
     pub boxes: Vec<Value>,
+    /// Steps left of the budget it was given.
+    pub fuel_left: u64,
+    /// Whether it stopped because the budget ran out at a backward jump
+    /// (`ip` is that jump, already taken).
+    pub out_of_fuel: bool,
 }
 
 impl Exit {
@@ -114,6 +119,7 @@ impl BlockCode {
         entry_tags: &[u8],
         global_tags: &[u8],
         tier: analysis::Tier,
+        fuel: bool,
         dumps: DumpOptions,
     ) -> Result<BlockCode, String> {
         let kinds = |tags: &[u8]| tags.iter().map(|t| KindSet::of(*t)).collect::<Vec<_>>();
@@ -125,6 +131,7 @@ impl BlockCode {
                 let tags = lower::EntryTags {
                     slots: entry_tags,
                     globals: global_tags,
+                    fuel,
                 };
                 lower::build(ctx, module, &root, chunk, &plan, tags).map_err(|e| e.0)
             })
@@ -171,9 +178,10 @@ impl BlockCode {
     /// Runs native code from op 0 with the entry slots and globals (of the
     /// kinds compiled for: the caller checked), `entry_depth` values already
     /// on the operand stack, `frames_left` frames still allowed and the
-    /// VM's `limits`. Boxed values (strings, containers) move out of
-    /// `slot_values` and `global_values` into the exit's boxes: `Some` must
-    /// be materialised.
+    /// VM's `limits`, and `fuel` steps (code compiled to count them; `None`
+    /// for code that doesn't). Boxed values (strings, containers) move out
+    /// of `slot_values` and `global_values` into the exit's boxes: `Some`
+    /// must be materialised.
     pub fn run(
         &self,
         slot_values: &mut [Value],
@@ -181,6 +189,7 @@ impl BlockCode {
         entry_depth: usize,
         frames_left: usize,
         limits: &Limits,
+        fuel: Option<u64>,
     ) -> Option<Exit> {
         let root = &self.plan.functions[0];
         if entry_depth + root.max_depth > MAX_STACK {
@@ -214,6 +223,7 @@ impl BlockCode {
         let sp = std::ptr::addr_of!(marker) as usize;
         let mut info = [0i64; lower::info::COUNT as usize];
         info[lower::info::FRAMES_LEFT as usize] = frames;
+        info[lower::info::FUEL as usize] = fuel.map_or(i64::MAX, |f| f.min(i64::MAX as u64) as i64);
         info[lower::info::STACK_FLOOR as usize] = sp.saturating_sub(native_stack) as i64;
         let addr = self.compiled.addresses()[0];
         let mut call = || entry::call_root(addr, &mut slots, &mut stack, &mut info, &mut globals);
@@ -233,6 +243,8 @@ impl BlockCode {
         };
         Some(Exit {
             boxes,
+            fuel_left: info[lower::info::FUEL as usize].max(0) as u64,
+            out_of_fuel: info[lower::info::FUEL_OUT as usize] != 0,
             ip: ip as usize,
             slots,
             stack,
@@ -267,6 +279,13 @@ impl BlockCode {
             if let Some(slot) = vm.globals.get_mut(n) {
                 *slot = v;
             }
+        }
+        if vm.fuel.is_some() {
+            vm.fuel = Some(exit.fuel_left);
+        }
+        if exit.out_of_fuel {
+            // The interpreter reports it at the jump (see `execute_ops`).
+            vm.raised = Some(crate::interp::exec::STEP_BUDGET_EXHAUSTED.into());
         }
         for sc in self.scopes_at(exit) {
             vm.frames.push(Frame {

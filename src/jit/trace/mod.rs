@@ -49,6 +49,8 @@ pub struct Trace {
     tags: Vec<u8>,
     /// Kinds of the globals it was compiled for.
     gtags: Vec<u8>,
+    /// Compiled to count steps (for VMs with a step budget).
+    fuel: bool,
     code: Arc<BlockCode>,
     orig_ip: Vec<usize>,
     /// Index of the first stub in the trace chunk, and which stubs leave
@@ -270,8 +272,10 @@ impl VM {
         let frame = self.slots.get(base..).unwrap_or_default();
         // The trace for the frame's slot kinds (compared in place: this
         // runs on every back-edge to a hot loop).
+        let fuel = self.fuel.is_some();
         let fits = |t: &Trace| {
-            t.tags.len() == frame.len()
+            t.fuel == fuel
+                && t.tags.len() == frame.len()
                 && t.tags.iter().zip(frame).all(|(k, v)| *k == tag_of(v))
                 && t.gtags
                     .iter()
@@ -344,8 +348,9 @@ impl VM {
             });
         }
         let tc = synth::build(&chunk, &steps, &sides);
-        let first_stub = tc.orig_ip.len() - tc.leaves_loop.len();
-        let code = match super::compiler::compile_for_trace(&tc.chunk, &tags, &gtags) {
+        let first_stub = tc.first_stub;
+        let fuel = self.fuel.is_some();
+        let code = match super::compiler::compile_for_trace(&tc.chunk, &tags, &gtags, fuel) {
             Ok(code) => code,
             Err(why) => return a.fail(why, rec.side.is_some()),
         };
@@ -369,6 +374,7 @@ impl VM {
             exit_counts,
             tags,
             gtags,
+            fuel,
             code,
             orig_ip: tc.orig_ip,
             first_stub,
@@ -410,7 +416,11 @@ impl VM {
         let frames_left = limits.max_frames.saturating_sub(self.frames.len());
         let slots = self.slots.get_mut(base..).unwrap_or_default();
         let globals = &mut self.globals;
-        let run = || t.code.run(slots, globals, depth, frames_left, &limits);
+        let fuel = self.fuel;
+        let run = || {
+            t.code
+                .run(slots, globals, depth, frames_left, &limits, fuel)
+        };
         let (exit, write_error) = super::helpers::with_output(&mut self.host.output, run);
         if let Some(e) = &write_error {
             // The interpreter reports it at the print that failed.
@@ -428,7 +438,8 @@ impl VM {
             .ip
             .checked_sub(t.first_stub)
             .filter(|s| *s < t.leaves_loop.len());
-        let leaves = stub.is_some_and(|s| t.leaves_loop[s]);
+        // Running out of steps ends the run: not a side exit.
+        let leaves = stub.is_some_and(|s| t.leaves_loop[s]) || exit.out_of_fuel;
         // A stub exit taken often enough grows a side path (before
         // `max_side_exits` can blacklist the loop).
         let mut grow = None;

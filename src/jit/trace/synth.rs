@@ -39,6 +39,8 @@ pub struct TraceChunk {
     pub leaves_loop: Vec<bool>,
     /// For each stub, which exit it is.
     pub stub_keys: Vec<ExitKey>,
+    /// Trace-chunk ip of the first stub.
+    pub first_stub: usize,
 }
 
 /// Trace ops being emitted, with their exit stubs.
@@ -54,6 +56,8 @@ struct TraceOps {
     stub_keys: Vec<ExitKey>,
     /// The path and step being emitted.
     cur: (usize, usize),
+    /// `Jump`s to trampolines that jump back to the op after them.
+    charges: Vec<usize>,
 }
 
 impl TraceOps {
@@ -182,6 +186,12 @@ fn emit_path(t: &mut TraceOps, orig: &Chunk, steps: &[Step], path: usize) {
         }
         if k + 1 == steps.len() {
             t.ops.push((Op::Jump(0), ip));
+        } else if s.inner.is_none() && taken && next <= ip {
+            // A backward jump taken mid-path (into an enclosing loop's
+            // header, say): the trace goes on straight, through a
+            // trampoline that charges the step the interpreter would.
+            t.charges.push(t.ops.len());
+            t.ops.push((Op::Jump(0), ip));
         }
     }
 }
@@ -201,18 +211,39 @@ fn finish(
         stubs,
         patches,
         stub_keys,
+        charges,
         ..
     } = t;
     let first_stub = ops.len();
+    // Trampolines, placed after the stubs, are `Jump`s back into the trace:
+    // code counting steps charges each backward jump of the original the
+    // trace realises by a forward one (a branch to a stub or side path
+    // whose original jump went backward; a backward jump taken mid-path),
+    // and out of steps exits at the trampoline, which maps to that jump.
+    let mut trampolines: Vec<(usize, usize)> = Vec::new();
     for (at, stub) in patches {
         let side = sides.iter().position(|p| p.key == stub_keys[stub]);
         let target = match side {
             Some(i) => path_start[i + 1],
             None => first_stub + stub,
         };
-        ops[at].0.set_jump_target(target);
+        let from = ops[at].1;
+        if stubs[stub] <= from {
+            ops[at]
+                .0
+                .set_jump_target(first_stub + stubs.len() + trampolines.len());
+            trampolines.push((target, from));
+        } else {
+            ops[at].0.set_jump_target(target);
+        }
     }
-    let shift = first_stub + stubs.len();
+    for at in charges {
+        ops[at]
+            .0
+            .set_jump_target(first_stub + stubs.len() + trampolines.len());
+        trampolines.push((at + 1, ops[at].1));
+    }
+    let shift = first_stub + stubs.len() + trampolines.len();
     let mut b = ChunkBuilder::new();
     for c in orig.constants() {
         b.add_constant(c.clone());
@@ -232,6 +263,10 @@ fn finish(
         b.emit(Op::Return, 0);
         orig_ip.push(resume);
     }
+    for &(target, from) in &trampolines {
+        b.emit(Op::Jump(target), 0);
+        orig_ip.push(from);
+    }
     for op in orig.ops() {
         let mut op = *op;
         if let Some(t) = op.jump_target() {
@@ -245,5 +280,6 @@ fn finish(
         orig_ip,
         leaves_loop,
         stub_keys,
+        first_stub,
     }
 }
