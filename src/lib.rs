@@ -122,7 +122,7 @@ pub use interp::host::{
 };
 pub use interp::pool::VMPool;
 pub use interp::vm::{Frame, FrameKind, Limits, VM, VMResult, VmError};
-pub use jit::compiler::{BlockNum, JitCompiler, JitStats, SlotKind};
+pub use jit::compiler::{BlockNum, DEFAULT_CODE_CACHE_CAPACITY, JitCompiler, JitStats, SlotKind};
 pub use jit::config::TraceJitConfig;
 
 /// The README's Rust examples, compiled and run as doctests.

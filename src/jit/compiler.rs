@@ -110,6 +110,9 @@ pub struct JitStats {
 
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct Key {
+    /// The chunk whose code this is (for a trace chunk: the chunk it was
+    /// recorded in): the unit of eviction.
+    owner: u128,
     hash: u128,
     tags: Vec<u8>,
     globals: Vec<u8>,
@@ -139,6 +142,52 @@ struct Cache {
     failures: FxHashMap<u128, String>,
     /// Compilations attempted per chunk hash.
     attempts: FxHashMap<u128, u32>,
+    /// When each owner chunk was last used (a counter, for LRU eviction).
+    used: FxHashMap<u128, u64>,
+    clock: u64,
+}
+
+/// Chunks that may hold compiled code at once (process-wide); the least
+/// recently used beyond it are evicted.
+static CAPACITY: AtomicU64 = AtomicU64::new(DEFAULT_CODE_CACHE_CAPACITY as u64);
+
+/// The default for [`JitCompiler::set_code_cache_capacity`].
+pub const DEFAULT_CODE_CACHE_CAPACITY: usize = 512;
+
+impl Cache {
+    /// Marks `owner` used now; returns the chunk to evict to stay within
+    /// the capacity, if any.
+    fn touch(&mut self, owner: u128) -> Option<u128> {
+        self.clock += 1;
+        let fresh = self.used.insert(owner, self.clock).is_none();
+        let cap = CAPACITY.load(Relaxed).max(1) as usize;
+        if !fresh || self.used.len() <= cap {
+            return None;
+        }
+        let (&oldest, _) = self
+            .used
+            .iter()
+            .filter(|(o, _)| **o != owner)
+            .min_by_key(|(_, t)| **t)?;
+        self.forget(oldest);
+        Some(oldest)
+    }
+
+    /// Drops everything cached for `owner` (running code keeps itself).
+    fn forget(&mut self, owner: u128) {
+        self.entries.retain(|k, _| k.owner != owner);
+        self.failures.remove(&owner);
+        self.attempts.remove(&owner);
+        self.used.remove(&owner);
+    }
+}
+
+/// Marks `owner` used; past the capacity, evicts the least recently used
+/// chunk's code and traces.
+pub(crate) fn touch(owner: u128) {
+    if let Some(old) = with_cache(|c| c.touch(owner)) {
+        trace::forget(old);
+    }
 }
 
 static CACHE: Mutex<Option<Cache>> = Mutex::new(None);
@@ -178,6 +227,9 @@ fn past_threshold(hash: u128) -> bool {
     let threshold = super::config::JitCompiler::get_config().block_threshold;
     INVOCATIONS.with(|m| {
         let mut m = m.borrow_mut();
+        if m.len() >= 1 << 16 && !m.contains_key(&hash) {
+            m.clear(); // bounded: counting just starts over
+        }
         let n = m.entry(hash).or_insert(0);
         *n = n.saturating_add(1);
         *n > threshold
@@ -185,8 +237,17 @@ fn past_threshold(hash: u128) -> bool {
 }
 
 /// The cache entry for `chunk` entered with `tags`, compiling it if needed.
-fn entry_for(chunk: &Chunk, tags: &[u8], globals: &[u8], tier: Tier, fuel: bool) -> Arc<Entry> {
+fn entry_for(
+    owner: u128,
+    chunk: &Chunk,
+    tags: &[u8],
+    globals: &[u8],
+    tier: Tier,
+    fuel: bool,
+) -> Arc<Entry> {
+    touch(owner);
     let key = Key {
+        owner,
         hash: chunk.content_hash(),
         tags: tags.to_vec(),
         globals: globals.to_vec(),
@@ -246,7 +307,14 @@ fn code_for(
     if !eager && !past_threshold(chunk.content_hash()) {
         return None;
     }
-    let e = entry_for(chunk, tags, globals, Tier::Block, fuel);
+    let e = entry_for(
+        chunk.content_hash(),
+        chunk,
+        tags,
+        globals,
+        Tier::Block,
+        fuel,
+    );
     let code = Arc::clone(e.ready()?);
     Some((e, code))
 }
@@ -284,12 +352,13 @@ pub(crate) fn enter_block(vm: &mut VM) -> bool {
 
 /// Compiles a trace chunk (no threshold; cached like any chunk).
 pub(crate) fn compile_for_trace(
+    owner: u128,
     chunk: &Chunk,
     tags: &[u8],
     globals: &[u8],
     fuel: bool,
 ) -> Result<Arc<BlockCode>, String> {
-    let e = entry_for(chunk, tags, globals, Tier::Trace, fuel);
+    let e = entry_for(owner, chunk, tags, globals, Tier::Trace, fuel);
     match e.code.get() {
         Some(Ok(code)) => Ok(Arc::clone(code)),
         Some(Err(why)) => Err(why.clone()),
@@ -403,6 +472,35 @@ impl JitCompiler {
             trace_blacklisted: ts.blacklisted.load(Relaxed),
             trace_compile_time: Duration::from_nanos(ts.compile_nanos.load(Relaxed)),
         }
+    }
+
+    /// Frees what the JIT keeps for `chunk`: its compiled code (every set of
+    /// entry kinds), its traces and their records, its remembered failures.
+    /// Code a VM is running, or holds for a loop it is in, stays alive until
+    /// that VM lets go of it; the next run compiles afresh. Returns whether
+    /// anything was cached.
+    pub fn evict(&self, chunk: &Chunk) -> bool {
+        let h = chunk.content_hash();
+        let had = with_cache(|c| {
+            let had = c.used.contains_key(&h);
+            c.forget(h);
+            had
+        });
+        trace::forget(h);
+        had
+    }
+
+    /// How many chunks may hold compiled code at once, process-wide
+    /// (default [`DEFAULT_CODE_CACHE_CAPACITY`]); when one more compiles, the least
+    /// recently used chunk is evicted as by [`JitCompiler::evict`].
+    pub fn set_code_cache_capacity(chunks: usize) {
+        CAPACITY.store(chunks.max(1) as u64, Relaxed);
+        // Shrinking takes effect at the next compilation.
+    }
+
+    /// Chunks that currently hold compiled code or traces.
+    pub fn code_cache_len() -> usize {
+        with_cache(|c| c.used.len())
     }
 
     /// Why trace recordings and compilations were abandoned, process-wide:

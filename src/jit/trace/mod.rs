@@ -173,12 +173,26 @@ static REGISTRY: Mutex<Option<Registry>> = Mutex::new(None);
 
 /// The shared record of `(chunk hash, anchor ip)`, created on demand.
 pub fn anchor(hash: u128, ip: usize) -> Arc<Anchor> {
-    let mut g = lock(&REGISTRY);
-    Arc::clone(
-        g.get_or_insert_with(Registry::default)
-            .entry((hash, ip))
-            .or_default(),
-    )
+    let (a, fresh) = {
+        let mut g = lock(&REGISTRY);
+        let reg = g.get_or_insert_with(Registry::default);
+        let fresh = !reg.contains_key(&(hash, ip));
+        (Arc::clone(reg.entry((hash, ip)).or_default()), fresh)
+    };
+    if fresh {
+        // Anchors count as the chunk's use of the code cache (and go when
+        // it is evicted).
+        super::compiler::touch(hash);
+    }
+    a
+}
+
+/// Drops every anchor (and so every trace) of the chunk `hash` from the
+/// registry; VMs running them keep what they hold.
+pub fn forget(hash: u128) {
+    if let Some(reg) = lock(&REGISTRY).as_mut() {
+        reg.retain(|(h, _), _| *h != hash);
+    }
 }
 
 /// The shared record of `(chunk hash, anchor ip)`, if it exists.
@@ -350,7 +364,8 @@ impl VM {
         let tc = synth::build(&chunk, &steps, &sides);
         let first_stub = tc.first_stub;
         let fuel = self.fuel.is_some();
-        let code = match super::compiler::compile_for_trace(&tc.chunk, &tags, &gtags, fuel) {
+        let owner = chunk.content_hash();
+        let code = match super::compiler::compile_for_trace(owner, &tc.chunk, &tags, &gtags, fuel) {
             Ok(code) => code,
             Err(why) => return a.fail(why, rec.side.is_some()),
         };
