@@ -599,6 +599,11 @@ pub fn describe_difference(a: &VM, b: &VM) -> String {
 /// Shrinks a disagreeing program by turning ops into `Nop` (jump targets
 /// stay valid) while the disagreement persists.
 pub fn minimise(chunk: &Chunk, presets: &[Value]) -> Chunk {
+    minimise_by(chunk, |c| compare(c, presets).is_err())
+}
+
+/// `chunk` with ops turned into `Nop` while `fails` still holds.
+pub fn minimise_by(chunk: &Chunk, fails: impl Fn(&Chunk) -> bool) -> Chunk {
     let mut ops: Vec<Op> = chunk.ops().to_vec();
     let rebuild = |ops: &[Op]| {
         let mut b = ChunkBuilder::new();
@@ -626,7 +631,7 @@ pub fn minimise(chunk: &Chunk, presets: &[Value]) -> Chunk {
             let saved = ops[i];
             ops[i] = Op::Nop;
             let c = rebuild(&ops);
-            if fusevm_llvm::verify(&c).is_ok() && compare(&c, presets).is_err() {
+            if fusevm_llvm::verify(&c).is_ok() && fails(&c) {
                 changed = true;
             } else {
                 ops[i] = saved;
