@@ -11,6 +11,7 @@ fn cli_env(args: &[&str], env: &[(&str, &str)]) -> Output {
         .args(args)
         .env_remove("FUSEVM_JIT_BLOCK_THRESHOLD")
         .env_remove("FUSEVM_JIT_TRACE_THRESHOLD")
+        .env_remove("FUSEVM_JIT_LOG")
         .envs(env.iter().copied())
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
@@ -211,4 +212,40 @@ fn stats_report_traced_loops_of_a_chunk_the_block_tier_refuses() {
         err.contains("jit: block tier: 0 compiled, 1 refused"),
         "{err}"
     );
+}
+
+#[test]
+fn jit_verbose_and_jit_dump_tell_what_the_tracing_tier_did() {
+    // The sieve is not block-eligible: its loops trace.
+    let out = cli(&["run", "--jit-verbose", "examples/sieve.fasm"]);
+    assert!(out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("stays interpreted: op 0 `DeclareArray"),
+        "{err}"
+    );
+    assert!(err.contains("recording"), "{err}");
+    assert!(err.contains("compiled in"), "{err}");
+    assert!(!err.contains("trace ops"), "no dump unless asked: {err}");
+    let out = cli(&["run", "--jit-dump=ops,ir", "examples/sieve.fasm"]);
+    let err = text(&out.stderr);
+    assert!(err.contains("; ── trace ops"), "{err}");
+    assert!(err.contains("exit -> op"), "{err}");
+    assert!(err.contains("; ── LLVM IR after O2 ──"), "{err}");
+    assert!(!err.contains("# ── machine code ──"), "{err}");
+    let bad = cli(&["run", "--jit-dump=bytes", "examples/sieve.fasm"]);
+    assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn fusevm_jit_log_prints_events_without_flags() {
+    let out = cli_env(&["run", "examples/sieve.fasm"], &[("FUSEVM_JIT_LOG", "1")]);
+    assert!(out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("[jit] trace") && err.contains("compiled in"),
+        "{err}"
+    );
+    let quiet = cli_env(&["run", "examples/sieve.fasm"], &[("FUSEVM_JIT_LOG", "0")]);
+    assert!(!text(&quiet.stderr).contains("[jit]"));
 }

@@ -62,6 +62,16 @@ struct RunArgs {
     /// Print the machine code (assembly) of the natively compiled code to stderr.
     #[arg(long)]
     dump_asm: bool,
+    /// Print one line per JIT event to stderr: traces recorded, compiled
+    /// (in how long, with how many side paths and exits), aborted (why, at
+    /// which op), blacklisted; chunks compiled whole or refused (why).
+    #[arg(long)]
+    jit_verbose: bool,
+    /// With each compiled trace, print what it is made of: `ops` (the
+    /// recorded ops with their original ips and exits), `ir` (LLVM IR after
+    /// O2), `asm` (machine code); comma-separated. Implies --jit-verbose.
+    #[arg(long, value_delimiter = ',', value_parser = ["ops", "ir", "asm"])]
+    jit_dump: Vec<String>,
     #[command(flatten)]
     jit: JitArgs,
 }
@@ -124,11 +134,16 @@ fn run(args: &RunArgs) -> Result<ExitCode, String> {
         cfg.block_threshold = 0;
     }
     JitCompiler::set_config(cfg);
+    let dump = |what: &str| args.jit_dump.iter().any(|d| d == what);
     JitCompiler::set_dump_options(DumpOptions {
-        ir_after: args.dump_ir,
-        asm: args.dump_asm,
+        ir_after: args.dump_ir || dump("ir"),
+        asm: args.dump_asm || dump("asm"),
         ..DumpOptions::default()
     });
+    JitCompiler::set_trace_op_dump(dump("ops"));
+    if args.jit_verbose || !args.jit_dump.is_empty() {
+        JitCompiler::set_event_hook(Some(std::sync::Arc::new(|e| eprintln!("{e}"))));
+    }
     let jit = JitCompiler::new();
     let runs_before = jit.block_run_count(&chunk);
     let mut vm = VM::new(chunk.clone());

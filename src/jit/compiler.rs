@@ -11,6 +11,7 @@
 use super::block::analysis::Tier;
 use super::block::{BlockCode, Exit};
 use super::engine;
+use super::events::{self, JitEvent};
 use super::kinds::*;
 use super::trace;
 use crate::bytecode::chunk::Chunk;
@@ -187,6 +188,7 @@ impl Cache {
 pub(crate) fn touch(owner: u128) {
     if let Some(old) = with_cache(|c| c.touch(owner)) {
         trace::forget(old);
+        events::emit(|| JitEvent::Evicted { chunk: old });
     }
 }
 
@@ -203,6 +205,13 @@ thread_local! {
     static INVOCATIONS: RefCell<FxHashMap<u128, u32>> = RefCell::new(FxHashMap::default());
     /// What compilations on this thread keep for debugging.
     static DUMPS: RefCell<DumpOptions> = RefCell::new(DumpOptions::default());
+    /// Whether trace events list the trace's ops.
+    static TRACE_OPS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether this thread's trace events list the trace's ops.
+pub(crate) fn trace_op_dump() -> bool {
+    TRACE_OPS.with(|t| t.get())
 }
 
 fn with_cache<R>(f: impl FnOnce(&mut Cache) -> R) -> R {
@@ -274,6 +283,11 @@ fn entry_for(
             Ok(code) => {
                 if tier == Tier::Block {
                     COMPILED.fetch_add(1, Relaxed);
+                    let t = code.timings();
+                    events::emit(|| JitEvent::BlockCompiled {
+                        chunk: hash,
+                        millis: (t.build_ir + t.optimize + t.codegen).as_secs_f64() * 1e3,
+                    });
                 }
                 let t: CompileTimings = code.timings();
                 for (n, d) in NANOS.iter().zip([t.build_ir, t.optimize, t.codegen]) {
@@ -283,6 +297,10 @@ fn entry_for(
             Err(reason) => {
                 if tier == Tier::Block {
                     FAILED.fetch_add(1, Relaxed);
+                    events::emit(|| JitEvent::BlockRefused {
+                        chunk: hash,
+                        reason: reason.clone(),
+                    });
                 }
                 with_cache(|c| c.failures.insert(hash, reason.clone()));
             }
@@ -487,7 +505,25 @@ impl JitCompiler {
             had
         });
         trace::forget(h);
+        if had {
+            events::emit(|| JitEvent::Evicted { chunk: h });
+        }
         had
+    }
+
+    /// Sends every [`JitEvent`] (traces recorded, compiled, aborted,
+    /// blacklisted; chunks compiled, refused, evicted) to `hook`,
+    /// process-wide; `None` stops. Without a hook, setting the environment
+    /// variable `FUSEVM_JIT_LOG` prints them to standard error.
+    pub fn set_event_hook(hook: Option<events::EventHook>) {
+        events::set_hook(hook);
+    }
+
+    /// Whether trace events carry the trace's ops with their exits (this
+    /// thread's compilations; LLVM IR and machine code follow
+    /// [`Self::set_dump_options`]).
+    pub fn set_trace_op_dump(on: bool) {
+        TRACE_OPS.with(|t| t.set(on));
     }
 
     /// How many chunks may hold compiled code at once, process-wide

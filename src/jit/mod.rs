@@ -11,6 +11,7 @@
 
 pub mod compiler;
 pub mod config;
+pub mod events;
 
 pub(crate) mod block;
 pub(crate) mod engine;

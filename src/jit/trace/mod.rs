@@ -19,6 +19,7 @@ pub mod record;
 pub mod synth;
 
 use super::block::BlockCode;
+use super::events::{self, JitEvent};
 use super::kinds::tag_of;
 use crate::bytecode::op::Op;
 use crate::interp::vm::VM;
@@ -94,18 +95,28 @@ impl Anchor {
     /// A recording or compilation failed. A failed side path costs the
     /// parent nothing (its exit stays an exit); a failed trace counts toward
     /// blacklisting the anchor.
-    fn fail(&self, reason: String, side: bool) {
+    fn fail(&self, (chunk, anchor): (u128, usize), reason: String, side: bool) {
         stats().aborted.fetch_add(1, Relaxed);
         *lock(&stats().abort_reasons)
             .get_or_insert_with(FxHashMap::default)
             .entry(reason_class(&reason))
             .or_default() += 1;
+        events::emit(|| JitEvent::TraceAborted {
+            chunk,
+            anchor,
+            reason: reason.clone(),
+        });
         *lock(&self.last_failure) = Some(reason);
         if !side
             && self.attempts.fetch_add(1, Relaxed) + 1 >= MAX_ATTEMPTS
             && !self.blacklisted.swap(true, Relaxed)
         {
             stats().blacklisted.fetch_add(1, Relaxed);
+            events::emit(|| JitEvent::TraceBlacklisted {
+                chunk,
+                anchor,
+                reason: format!("{MAX_ATTEMPTS} failed attempts"),
+            });
         }
     }
 }
@@ -260,7 +271,7 @@ impl VM {
                 Progress::Abort(why) => {
                     let rec = tr.recording.take().expect("recording");
                     let a = anchor(chunk.content_hash(), rec.anchor);
-                    a.fail(why, rec.side.is_some());
+                    a.fail((chunk.content_hash(), rec.anchor), why, rec.side.is_some());
                     tr.counts[rec.anchor] = 0;
                 }
             }
@@ -315,6 +326,11 @@ impl VM {
                 if let Some(key) = grow {
                     // Record from the hot exit back to the anchor.
                     stats().recorded.fetch_add(1, Relaxed);
+                    events::emit(|| JitEvent::TraceStarted {
+                        chunk: hash,
+                        anchor: next,
+                        side: Some((key.0, key.1)),
+                    });
                     let (tags, gtags) = (t.tags.clone(), t.gtags.clone());
                     let side = Some((Arc::clone(&t), key));
                     tr.recording =
@@ -329,6 +345,11 @@ impl VM {
         let needed = (cfg.trace_threshold as u64) << a.attempts.load(Relaxed);
         if hot && tr.recording.is_none() && tr.counts[next] as u64 >= needed {
             stats().recorded.fetch_add(1, Relaxed);
+            events::emit(|| JitEvent::TraceStarted {
+                chunk: hash,
+                anchor: next,
+                side: None,
+            });
             let tags = frame.iter().map(tag_of).collect();
             let gtags = self.globals.iter().map(tag_of).collect();
             tr.recording = Some(Recording::new(next, call_context(self), tags, gtags, None));
@@ -367,7 +388,7 @@ impl VM {
         let owner = chunk.content_hash();
         let code = match super::compiler::compile_for_trace(owner, &tc.chunk, &tags, &gtags, fuel) {
             Ok(code) => code,
-            Err(why) => return a.fail(why, rec.side.is_some()),
+            Err(why) => return a.fail((owner, rec.anchor), why, rec.side.is_some()),
         };
         let t = code.timings();
         stats().compile_nanos.fetch_add(
@@ -375,6 +396,14 @@ impl VM {
             Relaxed,
         );
         stats().compiled.fetch_add(1, Relaxed);
+        events::emit(|| JitEvent::TraceCompiled {
+            chunk: owner,
+            anchor: rec.anchor,
+            millis: (t.build_ir + t.optimize + t.codegen).as_secs_f64() * 1e3,
+            side_paths: sides.len(),
+            exits: tc.stub_keys.len() - sides.len(),
+            dump: dump(&tc, &code),
+        });
         let span = |s: &record::Step| s.inner.unwrap_or((s.ip, s.ip));
         let lo = steps.iter().map(|s| span(s).0.min(s.ip)).min();
         let hi = steps.iter().map(|s| span(s).1.max(s.ip)).max();
@@ -471,8 +500,51 @@ impl VM {
                 && !a.blacklisted.swap(true, Relaxed)
             {
                 stats().blacklisted.fetch_add(1, Relaxed);
+                events::emit(|| JitEvent::TraceBlacklisted {
+                    chunk: self.chunk().content_hash(),
+                    anchor: t.steps.first().map_or(0, |s| s.ip),
+                    reason: format!("{max_side_exits} side exits"),
+                });
             }
         }
         Some((resume, grow))
     }
+}
+
+/// What a compiled trace event carries when asked: the trace's ops, each
+/// with the original op it stands for, its exits, then LLVM IR and machine
+/// code as the dump options say.
+fn dump(tc: &synth::TraceChunk, code: &BlockCode) -> Option<String> {
+    use std::fmt::Write;
+    let c = code.compiled();
+    let ops = super::compiler::trace_op_dump();
+    if !ops && c.ir_after.is_none() && c.asm.is_none() {
+        return None;
+    }
+    let mut out = String::new();
+    if ops {
+        let _ = writeln!(out, "; ── trace ops (trace ip: op ; original ip) ──");
+        let stubs = tc.first_stub..tc.first_stub + tc.stub_keys.len();
+        for (ip, orig) in tc.orig_ip.iter().enumerate() {
+            let op = tc.chunk.ops()[ip].to_string();
+            if stubs.contains(&ip) {
+                let leaves = tc.leaves_loop[ip - tc.first_stub];
+                let what = if leaves {
+                    "leaves the loop"
+                } else {
+                    "side exit"
+                };
+                let _ = writeln!(out, "{ip:5}: exit -> op {orig} ({what})");
+            } else {
+                let _ = writeln!(out, "{ip:5}: {op:<28} ; op {orig}");
+            }
+        }
+    }
+    if let Some(ir) = &c.ir_after {
+        let _ = writeln!(out, "; ── LLVM IR after O2 ──\n{ir}");
+    }
+    if let Some(asm) = &c.asm {
+        let _ = writeln!(out, "# ── machine code ──\n{asm}");
+    }
+    Some(out)
 }
