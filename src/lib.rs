@@ -124,6 +124,7 @@ pub use interp::pool::VMPool;
 pub use interp::vm::{Frame, FrameKind, Limits, VM, VMResult, VmError};
 pub use jit::compiler::{BlockNum, DEFAULT_CODE_CACHE_CAPACITY, JitCompiler, JitStats, SlotKind};
 pub use jit::config::TraceJitConfig;
+pub use jit::trace::meta::{SidePathMeta, StepMeta, TraceMetadata};
 
 /// The README's Rust examples, compiled and run as doctests.
 #[doc = include_str!("../README.md")]

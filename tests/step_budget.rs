@@ -160,3 +160,36 @@ fn random_programs_with_random_budgets_agree_in_every_tier() {
         }
     }
 }
+
+#[test]
+fn a_fused_loop_op_counts_each_iteration_as_a_step() {
+    // Found by the `ops` fuzz target: an `AccumSumLoop` over unset slots
+    // up to 2^31 ran for minutes under a budget of 5,000 steps.
+    let chunk = asm("
+        AccumSumLoop 30728 23048 2139183706
+        Dec");
+    for jit in [false, true] {
+        pin_block_tier(jit);
+        let (r, vm) = budgeted(&chunk, &[], jit, 5_000);
+        assert_exhausted_at(&r, 0);
+        assert_eq!(vm.step_budget(), Some(0));
+        assert_same(&vm.slots[23048], &Value::Int(5_000));
+    }
+    // Int slots take the fast path: the same count.
+    let chunk = asm("
+        LoadInt 0
+        SetSlot 0
+        LoadInt 0
+        SetSlot 1
+        AccumSumLoop 1 0 1000000");
+    for jit in [false, true] {
+        pin_block_tier(jit);
+        let (r, vm) = budgeted(&chunk, &[], jit, 700);
+        assert_exhausted_at(&r, 4);
+        assert_same(&vm.slots[0], &Value::Int(700));
+        assert_same(&vm.slots[1], &Value::Int(699 * 700 / 2));
+        let (r, vm) = budgeted(&chunk, &[], jit, 1_000_000);
+        assert!(matches!(r, VMResult::Halted), "{r}");
+        assert_eq!(vm.step_budget(), Some(0));
+    }
+}

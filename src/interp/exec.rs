@@ -735,13 +735,27 @@ impl VM {
             && let (Value::Int(mut s), Value::Int(mut k)) =
                 (self.get_slot_at(base, sum), self.get_slot_at(base, i))
         {
-            let lim = lim as i64;
+            // Under a step budget each iteration is a step, as in the slow
+            // path (and in native code): run as many as are left.
+            let mut lim = lim as i64;
+            let mut out_of_steps = false;
+            if let Some(f) = &mut self.fuel {
+                let want = lim.saturating_sub(k).max(0) as u64;
+                if want > *f {
+                    lim = k + *f as i64;
+                    out_of_steps = true;
+                }
+                *f -= want.min(*f);
+            }
             while k < lim {
                 s = s.wrapping_add(k);
                 k += 1;
             }
             *self.slot_mut(base, sum)? = Value::Int(s);
             *self.slot_mut(base, i)? = Value::Int(k);
+            if out_of_steps {
+                return Err(Fault::msg(STEP_BUDGET_EXHAUSTED));
+            }
             return Ok(());
         }
         loop {
@@ -749,6 +763,7 @@ impl VM {
             if !sem::compare(Cmp::Lt, &iv, &lim_v) {
                 return Ok(());
             }
+            self.charge_step()?;
             let acc = sem::add(&self.get_slot_at(base, sum), &iv);
             *self.slot_mut(base, sum)? = acc;
             let slot = self.slot_mut(base, i)?;
@@ -770,6 +785,7 @@ impl VM {
             if !sem::compare(Cmp::Lt, &iv, &lim) {
                 return Ok(());
             }
+            self.charge_step()?;
             let acc = sem::concat(&self.get_slot_at(base, s), piece);
             self.check_str(&acc)?;
             *self.slot_mut(base, s)? = acc;
@@ -791,6 +807,7 @@ impl VM {
             if !sem::compare(Cmp::Lt, &iv, &lim) {
                 return Ok(());
             }
+            self.charge_step()?;
             let a = containers::array_mut(&mut self.globals[arr as usize])?;
             if a.len() >= self.limits.max_collection_len {
                 return Err(Fault::msg("array would exceed the collection size limit"));

@@ -14,6 +14,7 @@ use super::engine;
 use super::events::{self, JitEvent};
 use super::kinds::*;
 use super::trace;
+use super::trace::meta::TraceMetadata;
 use crate::bytecode::chunk::Chunk;
 use crate::bytecode::value::Value;
 use crate::interp::vm::{VM, VMResult};
@@ -509,6 +510,43 @@ impl JitCompiler {
             events::emit(|| JitEvent::Evicted { chunk: h });
         }
         had
+    }
+
+    /// The metadata of the traces compiled for the loop whose header is op
+    /// `ip` (one per set of kinds it was entered with): everything needed
+    /// to compile them again, in this process or another
+    /// ([`Self::trace_import`]); it serialises with serde.
+    pub fn trace_export(&self, chunk: &Chunk, ip: usize) -> Vec<TraceMetadata> {
+        trace::meta::export(chunk, ip)
+    }
+
+    /// [`Self::trace_export`] for every loop of `chunk`.
+    pub fn trace_export_all(&self, chunk: &Chunk) -> Vec<TraceMetadata> {
+        trace::anchors_of(chunk.content_hash())
+            .into_iter()
+            .flat_map(|ip| trace::meta::export(chunk, ip))
+            .collect()
+    }
+
+    /// Compiles the trace `meta` describes, main path and side paths with
+    /// the exits they continue, so runs of `chunk` use it at once (no
+    /// recording). Refused, with the reason: metadata of another chunk, of
+    /// another format version, or paths that don't fit the chunk.
+    pub fn trace_import(&self, chunk: &Chunk, meta: &TraceMetadata) -> Result<(), String> {
+        trace::meta::import(chunk, meta)
+    }
+
+    /// [`Self::trace_import`] for each of `metas`; the first refusal stops
+    /// it (with its index). Returns how many were compiled.
+    pub fn trace_import_all(
+        &self,
+        chunk: &Chunk,
+        metas: &[TraceMetadata],
+    ) -> Result<usize, String> {
+        for (k, m) in metas.iter().enumerate() {
+            trace::meta::import(chunk, m).map_err(|e| format!("trace {k}: {e}"))?;
+        }
+        Ok(metas.len())
     }
 
     /// Sends every [`JitEvent`] (traces recorded, compiled, aborted,

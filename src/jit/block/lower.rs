@@ -832,7 +832,30 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
         let done = self.block(ip + 1)?;
         e.b.build_conditional_branch(c, body, done)?;
         e.b.position_at_end(body);
-        let acc = e.add(self.read_slot_dynamic(st, ip, sum)?, iv)?;
+        // Read (and guard) the sum first: a slot native code can't read
+        // exits before the op, which must not have taken a step.
+        let sum_v = self.read_slot_dynamic(st, ip, sum)?;
+        if self.entry_tags.fuel {
+            // Each iteration is a step (as in the interpreter); out of
+            // steps, leave at this op with the iterations done so far.
+            let fuel = self.info_load(info::FUEL)?;
+            let empty =
+                e.b.build_int_compare(IntPredicate::SLE, fuel, e.int(0), "no_steps")?;
+            let (out, go) = (self.new_block("out_of_steps"), self.new_block("step"));
+            e.b.build_conditional_branch(empty, out, go)?;
+            e.b.position_at_end(out);
+            if self.root {
+                self.info_store(info::FUEL_OUT, e.int(1))?;
+                self.exit_at(ip, st.stack.len())?;
+            } else {
+                self.info_store(info::STACK_FLOOR, e.int(-1))?;
+                self.info_store(info::UNWINDING, e.int(1))?;
+                self.ret_unwinding()?;
+            }
+            e.b.position_at_end(go);
+            self.info_store(info::FUEL, e.b.build_int_sub(fuel, e.int(1), "fuel")?)?;
+        }
+        let acc = e.add(sum_v, iv)?;
         self.write_slot(st, sum, acc)?;
         let next = e.step(self.read_slot_dynamic(st, ip, i)?, 1)?;
         self.write_slot(st, i, next)?;

@@ -15,12 +15,14 @@
 //! off (the anchor must get hot again, twice as hot each time) and after
 //! [`MAX_ATTEMPTS`] the anchor is blacklisted.
 
+pub mod meta;
 pub mod record;
 pub mod synth;
 
 use super::block::BlockCode;
 use super::events::{self, JitEvent};
 use super::kinds::tag_of;
+use crate::bytecode::chunk::Chunk;
 use crate::bytecode::op::Op;
 use crate::interp::vm::VM;
 use record::{Progress, Recording};
@@ -198,6 +200,21 @@ pub fn anchor(hash: u128, ip: usize) -> Arc<Anchor> {
     a
 }
 
+/// The loop headers of chunk `hash` that have a record, in order.
+pub fn anchors_of(hash: u128) -> Vec<usize> {
+    let mut ips: Vec<usize> = lock(&REGISTRY)
+        .as_ref()
+        .map(|r| {
+            r.keys()
+                .filter(|(h, _)| *h == hash)
+                .map(|(_, ip)| *ip)
+                .collect()
+        })
+        .unwrap_or_default();
+    ips.sort_unstable();
+    ips
+}
+
 /// Drops every anchor (and so every trace) of the chunk `hash` from the
 /// registry; VMs running them keep what they hold.
 pub fn forget(hash: u128) {
@@ -282,12 +299,21 @@ impl VM {
         }
         let count = &mut tr.counts[next];
         *count = count.saturating_add(1).min(BLACKLISTED - 1);
+        let first = *count == 1;
         let hot = cfg.trace_threshold != u32::MAX && *count >= cfg.trace_threshold;
-        let known = tr.anchors.contains_key(&next);
+        let hash = self.chunk().content_hash();
+        let mut known = tr.anchors.contains_key(&next);
+        if !known && !hot && first {
+            // The loop's first back-edge in this VM: traces compiled
+            // elsewhere (another VM, another thread, an import) run at once.
+            if let Some(a) = find_anchor(hash, next).filter(|a| a.is_compiled()) {
+                tr.anchors.insert(next, a);
+                known = true;
+            }
+        }
         if !hot && !known {
             return None;
         }
-        let hash = self.chunk().content_hash();
         let a = Arc::clone(tr.anchors.entry(next).or_insert_with(|| anchor(hash, next)));
         if a.is_blacklisted() {
             tr.counts[next] = BLACKLISTED;
@@ -382,48 +408,12 @@ impl VM {
                 steps: rec.steps.clone(),
             });
         }
-        let tc = synth::build(&chunk, &steps, &sides);
-        let first_stub = tc.first_stub;
         let fuel = self.fuel.is_some();
         let owner = chunk.content_hash();
-        let code = match super::compiler::compile_for_trace(owner, &tc.chunk, &tags, &gtags, fuel) {
-            Ok(code) => code,
+        let trace = match build_trace(&chunk, &a, rec.anchor, steps, sides, tags, gtags, fuel) {
+            Ok(t) => t,
             Err(why) => return a.fail((owner, rec.anchor), why, rec.side.is_some()),
         };
-        let t = code.timings();
-        stats().compile_nanos.fetch_add(
-            (t.build_ir + t.optimize + t.codegen).as_nanos() as u64,
-            Relaxed,
-        );
-        stats().compiled.fetch_add(1, Relaxed);
-        events::emit(|| JitEvent::TraceCompiled {
-            chunk: owner,
-            anchor: rec.anchor,
-            millis: (t.build_ir + t.optimize + t.codegen).as_secs_f64() * 1e3,
-            side_paths: sides.len(),
-            exits: tc.stub_keys.len() - sides.len(),
-            dump: dump(&tc, &code),
-        });
-        let span = |s: &record::Step| s.inner.unwrap_or((s.ip, s.ip));
-        let lo = steps.iter().map(|s| span(s).0.min(s.ip)).min();
-        let hi = steps.iter().map(|s| span(s).1.max(s.ip)).max();
-        if let (Some(lo), Some(hi)) = (lo, hi) {
-            *lock(&a.range) = Some((lo, hi));
-        }
-        let exit_counts = tc.stub_keys.iter().map(|_| AtomicU32::new(0)).collect();
-        let trace = Arc::new(Trace {
-            steps,
-            sides,
-            stub_keys: tc.stub_keys,
-            exit_counts,
-            tags,
-            gtags,
-            fuel,
-            code,
-            orig_ip: tc.orig_ip,
-            first_stub,
-            leaves_loop: tc.leaves_loop,
-        });
         let mut traces = lock(&a.traces);
         match &rec.side {
             Some((parent, _)) => {
@@ -436,7 +426,7 @@ impl VM {
     }
 
     /// Side paths between the main path and the path of `key`.
-    fn chain_depth(t: &Trace, key: synth::ExitKey) -> usize {
+    pub(crate) fn chain_depth(t: &Trace, key: synth::ExitKey) -> usize {
         let mut depth = 0;
         let mut path = key.0;
         while path > 0 {
@@ -509,6 +499,60 @@ impl VM {
         }
         Some((resume, grow))
     }
+}
+
+/// Synthesises and compiles the trace of `anchor` in `chunk` from its main
+/// path and side paths, for the given kinds (and step counting), noting its
+/// span in the anchor's record.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn build_trace(
+    chunk: &Chunk,
+    a: &Anchor,
+    anchor_ip: usize,
+    steps: Vec<record::Step>,
+    sides: Vec<synth::SidePath>,
+    tags: Vec<u8>,
+    gtags: Vec<u8>,
+    fuel: bool,
+) -> Result<Arc<Trace>, String> {
+    let tc = synth::build(chunk, &steps, &sides);
+    let first_stub = tc.first_stub;
+    let owner = chunk.content_hash();
+    let code = super::compiler::compile_for_trace(owner, &tc.chunk, &tags, &gtags, fuel)?;
+    let t = code.timings();
+    stats().compile_nanos.fetch_add(
+        (t.build_ir + t.optimize + t.codegen).as_nanos() as u64,
+        Relaxed,
+    );
+    stats().compiled.fetch_add(1, Relaxed);
+    events::emit(|| JitEvent::TraceCompiled {
+        chunk: owner,
+        anchor: anchor_ip,
+        millis: (t.build_ir + t.optimize + t.codegen).as_secs_f64() * 1e3,
+        side_paths: sides.len(),
+        exits: tc.stub_keys.len() - sides.len(),
+        dump: dump(&tc, &code),
+    });
+    let span = |s: &record::Step| s.inner.unwrap_or((s.ip, s.ip));
+    let lo = steps.iter().map(|s| span(s).0.min(s.ip)).min();
+    let hi = steps.iter().map(|s| span(s).1.max(s.ip)).max();
+    if let (Some(lo), Some(hi)) = (lo, hi) {
+        *lock(&a.range) = Some((lo, hi));
+    }
+    let exit_counts = tc.stub_keys.iter().map(|_| AtomicU32::new(0)).collect();
+    Ok(Arc::new(Trace {
+        steps,
+        sides,
+        stub_keys: tc.stub_keys,
+        exit_counts,
+        tags,
+        gtags,
+        fuel,
+        code,
+        orig_ip: tc.orig_ip,
+        first_stub,
+        leaves_loop: tc.leaves_loop,
+    }))
 }
 
 /// What a compiled trace event carries when asked: the trace's ops, each

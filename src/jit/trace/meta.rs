@@ -1,0 +1,224 @@
+//! Trace metadata: everything needed to rebuild a chunk's traces — main
+//! path, side paths (with the exits they continue), the kinds each trace
+//! was compiled for — as plain data that serde can carry across processes.
+//! Importing recompiles the traces, each keeping its identity (its anchor,
+//! its paths and their exits).
+
+use super::record::Step;
+use super::synth::SidePath;
+use super::{anchor, build_trace, find_anchor, lock};
+use crate::bytecode::chunk::Chunk;
+use crate::bytecode::op::Op;
+use crate::jit::kinds::TAG_OPAQUE;
+use serde::{Deserialize, Serialize};
+
+/// The metadata format; an import of any other is refused.
+pub const FORMAT: u32 = 1;
+
+/// One recorded op: where it is, where execution went next, and for an
+/// inner loop kept whole its range.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepMeta {
+    /// The op's ip.
+    pub ip: usize,
+    /// The ip that ran after it.
+    pub next: usize,
+    /// An inner loop `lo..=hi` kept as a loop.
+    pub inner: Option<(usize, usize)>,
+}
+
+/// A side path: the exit it continues (path, step of that path, ip the
+/// exit resumes at) and what runs from there back to the loop header.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SidePathMeta {
+    /// The exit it grew from: (path — 0 the main path, `k + 1` side path
+    /// `k` —, step, resume ip).
+    pub exit: (usize, usize, usize),
+    /// Its ops.
+    pub path: Vec<StepMeta>,
+}
+
+/// One trace of one loop of one chunk.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceMetadata {
+    /// [`FORMAT`] when written.
+    pub format: u32,
+    /// The chunk's content hash (32 hex digits).
+    pub chunk: String,
+    /// The loop header (ip) the trace starts and closes at.
+    pub anchor: usize,
+    /// Kinds (native tags) of the frame's slots it was compiled for.
+    pub slot_kinds: Vec<u8>,
+    /// Kinds of the globals it was compiled for.
+    pub global_kinds: Vec<u8>,
+    /// Compiled to count steps (for VMs with a step budget).
+    pub step_budget: bool,
+    /// The main path.
+    pub path: Vec<StepMeta>,
+    /// The side paths, in the order they were linked.
+    pub side_paths: Vec<SidePathMeta>,
+}
+
+fn steps_meta(steps: &[Step]) -> Vec<StepMeta> {
+    steps
+        .iter()
+        .map(|s| StepMeta {
+            ip: s.ip,
+            next: s.next,
+            inner: s.inner,
+        })
+        .collect()
+}
+
+/// The metadata of every trace of `chunk` at `ip`.
+pub fn export(chunk: &Chunk, ip: usize) -> Vec<TraceMetadata> {
+    let Some(a) = find_anchor(chunk.content_hash(), ip) else {
+        return Vec::new();
+    };
+    let traces = lock(&a.traces).clone();
+    traces
+        .iter()
+        .map(|t| TraceMetadata {
+            format: FORMAT,
+            chunk: format!("{:032x}", chunk.content_hash()),
+            anchor: ip,
+            slot_kinds: t.tags.clone(),
+            global_kinds: t.gtags.clone(),
+            step_budget: t.fuel,
+            path: steps_meta(&t.steps),
+            side_paths: t
+                .sides
+                .iter()
+                .map(|s| SidePathMeta {
+                    exit: s.key,
+                    path: steps_meta(&s.steps),
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// Checks a recorded path against `chunk`: in range, each op following the
+/// last as the recorder requires, starting at `from` and closing at
+/// `anchor`.
+fn steps_from(
+    chunk: &Chunk,
+    meta: &[StepMeta],
+    from: usize,
+    anchor: usize,
+) -> Result<Vec<Step>, String> {
+    let len = chunk.len();
+    let mut steps: Vec<Step> = Vec::with_capacity(meta.len());
+    for (k, m) in meta.iter().enumerate() {
+        if m.ip >= len || m.next > len {
+            return Err(format!(
+                "step {k}: ip {} or next {} is outside the chunk",
+                m.ip, m.next
+            ));
+        }
+        if let Some((lo, hi)) = m.inner
+            && (lo > hi || hi >= len || !(lo..=hi).contains(&m.ip))
+        {
+            return Err(format!("step {k}: bad inner loop {lo}..={hi}"));
+        }
+        let expected = match steps.last() {
+            None => from,
+            Some(p) if matches!(p.op, Op::Call(..)) => p.ip + 1,
+            Some(p) => p.next,
+        };
+        if m.ip != expected {
+            return Err(format!(
+                "step {k}: op {} does not follow the path (expected {expected})",
+                m.ip
+            ));
+        }
+        let op = if m.inner.is_some() {
+            Op::Nop
+        } else {
+            chunk.ops()[m.ip]
+        };
+        steps.push(Step {
+            ip: m.ip,
+            op,
+            next: m.next,
+            inner: m.inner,
+        });
+    }
+    match steps.last() {
+        Some(s) if s.next == anchor && s.next <= s.ip => Ok(steps),
+        _ => Err("the path does not close at the loop header".into()),
+    }
+}
+
+/// Recompiles the trace `meta` describes for `chunk`; refuses metadata of
+/// another chunk or format, or paths that don't fit the chunk.
+pub fn import(chunk: &Chunk, meta: &TraceMetadata) -> Result<(), String> {
+    if meta.format != FORMAT {
+        return Err(format!(
+            "metadata format {} (this build reads {FORMAT})",
+            meta.format
+        ));
+    }
+    let hash = format!("{:032x}", chunk.content_hash());
+    if meta.chunk != hash {
+        return Err(format!(
+            "metadata of chunk {} does not fit chunk {hash}",
+            meta.chunk
+        ));
+    }
+    if meta.anchor >= chunk.len() {
+        return Err(format!("loop header {} is outside the chunk", meta.anchor));
+    }
+    let bad_kind = |k: &u8| *k > TAG_OPAQUE;
+    if meta.slot_kinds.iter().any(bad_kind) || meta.global_kinds.iter().any(bad_kind) {
+        return Err("unknown kind tag".into());
+    }
+    if meta.global_kinds.len() != chunk.names().len() {
+        return Err("global kinds do not match the chunk's names".into());
+    }
+    let steps = steps_from(chunk, &meta.path, meta.anchor, meta.anchor)?;
+    let mut sides = Vec::with_capacity(meta.side_paths.len());
+    for (k, s) in meta.side_paths.iter().enumerate() {
+        let (path, step, resume) = s.exit;
+        let parent_len = match path {
+            0 => steps.len(),
+            p if p <= k => sides.get(p - 1).map_or(0, |sp: &SidePath| sp.steps.len()),
+            _ => {
+                return Err(format!(
+                    "side path {k} continues path {path}, not yet defined"
+                ));
+            }
+        };
+        if step >= parent_len {
+            return Err(format!(
+                "side path {k} leaves from step {step} of a {parent_len}-step path"
+            ));
+        }
+        let side_steps = steps_from(chunk, &s.path, resume, meta.anchor)
+            .map_err(|e| format!("side path {k}: {e}"))?;
+        sides.push(SidePath {
+            key: s.exit,
+            steps: side_steps,
+        });
+    }
+    let a = anchor(chunk.content_hash(), meta.anchor);
+    let trace = build_trace(
+        chunk,
+        &a,
+        meta.anchor,
+        steps,
+        sides,
+        meta.slot_kinds.clone(),
+        meta.global_kinds.clone(),
+        meta.step_budget,
+    )?;
+    let mut traces = lock(&a.traces);
+    let same = |t: &std::sync::Arc<super::Trace>| {
+        t.tags == trace.tags && t.gtags == trace.gtags && t.fuel == trace.fuel
+    };
+    match traces.iter_mut().find(|t| same(t)) {
+        Some(old) => *old = trace,
+        None => traces.push(trace),
+    }
+    Ok(())
+}
