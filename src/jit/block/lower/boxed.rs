@@ -1,0 +1,255 @@
+//! Boxed values in a trace's root function: the values native code can't
+//! hold in registers (strings, containers) live in *boxes*, one per
+//! position; a native value tagged `OPAQUE` holds its own position's box
+//! index, and storing it elsewhere copies the box. Ops on boxed values go to
+//! the runtime's value helper.
+
+use super::*;
+
+/// Where a boxed root keeps values it can't hold in registers: one box per
+/// slot (`0..slots`), stack position and global, then [`SCRATCH`] more for
+/// ops that permute the stack. A native value tagged `OPAQUE` holds the
+/// index of its position's own box.
+#[derive(Debug, Clone, Copy)]
+pub struct BoxLayout {
+    /// Physical slots.
+    pub slots: usize,
+    /// Stack positions.
+    pub depth: usize,
+    /// Globals.
+    pub globals: usize,
+}
+
+/// Scratch boxes after the positions' own.
+const SCRATCH: usize = 4;
+
+impl BoxLayout {
+    /// Box of stack position `k`.
+    pub fn stack(&self, k: usize) -> usize {
+        self.slots + k
+    }
+    /// Box of global `n`.
+    pub fn global(&self, n: usize) -> usize {
+        self.slots + self.depth + n
+    }
+    /// Scratch box `k`.
+    pub fn scratch(&self, k: usize) -> usize {
+        self.global(self.globals) + k
+    }
+    /// Boxes in all.
+    pub fn count(&self) -> usize {
+        self.scratch(SCRATCH)
+    }
+}
+
+impl<'c> FnBuilder<'_, 'c, '_> {
+    /// `v` as held by the position with box `bx`: a boxed value elsewhere
+    /// is copied into `bx` (nothing is emitted for a tag known unboxed).
+    pub(super) fn rebox(&self, v: V<'c>, bx: usize) -> L<V<'c>> {
+        let e = self.e;
+        if v.tag
+            .get_zero_extended_constant()
+            .is_some_and(|t| t != TAG_OPAQUE as u64)
+        {
+            return Ok(v);
+        }
+        let here = e.int(bx as i64);
+        let boxed = e.is(v, TAG_OPAQUE)?;
+        let elsewhere =
+            e.b.build_int_compare(IntPredicate::NE, v.i, here, "elsewhere")?;
+        let copy = e.b.build_and(boxed, elsewhere, "copy")?;
+        if copy.get_zero_extended_constant() != Some(0) {
+            let (mv, done) = (self.new_block("box_move"), self.new_block("boxed"));
+            e.b.build_conditional_branch(copy, mv, done)?;
+            e.b.position_at_end(mv);
+            e.call_helper(crate::jit::helpers::BOX_MOVE, &[v.i.into(), here.into()])?;
+            e.b.build_unconditional_branch(done)?;
+            e.b.position_at_end(done);
+        }
+        Ok(V {
+            i: e.sel_i(boxed, here, v.i)?,
+            ..v
+        })
+    }
+
+    /// Whether any of the `n` values under the top of the stack may be
+    /// boxed (statically).
+    pub(super) fn may_be_boxed(&self, st: &State, n: usize) -> bool {
+        self.boxed
+            && st.stack[st.stack.len() - n..]
+                .iter()
+                .any(|k| k.has(TAG_OPAQUE))
+    }
+
+    /// 1 when one of the `n` values under the top of the stack is boxed.
+    pub(super) fn any_boxed(&self, st: &State, n: usize) -> L<IntValue<'c>> {
+        let e = self.e;
+        let d = st.stack.len();
+        let mut any = e.ctx.bool_type().const_zero();
+        for k in d - n..d {
+            if st.stack[k].has(TAG_OPAQUE) {
+                let v = self.load(self.stack_cell(k)?, None)?;
+                any = e.b.build_or(any, e.is(v, TAG_OPAQUE)?, "boxed")?;
+            }
+        }
+        Ok(any)
+    }
+
+    /// A pure op applied by the value helper to the top `pops` values
+    /// (boxed or not); native code exits before `ip` if the helper fails.
+    pub(super) fn apply_in_helper(&self, st: &State, ip: usize, pops: usize) -> L<()> {
+        let e = self.e;
+        let op = self.chunk.ops()[ip];
+        let d = st.stack.len();
+        let out = d - pops;
+        let pushes = crate::jit::support::stack_effect(&op).1;
+        // Kinds the result may have: what the analysis expects after the op.
+        let kinds = match pushes {
+            0 => KindSet::UNDEF,
+            _ => self
+                .fun
+                .states
+                .get(ip + 1)
+                .and_then(|s| s.as_ref())
+                .and_then(|s| s.stack.get(out).copied())
+                .unwrap_or(KindSet::NONE),
+        };
+        let global_box = match global_of(&op) {
+            Some(n) => {
+                // The global must hold a container: its cell is boxed.
+                let kinds = st.globals[n as usize];
+                if !kinds.has(TAG_OPAQUE) {
+                    return self.exit_at(ip, d); // the interpreter runs it
+                }
+                self.guard_boxed(self.global_cell(n)?, kinds, ip, d)?;
+                self.layout.global(n as usize) as i64
+            }
+            None => -1,
+        };
+        let mut args: Vec<BasicMetadataValueEnum<'c>> = vec![
+            e.int(ip as i64).into(),
+            e.int(self.layout.stack(out) as i64).into(),
+            e.int(kinds.0 as i64).into(),
+            e.int(global_box).into(),
+        ];
+        for k in 0..4 {
+            if k < pops {
+                let v = self.read_stack(st, out + k)?;
+                let isf = e.is(v, TAG_FLOAT)?;
+                let fbits = e.b.build_bit_cast(v.f, e.i64t, "fbits")?.into_int_value();
+                let tag = e.b.build_int_z_extend(v.tag, e.i64t, "tag")?;
+                args.extend::<[BasicMetadataValueEnum<'c>; 2]>([
+                    tag.into(),
+                    e.sel_i(isf, fbits, v.i)?.into(),
+                ]);
+            } else {
+                args.extend::<[BasicMetadataValueEnum<'c>; 2]>([e.int(0).into(), e.int(0).into()]);
+            }
+        }
+        let r = e
+            .call_helper(crate::jit::helpers::VALUE_OP, &args)?
+            .into_struct_value();
+        let tag = e.b.build_extract_value(r, 0, "tag")?.into_int_value();
+        let bits = e.b.build_extract_value(r, 1, "bits")?.into_int_value();
+        let failed = e.b.build_int_compare(
+            IntPredicate::EQ,
+            tag,
+            e.int(crate::jit::helpers::FAILED as i64),
+            "failed",
+        )?;
+        let (stop, go) = (self.new_block("helper_failed"), self.new_block("applied"));
+        e.b.build_conditional_branch(failed, stop, go)?;
+        e.b.position_at_end(stop);
+        self.exit_at(ip, d)?;
+        e.b.position_at_end(go);
+        let tag = match kinds.single() {
+            Some(t) => e.tag(t),
+            None => e.b.build_int_truncate(tag, e.i8t, "tag")?,
+        };
+        let f = e.b.build_bit_cast(bits, e.f64t, "f")?.into_float_value();
+        if pushes == 1 {
+            self.write_stack(out, V { tag, i: bits, f })?;
+        }
+        self.goto(ip + 1)
+    }
+
+    /// Exits before `ip` unless the cell holds a boxed value.
+    pub(super) fn guard_boxed(
+        &self,
+        c: Cell<'c>,
+        kinds: KindSet,
+        ip: usize,
+        depth: usize,
+    ) -> L<()> {
+        if kinds.single() == Some(TAG_OPAQUE) {
+            return Ok(());
+        }
+        let e = self.e;
+        let v = self.load(c, None)?;
+        let boxed = e.is(v, TAG_OPAQUE)?;
+        let (go, stop) = (self.new_block("boxed"), self.new_block("not_boxed"));
+        e.b.build_conditional_branch(boxed, go, stop)?;
+        e.b.position_at_end(stop);
+        self.exit_at(ip, depth)?;
+        e.b.position_at_end(go);
+        Ok(())
+    }
+
+    /// Stack position `k`'s value, moved to scratch box `n` if boxed (for
+    /// ops that permute the stack: their sources are overwritten).
+    pub(super) fn to_scratch(&self, st: &State, k: usize, n: usize) -> L<V<'c>> {
+        let v = self.read_stack(st, k)?;
+        if !self.boxed || !st.stack[k].has(TAG_OPAQUE) {
+            return Ok(v);
+        }
+        self.rebox(v, self.layout.scratch(n))
+    }
+
+    /// Truthiness of `v`, asking the box helper when it is boxed.
+    pub(super) fn truthy_boxed(&self, v: V<'c>, kinds: KindSet) -> L<IntValue<'c>> {
+        let e = self.e;
+        if !self.boxed || !kinds.has(TAG_OPAQUE) {
+            return e.truthy(v);
+        }
+        let boxed = e.is(v, TAG_OPAQUE)?;
+        let here = e.b.get_insert_block().expect("positioned");
+        let (ask, done) = (self.new_block("box_truthy"), self.new_block("truth"));
+        let plain = e.truthy(v)?;
+        e.b.build_conditional_branch(boxed, ask, done)?;
+        e.b.position_at_end(ask);
+        let r = e
+            .call_helper(crate::jit::helpers::BOX_TRUTHY, &[v.i.into()])?
+            .into_int_value();
+        let r = e.b.build_int_compare(IntPredicate::NE, r, e.int(0), "t")?;
+        e.b.build_unconditional_branch(done)?;
+        e.b.position_at_end(done);
+        let phi = e.b.build_phi(e.ctx.bool_type(), "truthy")?;
+        phi.add_incoming(&[(&plain, here), (&r, ask)]);
+        Ok(phi.as_basic_value().into_int_value())
+    }
+}
+
+/// Ops a boxed root always applies through the value helper: string ops,
+/// constants native code can't hold in registers, container ops on globals.
+pub(super) fn needs_helper(op: &Op, chunk: &Chunk) -> bool {
+    use Op::*;
+    match *op {
+        LoadConst(c) => chunk
+            .constants()
+            .get(c as usize)
+            .is_some_and(|v| tag_of(v) == TAG_OPAQUE),
+        Concat | StringRepeat | StringLen | StrEq | StrNe | StrLt | StrGt | StrLe | StrGe
+        | StrCmp => true,
+        _ => global_of(op).is_some(),
+    }
+}
+
+/// The global a container op works on.
+fn global_of(op: &Op) -> Option<u16> {
+    use Op::*;
+    match *op {
+        GetArray(n) | GetHash(n) | ArrayGet(n) | ArraySet(n) | ArrayPush(n) | ArrayLen(n)
+        | HashGet(n) | HashSet(n) | HashExists(n) => Some(n),
+        _ => None,
+    }
+}
