@@ -41,7 +41,8 @@ pub struct SidePathMeta {
 /// One trace of one loop of one chunk.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TraceMetadata {
-    /// [`FORMAT`] when written.
+    /// The format version it was written in (1 today; an import of any
+    /// other is refused).
     pub format: u32,
     /// The chunk's content hash (32 hex digits).
     pub chunk: String,
