@@ -102,6 +102,7 @@ fn lent<R>(g: impl FnOnce(&mut Lent) -> R) -> Option<R> {
 
 /// The value a native `(tag, bits)` pair stands for, reading boxes for
 /// `OPAQUE` ones.
+#[inline(always)]
 fn value_in(l: &Lent, tag: i64, bits: i64) -> Value {
     match value_of(tag as u64, bits as u64) {
         Some(v) => v,
@@ -142,10 +143,10 @@ extern "C" fn value_op(
         };
         let n = super::support::stack_effect(&op).0.min(4);
         let pairs = [(t0, b0), (t1, b1), (t2, b2), (t3, b3)];
-        let args: [Value; 4] = std::array::from_fn(|k| match k < n {
-            true => value_in(l, pairs[k].0, pairs[k].1),
-            false => Value::Undef,
-        });
+        let mut args: [Value; 4] = Default::default();
+        for (slot, &(t, b)) in args.iter_mut().zip(&pairs).take(n) {
+            *slot = value_in(l, t, b);
+        }
         let args = &args[..n];
         let result = if global_box >= 0 {
             let limit = l.max_collection_len;

@@ -44,6 +44,7 @@ pub fn bits_of(v: &Value) -> u64 {
 
 /// The value a native `(tag, bits)` pair stands for; `None` for
 /// [`TAG_OPAQUE`] (the caller keeps what it had).
+#[inline(always)]
 pub fn value_of(tag: u64, bits: u64) -> Option<Value> {
     match tag as u8 {
         TAG_UNDEF => Some(Value::Undef),
