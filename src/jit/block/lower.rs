@@ -604,22 +604,7 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
         if self.entry_tags.fuel {
             // Each iteration is a step (as in the interpreter); out of
             // steps, leave at this op with the iterations done so far.
-            let fuel = self.info_load(info::FUEL)?;
-            let empty =
-                e.b.build_int_compare(IntPredicate::SLE, fuel, e.int(0), "no_steps")?;
-            let (out, go) = (self.new_block("out_of_steps"), self.new_block("step"));
-            e.b.build_conditional_branch(empty, out, go)?;
-            e.b.position_at_end(out);
-            if self.root {
-                self.info_store(info::FUEL_OUT, e.int(1))?;
-                self.exit_at(ip, st.stack.len())?;
-            } else {
-                self.info_store(info::STACK_FLOOR, e.int(-1))?;
-                self.info_store(info::UNWINDING, e.int(1))?;
-                self.ret_unwinding()?;
-            }
-            e.b.position_at_end(go);
-            self.info_store(info::FUEL, e.b.build_int_sub(fuel, e.int(1), "fuel")?)?;
+            self.take_step(ip, st.stack.len())?;
         }
         let acc = e.add(sum_v, iv)?;
         self.write_slot(st, sum, acc)?;
@@ -752,23 +737,7 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
         let here = e.b.get_insert_block().expect("positioned");
         let charge = self.new_block("charge_step");
         e.b.position_at_end(charge);
-        let fuel = self.info_load(info::FUEL)?;
-        let empty =
-            e.b.build_int_compare(IntPredicate::SLE, fuel, e.int(0), "no_steps")?;
-        let (out, go) = (self.new_block("out_of_steps"), self.new_block("step"));
-        e.b.build_conditional_branch(empty, out, go)?;
-        e.b.position_at_end(out);
-        if self.root {
-            self.info_store(info::FUEL_OUT, e.int(1))?;
-            let depth = self.state(target)?.stack.len();
-            self.exit_at(self.cur, depth)?;
-        } else {
-            self.info_store(info::STACK_FLOOR, e.int(-1))?;
-            self.info_store(info::UNWINDING, e.int(1))?;
-            self.ret_unwinding()?;
-        }
-        e.b.position_at_end(go);
-        self.info_store(info::FUEL, e.b.build_int_sub(fuel, e.int(1), "fuel")?)?;
+        self.take_step(self.cur, self.state(target)?.stack.len())?;
         e.b.build_unconditional_branch(to)?;
         e.b.position_at_end(here);
         Ok(charge)
@@ -789,6 +758,30 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
         e.b.position_at_end(out);
         self.ret_unwinding()?;
         e.b.position_at_end(go);
+        Ok(())
+    }
+
+    /// Takes one step from `info.FUEL`, continuing in a fresh block; out of
+    /// steps, the root exits at op `ip` with `depth` values on the stack and
+    /// `info.FUEL_OUT` set (the VM reports it there), a subroutine unwinds.
+    fn take_step(&self, ip: usize, depth: usize) -> L<()> {
+        let e = self.e;
+        let fuel = self.info_load(info::FUEL)?;
+        let empty =
+            e.b.build_int_compare(IntPredicate::SLE, fuel, e.int(0), "no_steps")?;
+        let (out, go) = (self.new_block("out_of_steps"), self.new_block("step"));
+        e.b.build_conditional_branch(empty, out, go)?;
+        e.b.position_at_end(out);
+        if self.root {
+            self.info_store(info::FUEL_OUT, e.int(1))?;
+            self.exit_at(ip, depth)?;
+        } else {
+            self.info_store(info::STACK_FLOOR, e.int(-1))?;
+            self.info_store(info::UNWINDING, e.int(1))?;
+            self.ret_unwinding()?;
+        }
+        e.b.position_at_end(go);
+        self.info_store(info::FUEL, e.b.build_int_sub(fuel, e.int(1), "fuel")?)?;
         Ok(())
     }
 
