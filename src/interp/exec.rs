@@ -57,13 +57,13 @@ impl VM {
         // Tracing runs groups that never branch backward (so back-edges
         // reach the hook), and none at all while recording; so does a step
         // budget (so back-edges are charged).
-        let fused = match &self.tracer {
-            Some(t) if TRACE => Arc::clone(&t.fused),
-            _ if FUEL => Arc::clone(
+        let fused = if TRACE || FUEL {
+            Arc::clone(
                 self.fused_forward
                     .get_or_insert_with(|| Arc::from(fuse::forward_only(&self.fused))),
-            ),
-            _ => Arc::clone(&self.fused),
+            )
+        } else {
+            Arc::clone(&self.fused)
         };
         let mut ip = self.ip;
         // An error raised before the run (a native tier ran out of steps

@@ -162,8 +162,8 @@ pub struct VM {
     pub(crate) recording: bool,
     /// Steps left in the step budget (`None`: unbounded).
     pub(crate) fuel: Option<u64>,
-    /// `fused` without groups that branch backward (so every back-edge is
-    /// charged), made when a budget first needs it.
+    /// `fused` without groups that branch backward (so every back-edge
+    /// reaches the tracing hook and the step budget), made when first needed.
     pub(crate) fused_forward: Option<Arc<[Fused]>>,
 }
 
@@ -289,11 +289,7 @@ impl VM {
             crate::jit::compiler::enter_block(self);
         }
         if self.jit && self.tracer.is_none() {
-            let fused = crate::interp::fuse::forward_only(&self.fused);
-            self.tracer = Some(Box::new(crate::jit::trace::Tracer::new(
-                self.chunk.len(),
-                fused,
-            )));
+            self.tracer = Some(Box::new(crate::jit::trace::Tracer::new(self.chunk.len())));
         }
         let outcome = self.execute();
         let flushed = self.host.output.flush();
@@ -446,9 +442,8 @@ impl VM {
     /// backward jump after it is taken, a call before it is made — in every
     /// tier alike (native code counts the same steps at its back-edges and
     /// calls). Without loops or calls a chunk runs at most its length in
-    /// ops; the fused loop ops (`AccumSumLoop` and friends) count as one
-    /// step each and are bounded by their `i32` limits. Use it to run
-    /// untrusted bytecode.
+    /// ops; each iteration of a fused loop op (`AccumSumLoop` and friends)
+    /// is a step too. Use it to run untrusted bytecode.
     pub fn set_step_budget(&mut self, steps: Option<u64>) {
         self.fuel = steps;
     }

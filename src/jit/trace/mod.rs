@@ -231,9 +231,6 @@ pub fn find_anchor(hash: u128, ip: usize) -> Option<Arc<Anchor>> {
 /// A VM's tracing state: back-edge counters, the recording in progress,
 /// and the anchors it has looked up.
 pub struct Tracer {
-    /// The superinstructions the interpreter runs meanwhile (no backward
-    /// branches inside groups).
-    pub fused: Arc<[crate::interp::fuse::Fused]>,
     counts: Vec<u32>,
     recording: Option<Recording>,
     anchors: FxHashMap<usize, Arc<Anchor>>,
@@ -241,9 +238,8 @@ pub struct Tracer {
 
 impl Tracer {
     /// Fresh state for a chunk of `len` ops.
-    pub fn new(len: usize, fused: Vec<crate::interp::fuse::Fused>) -> Tracer {
+    pub fn new(len: usize) -> Tracer {
         Tracer {
-            fused: Arc::from(fused),
             counts: vec![0; len + 1],
             recording: None,
             anchors: FxHashMap::default(),
