@@ -31,6 +31,8 @@ pub struct BlockCode {
     /// Boxes the root uses (boxed plans: the chunk's helpers read its ops).
     layout: lower::BoxLayout,
     chunk: Option<std::sync::Arc<Chunk>>,
+    /// Whether anything can be boxed (boxed plans, or boxed entry values).
+    needs_boxes: bool,
 }
 
 /// Where native code stopped.
@@ -149,7 +151,11 @@ impl BlockCode {
             globals: global_tags.len(),
         };
         let chunk = plan.boxed.then(|| std::sync::Arc::new(chunk.clone()));
+        let needs_boxes = chunk.is_some()
+            || entry_tags.contains(&TAG_OPAQUE)
+            || global_tags.contains(&TAG_OPAQUE);
         Ok(BlockCode {
+            needs_boxes,
             compiled,
             plan,
             entry_tags: entry_tags.to_vec(),
@@ -196,11 +202,7 @@ impl BlockCode {
             return None;
         }
         let l = self.layout;
-        // Boxes only where something can be boxed.
-        let boxed = self.chunk.is_some()
-            || self.entry_tags.contains(&TAG_OPAQUE)
-            || self.global_tags.contains(&TAG_OPAQUE);
-        let mut boxes = if boxed {
+        let mut boxes = if self.needs_boxes {
             vec![Value::Undef; l.count()]
         } else {
             Vec::new()
