@@ -19,8 +19,9 @@
 //! `; presets: ...` and `; budget: N` say how it is run) to keep it.
 
 mod common;
+use common::outcome::Outcome;
 use common::*;
-use fusevm_llvm::{Chunk, JitCompiler, VMResult, Value};
+use fusevm_llvm::{Chunk, JitCompiler, Value};
 use std::time::{Duration, Instant};
 
 #[derive(Clone, Copy, Debug)]
@@ -30,18 +31,6 @@ enum Tier {
     Trace,
 }
 
-/// Everything a run leaves behind.
-struct Outcome {
-    result: VMResult,
-    slots: Vec<Value>,
-    stack: Vec<Value>,
-    frames: usize,
-    globals: Vec<Value>,
-    output: String,
-    steps_left: Option<u64>,
-    ip: usize,
-}
-
 fn run(tier: Tier, chunk: &Chunk, presets: &[Value], budget: Option<u64>) -> Outcome {
     let mut cfg = JitCompiler::get_config();
     (cfg.block_threshold, cfg.trace_threshold) = match tier {
@@ -49,55 +38,14 @@ fn run(tier: Tier, chunk: &Chunk, presets: &[Value], budget: Option<u64>) -> Out
         Tier::Trace => (u32::MAX, 1),
     };
     JitCompiler::set_config(cfg);
-    let (mut vm, out) = programs::vm_for(chunk, presets, !matches!(tier, Tier::Interpreter));
-    vm.set_step_budget(budget);
-    let result = vm.run();
-    Outcome {
-        result,
-        slots: vm.slots.clone(),
-        stack: vm.stack.clone(),
-        frames: vm.frames.len(),
-        globals: vm.globals().to_vec(),
-        output: out.contents(),
-        steps_left: vm.step_budget(),
-        ip: vm.ip,
-    }
-}
-
-/// How `got` differs from `want`, if it does.
-fn differs(got: &Outcome, want: &Outcome) -> Option<String> {
-    let list =
-        |a: &[Value], b: &[Value]| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same_as(y));
-    let what = [
-        (!got.result.same_as(&want.result), "result"),
-        (!list(&got.slots, &want.slots), "slots"),
-        (!list(&got.stack, &want.stack), "stack"),
-        (got.frames != want.frames, "frames"),
-        (!list(&got.globals, &want.globals), "globals"),
-        (got.output != want.output, "output"),
-        (got.steps_left != want.steps_left, "steps left"),
-        (got.ip != want.ip, "ip"),
-    ];
-    let bad: Vec<&str> = what.iter().filter(|(d, _)| *d).map(|(_, w)| *w).collect();
-    (!bad.is_empty()).then(|| {
-        format!(
-            "{} differ: {} (ip {}, {:?} steps left) vs interpreter {} (ip {}, {:?} steps left)",
-            bad.join(", "),
-            got.result,
-            got.ip,
-            got.steps_left,
-            want.result,
-            want.ip,
-            want.steps_left
-        )
-    })
+    Outcome::of(chunk, presets, !matches!(tier, Tier::Interpreter), budget)
 }
 
 /// Runs one program in every tier; `Err` names the tier and difference.
 fn check(chunk: &Chunk, presets: &[Value], budget: Option<u64>) -> Result<(), (Tier, String)> {
     let want = run(Tier::Interpreter, chunk, presets, budget);
     for tier in [Tier::Block, Tier::Trace] {
-        if let Some(d) = differs(&run(tier, chunk, presets, budget), &want) {
+        if let Some(d) = run(tier, chunk, presets, budget).differs(&want) {
             return Err((tier, d));
         }
     }

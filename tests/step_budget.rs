@@ -3,6 +3,7 @@
 //! block tier and the tracing tier; runaway loops and recursion end.
 
 mod common;
+use common::outcome::Outcome;
 use common::traced::*;
 use common::*;
 use fusevm_llvm::{JitCompiler, VM, VMResult, Value};
@@ -79,30 +80,14 @@ fn no_budget_means_no_limit_and_a_budget_carries_over_runs() {
     assert_eq!(vm.step_budget(), Some(0));
 }
 
-/// Runs `chunk` with `steps` in the interpreter and in one native tier;
-/// asserts the same result, state and steps left.
-#[track_caller]
+/// Runs `chunk` with `steps` in the interpreter and with the JIT (the
+/// tier this thread's configuration allows); `Err` says how they differ.
 fn tiers_agree(chunk: &fusevm_llvm::Chunk, presets: &[Value], steps: u64) -> Result<(), String> {
-    let (want, ivm) = budgeted(chunk, presets, false, steps);
-    let (got, nvm) = budgeted(chunk, presets, true, steps);
-    if !got.same_as(&want)
-        || nvm.step_budget() != ivm.step_budget()
-        || nvm.ip != ivm.ip
-        || programs::describe_difference(&nvm, &ivm).contains("first difference at Some")
-        || nvm.frames.len() != ivm.frames.len()
-        || nvm.stack.len() != ivm.stack.len()
-        || nvm.slots.len() != ivm.slots.len()
-    {
-        return Err(format!(
-            "JIT {got} (ip {}, {:?} left) vs interpreter {want} (ip {}, {:?} left)\n{}",
-            nvm.ip,
-            nvm.step_budget(),
-            ivm.ip,
-            ivm.step_budget(),
-            programs::describe_difference(&nvm, &ivm)
-        ));
+    let want = Outcome::of(chunk, presets, false, Some(steps));
+    match Outcome::of(chunk, presets, true, Some(steps)).differs(&want) {
+        Some(d) => Err(d),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 #[test]
@@ -125,13 +110,7 @@ fn the_block_tier_counts_steps_like_the_interpreter() {
 #[test]
 fn the_tracing_tier_counts_steps_like_the_interpreter() {
     pin(2, |_| {});
-    let src = std::fs::read_to_string(format!(
-        "{}/examples/branch.fasm",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap()
-        + "\n        Dup\n        PrintLn 1\n";
-    let chunk = asm(&src);
+    let chunk = printing_example("branch");
     for steps in [3, 50, 1000, 2_999_999, 3_000_000, 3_000_001] {
         tiers_agree(&chunk, &[], steps).unwrap_or_else(|e| panic!("{steps} steps: {e}"));
     }

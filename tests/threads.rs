@@ -4,24 +4,10 @@
 //! shared), give exactly the single-threaded interpreter's results.
 
 mod common;
+use common::outcome::Outcome;
 use common::*;
-use fusevm_llvm::{Chunk, JitCompiler, VMResult, Value};
+use fusevm_llvm::{Chunk, JitCompiler, Value};
 use std::sync::Arc;
-
-/// What a run leaves: result, slots, globals, printed text.
-type Outcome = (VMResult, Vec<Value>, Vec<Value>, String);
-
-fn outcome(chunk: &Chunk, presets: &[Value], jit: bool) -> Outcome {
-    let (mut vm, out) = programs::vm_for(chunk, presets, jit);
-    let r = vm.run();
-    (r, vm.slots.clone(), vm.globals().to_vec(), out.contents())
-}
-
-fn same(a: &Outcome, b: &Outcome) -> bool {
-    let list =
-        |x: &[Value], y: &[Value]| x.len() == y.len() && x.iter().zip(y).all(|(p, q)| p.same_as(q));
-    a.0.same_as(&b.0) && list(&a.1, &b.1) && list(&a.2, &b.2) && a.3 == b.3
-}
 
 #[test]
 fn many_threads_over_shared_and_distinct_chunks_agree_with_one_interpreter() {
@@ -31,8 +17,12 @@ fn many_threads_over_shared_and_distinct_chunks_agree_with_one_interpreter() {
         .collect();
     let shared = Arc::new(shared);
     let threads = 8;
-    let expected_shared: Arc<Vec<Outcome>> =
-        Arc::new(shared.iter().map(|(c, p)| outcome(c, p, false)).collect());
+    let expected_shared: Arc<Vec<Outcome>> = Arc::new(
+        shared
+            .iter()
+            .map(|(c, p)| Outcome::of(c, p, false, None))
+            .collect(),
+    );
     let handles: Vec<_> = (0..threads)
         .map(|t: u64| {
             let shared = Arc::clone(&shared);
@@ -54,27 +44,21 @@ fn many_threads_over_shared_and_distinct_chunks_agree_with_one_interpreter() {
                     let mut checked = 0;
                     for round in 0..2 {
                         for (i, (c, p)) in shared.iter().enumerate() {
-                            let got = outcome(c, p, true);
-                            assert!(
-                                same(&got, &expected_shared[i]),
-                                "thread {t} round {round} shared program {i}: {} vs {}",
-                                got.0,
-                                expected_shared[i].0
-                            );
+                            let got = Outcome::of(c, p, true, None);
+                            if let Some(d) = got.differs(&expected_shared[i]) {
+                                panic!("thread {t} round {round} shared program {i}: {d}");
+                            }
                             checked += 1;
                         }
                     }
                     for s in 0..40 {
                         let seed = 10_000 + t * 1000 + s;
                         let (c, p) = programs::program_with(seed, seed % 2 == 0, seed % 3 == 0);
-                        let want = outcome(&c, &p, false);
-                        let got = outcome(&c, &p, true);
-                        assert!(
-                            same(&got, &want),
-                            "thread {t} seed {seed}: {} vs {}",
-                            got.0,
-                            want.0
-                        );
+                        let want = Outcome::of(&c, &p, false, None);
+                        let got = Outcome::of(&c, &p, true, None);
+                        if let Some(d) = got.differs(&want) {
+                            panic!("thread {t} seed {seed}: {d}");
+                        }
                         checked += 1;
                     }
                     checked

@@ -7,20 +7,10 @@ use common::traced::*;
 use common::*;
 use fusevm_llvm::{JitCompiler, TraceMetadata, Value};
 
-fn branch_printing() -> fusevm_llvm::Chunk {
-    let src = std::fs::read_to_string(format!(
-        "{}/examples/branch.fasm",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap()
-        + "\n        Dup\n        PrintLn 1\n";
-    asm(&src)
-}
-
 #[test]
 fn exported_traces_with_side_paths_import_into_a_fresh_thread() {
     pin(2, |_| {});
-    let chunk = branch_printing();
+    let chunk = printing_example("branch");
     let (r, _, _) = agree_with(&chunk, &[]);
     assert_same(&value(r), &Value::Int(kernels::branch(3_000_000)));
     let jit = JitCompiler::new();

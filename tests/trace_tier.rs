@@ -335,13 +335,7 @@ fn trace_threshold_decides_when_recording_arms() {
 #[test]
 fn an_inner_loop_with_a_trace_stays_a_loop_inside_the_outer_trace() {
     pin(2, |_| {});
-    let src = std::fs::read_to_string(format!(
-        "{}/examples/nested.fasm",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap()
-        + "\n        Dup\n        PrintLn 1\n";
-    let chunk = asm(&src);
+    let chunk = printing_example("nested");
     let (r, _, out) = agree_with(&chunk, &[]);
     assert_same(&value(r), &Value::Int(kernels::nested(1000)));
     assert_eq!(out, format!("{}\n", kernels::nested(1000)));
@@ -497,13 +491,7 @@ fn a_hot_side_exit_grows_a_side_path_and_stops_exiting() {
     pin(2, |_| {});
     // i % 3 == 0 picks the first arm once in three: the trace records one
     // arm, the other exits until its path is recorded into the trace.
-    let src = std::fs::read_to_string(format!(
-        "{}/examples/branch.fasm",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap()
-        + "\n        Dup\n        PrintLn 1\n";
-    let chunk = asm(&src);
+    let chunk = printing_example("branch");
     let (r, _, _) = agree_with(&chunk, &[]);
     assert_same(&value(r), &Value::Int(kernels::branch(3_000_000)));
     let jit = JitCompiler::new();
@@ -518,13 +506,7 @@ fn a_hot_side_exit_grows_a_side_path_and_stops_exiting() {
 #[test]
 fn mandelbrot_with_its_count_printed_traces_and_agrees() {
     pin(50, |_| {});
-    let src = std::fs::read_to_string(format!(
-        "{}/examples/mandelbrot.fasm",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap()
-        + "\n        Dup\n        PrintLn 1\n";
-    let chunk = asm(&src);
+    let chunk = printing_example("mandelbrot");
     let (r, _, out) = agree_with(&chunk, &[]);
     assert_same(&value(r), &Value::Int(kernels::mandelbrot(200, 50)));
     assert_eq!(out, format!("{}\n", kernels::mandelbrot(200, 50)));

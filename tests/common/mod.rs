@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod kernels;
+pub mod outcome;
 pub mod programs;
 pub mod traced;
 

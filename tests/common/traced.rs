@@ -10,6 +10,14 @@ pub fn asm(src: &str) -> Chunk {
     assemble(src).unwrap_or_else(|e| panic!("{e}\n{src}"))
 }
 
+/// `examples/{name}.fasm` with its result also printed: the block tier
+/// refuses it, so only traces make its loops native.
+pub fn printing_example(name: &str) -> Chunk {
+    let path = format!("{}/examples/{name}.fasm", env!("CARGO_MANIFEST_DIR"));
+    let src = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    asm(&format!("{src}\n        Dup\n        PrintLn 1\n"))
+}
+
 /// Pins this thread's config: block tier off, `trace_threshold`, then `f`.
 pub fn pin(trace_threshold: u32, f: impl FnOnce(&mut TraceJitConfig)) {
     let mut cfg = TraceJitConfig::defaults();
