@@ -2,7 +2,8 @@
 //! loops of every shape, data-dependent and flipping branches, calls and
 //! recursion, globals, strings, containers, every numeric corner case),
 //! each run by the interpreter, the block tier and the tracing tier (side
-//! paths included), some under a step budget, compared bit for bit:
+//! paths included, `max_inline_recursion` and `max_trace_chain` varied by
+//! seed), some under a step budget, compared bit for bit:
 //! result or error, slots, stack, frames, globals, printed output, steps
 //! left. Then every reproducer in `tests/regressions/`.
 //!
@@ -22,7 +23,21 @@ mod common;
 use common::outcome::Outcome;
 use common::*;
 use fusevm_llvm::{Chunk, JitCompiler, Value};
+use std::cell::Cell;
 use std::time::{Duration, Instant};
+
+thread_local! {
+    /// `(max_inline_recursion, max_trace_chain)` for the tracing tier runs
+    /// of the program being checked (varied by seed around the limits).
+    static TRACE_LIMITS: Cell<(usize, usize)> = const { Cell::new((4, 4)) };
+}
+
+/// The trace limits seed `seed` runs with.
+fn limits_for(seed: u64) -> (usize, usize) {
+    let recursion = [4, 1, 2, 3][(seed / 3 % 4) as usize];
+    let chain = [4, 0, 1, 2][(seed / 7 % 4) as usize];
+    (recursion, chain)
+}
 
 #[derive(Clone, Copy, Debug)]
 enum Tier {
@@ -37,6 +52,7 @@ fn run(tier: Tier, chunk: &Chunk, presets: &[Value], budget: Option<u64>) -> Out
         Tier::Interpreter | Tier::Block => (0, u32::MAX),
         Tier::Trace => (u32::MAX, 1),
     };
+    (cfg.max_inline_recursion, cfg.max_trace_chain) = TRACE_LIMITS.get();
     JitCompiler::set_config(cfg);
     Outcome::of(chunk, presets, !matches!(tier, Tier::Interpreter), budget)
 }
@@ -91,6 +107,8 @@ fn report(
     if let Some(b) = budget {
         text += &format!("; budget: {b}\n");
     }
+    let (recursion, chain) = TRACE_LIMITS.get();
+    text += &format!("; limits: {recursion} {chain}\n");
     text += &fusevm_llvm::disassemble(&small).unwrap_or_default();
     let dir = format!("{}/target/differential", env!("CARGO_MANIFEST_DIR"));
     let _ = std::fs::create_dir_all(&dir);
@@ -100,7 +118,8 @@ fn report(
     std::process::exit(1)
 }
 
-/// Every `tests/regressions/*.fasm` (optional `; budget: N` header).
+/// Every `tests/regressions/*.fasm` (optional headers `; budget: N` and
+/// `; limits: R C`, `max_inline_recursion` and `max_trace_chain`).
 fn regressions() -> usize {
     let dir = format!("{}/tests/regressions", env!("CARGO_MANIFEST_DIR"));
     let mut files: Vec<_> = std::fs::read_dir(&dir)
@@ -117,6 +136,14 @@ fn regressions() -> usize {
             .lines()
             .find_map(|l| l.strip_prefix("; budget: "))
             .and_then(|b| b.trim().parse().ok());
+        let limits = src
+            .lines()
+            .find_map(|l| l.strip_prefix("; limits: "))
+            .and_then(|l| {
+                let mut n = l.split_whitespace().map(|x| x.parse().ok());
+                Some((n.next()??, n.next()??))
+            });
+        TRACE_LIMITS.set(limits.unwrap_or((4, 4)));
         let chunk =
             fusevm_llvm::assemble(&src).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         if let Err((tier, why)) = check(&chunk, &[], budget) {
@@ -156,6 +183,7 @@ fn main() {
         }
         let s = seed + checked;
         let (chunk, presets, budget) = case(s);
+        TRACE_LIMITS.set(limits_for(s));
         if let Err((tier, why)) = check(&chunk, &presets, budget) {
             report(&format!("seed-{s}"), &chunk, &presets, budget, tier, &why);
         }
@@ -171,14 +199,20 @@ fn main() {
     let s = JitCompiler::stats();
     println!(
         "differential: {checked} programs (seeds {seed}..{}) and {n} regressions agree in every tier, {:.1} s; \
-         {} chunks compiled whole, {} traces",
+         {} chunks compiled whole, {} traces ({} calls inlined, {} exits inside inlined calls)",
         seed + checked,
         started.elapsed().as_secs_f64(),
         s.block_compiled,
-        s.trace_compiled
+        s.trace_compiled,
+        s.trace_inlined_calls,
+        s.trace_callee_exits
     );
     assert!(
         s.block_compiled > 0 && s.trace_compiled > 0,
         "the native tiers never ran"
+    );
+    assert!(
+        s.trace_inlined_calls > 0 && s.trace_callee_exits > 0,
+        "no trace inlined a call, or none exited inside one"
     );
 }

@@ -8,7 +8,7 @@
 //! `block_threshold`. A chunk that fails to compile is remembered with its
 //! reason and never retried.
 
-use super::block::analysis::Tier;
+use super::block::analysis::{Inlined, Tier};
 use super::block::{BlockCode, Exit};
 use super::engine;
 use super::events::{self, JitEvent};
@@ -102,6 +102,10 @@ pub struct JitStats {
     pub trace_aborted: u64,
     /// Side exits taken from traces.
     pub trace_side_exits: u64,
+    /// Calls inlined into compiled traces (counted per compilation).
+    pub trace_inlined_calls: u64,
+    /// Exits taken inside inlined calls (each rebuilt the callee's frames).
+    pub trace_callee_exits: u64,
     /// Loop headers blacklisted.
     pub trace_blacklisted: u64,
     /// Time spent compiling traces (included in `compile_time`).
@@ -119,6 +123,8 @@ struct Key {
     tags: Vec<u8>,
     globals: Vec<u8>,
     tier: Tier,
+    /// A trace chunk's inlined calls (they change what its ops mean).
+    inlined: Inlined,
     /// Compiled to count steps (for a VM with a step budget).
     fuel: bool,
 }
@@ -252,7 +258,7 @@ fn entry_for(
     chunk: &Chunk,
     tags: &[u8],
     globals: &[u8],
-    tier: Tier,
+    (tier, inlined): (Tier, &Inlined),
     fuel: bool,
 ) -> Arc<Entry> {
     touch(owner);
@@ -262,6 +268,7 @@ fn entry_for(
         tags: tags.to_vec(),
         globals: globals.to_vec(),
         tier,
+        inlined: inlined.clone(),
         fuel,
     };
     let hash = key.hash;
@@ -279,7 +286,9 @@ fn entry_for(
         let dumps = DUMPS.with(|d| *d.borrow());
         let code = engine::jit()
             .map_err(|e| format!("LLVM unavailable: {e}"))
-            .and_then(|jit| BlockCode::compile(jit, chunk, tags, globals, tier, fuel, dumps));
+            .and_then(|jit| {
+                BlockCode::compile(jit, chunk, tags, globals, tier, inlined, fuel, dumps)
+            });
         match &code {
             Ok(code) => {
                 if tier == Tier::Block {
@@ -331,7 +340,7 @@ fn code_for(
         chunk,
         tags,
         globals,
-        Tier::Block,
+        (Tier::Block, &Inlined::new()),
         fuel,
     );
     let code = Arc::clone(e.ready()?);
@@ -373,11 +382,12 @@ pub(crate) fn enter_block(vm: &mut VM) -> bool {
 pub(crate) fn compile_for_trace(
     owner: u128,
     chunk: &Chunk,
+    inlined: &Inlined,
     tags: &[u8],
     globals: &[u8],
     fuel: bool,
 ) -> Result<Arc<BlockCode>, String> {
-    let e = entry_for(owner, chunk, tags, globals, Tier::Trace, fuel);
+    let e = entry_for(owner, chunk, tags, globals, (Tier::Trace, inlined), fuel);
     match e.code.get() {
         Some(Ok(code)) => Ok(Arc::clone(code)),
         Some(Err(why)) => Err(why.clone()),
@@ -413,7 +423,7 @@ impl JitCompiler {
             return Some(format!("invalid chunk: {}", e.message));
         }
         let globals = vec![KindSet::UNDEF; chunk.names().len()];
-        super::block::analysis::analyse(chunk, &[], &globals, Tier::Block).err()
+        super::block::analysis::analyse(chunk, &[], &globals, Tier::Block, &Inlined::new()).err()
     }
 
     /// Whether block-tier code for `chunk` exists (for any entry kinds).
@@ -488,6 +498,8 @@ impl JitCompiler {
             trace_compiled: ts.compiled.load(Relaxed),
             trace_aborted: ts.aborted.load(Relaxed),
             trace_side_exits: ts.side_exits.load(Relaxed),
+            trace_inlined_calls: ts.inlined_calls.load(Relaxed),
+            trace_callee_exits: ts.callee_exits.load(Relaxed),
             trace_blacklisted: ts.blacklisted.load(Relaxed),
             trace_compile_time: Duration::from_nanos(ts.compile_nanos.load(Relaxed)),
         }
@@ -605,6 +617,13 @@ impl JitCompiler {
     /// exit: side exits and the loop's end).
     pub fn trace_deopt_count(&self, chunk: &Chunk, ip: usize) -> u64 {
         trace::find_anchor(chunk.content_hash(), ip).map_or(0, |a| a.deopts.load(Relaxed))
+    }
+
+    /// Exits from the traces at `ip` taken inside an inlined call: each
+    /// rebuilt the callee's frames (return ip, stack base, slots) so the
+    /// interpreter resumed mid-callee.
+    pub fn trace_callee_exit_count(&self, chunk: &Chunk, ip: usize) -> u64 {
+        trace::find_anchor(chunk.content_hash(), ip).map_or(0, |a| a.callee_exits.load(Relaxed))
     }
 
     /// Why the last recording or compilation of the loop at `ip` failed.

@@ -55,6 +55,8 @@ pub enum JitEvent {
         side_paths: usize,
         /// Exits left (stubs back to the interpreter).
         exits: usize,
+        /// Calls inlined into it (main and side paths).
+        inlined_calls: usize,
         /// What [`JitCompiler::set_dump_options`] and the trace dump asked
         /// for: the trace's ops with their exits, LLVM IR, machine code.
         ///
@@ -134,11 +136,12 @@ impl fmt::Display for JitEvent {
                 millis,
                 side_paths,
                 exits,
+                inlined_calls,
                 dump,
             } => {
                 write!(
                     f,
-                    "[jit] trace {}@{anchor} compiled in {millis:.2} ms ({side_paths} side paths linked, {exits} exits)",
+                    "[jit] trace {}@{anchor} compiled in {millis:.2} ms ({side_paths} side paths linked, {exits} exits, {inlined_calls} calls inlined)",
                     Short(*chunk)
                 )?;
                 if let Some(d) = dump {

@@ -103,6 +103,9 @@ struct Gen {
     prints: bool,
     /// Whether expressions may make and use strings.
     strings: bool,
+    /// The counter of the long loop being generated: calls inside pass it
+    /// as their first argument, so a callee's branch on it flips mid-loop.
+    hot: Option<u16>,
 }
 
 impl Gen {
@@ -256,8 +259,13 @@ impl Gen {
                     return;
                 }
                 let (name, argc, value) = *self.rng.pick(&self.subs.clone());
-                for _ in 0..argc {
-                    self.expr(depth + 1);
+                for a in 0..argc {
+                    match self.hot {
+                        Some(c) if a == 0 && self.rng.below(3) != 0 => {
+                            self.emit(Op::GetSlot(c));
+                        }
+                        _ => self.expr(depth + 1),
+                    }
                 }
                 self.emit(Op::Call(name, argc));
                 if !value {
@@ -380,7 +388,17 @@ impl Gen {
 
     fn counted_loop(&mut self, depth: u32) {
         let c = self.counter();
-        let trips = self.rng.below(5) as i64;
+        // A long loop now and then (not nested in another): calls inside
+        // pass its counter on, branches on it flip while the trace runs.
+        let long = depth == 0 && self.hot.is_none() && self.rng.below(4) == 0;
+        let trips = match long {
+            true => 8 + self.rng.below(40) as i64,
+            false => self.rng.below(5) as i64,
+        };
+        let outer_hot = self.hot;
+        if long {
+            self.hot = Some(c);
+        }
         self.emit(Op::LoadInt(0));
         self.emit(Op::SetSlot(c));
         let head = self.b.current_pos();
@@ -409,6 +427,7 @@ impl Gen {
                 self.emit(Op::SlotIncLtIntJumpBack(c, trips as i32, head));
             }
         }
+        self.hot = outer_hot;
     }
 
     fn block(&mut self, depth: u32) {
@@ -438,6 +457,7 @@ pub fn program_with(seed: u64, prints: bool, strings: bool) -> (Chunk, Vec<Value
         in_sub: false,
         prints,
         strings,
+        hot: None,
     };
     for c in &consts {
         g.b.add_constant(c.clone());
@@ -476,6 +496,22 @@ pub fn program_with(seed: u64, prints: bool, strings: bool) -> (Chunk, Vec<Value
         for a in (0..argc as u16).rev() {
             g.emit(Op::SetSlot(a));
         }
+        if argc > 0 && g.rng.below(2) == 0 {
+            // A branch on the first argument (a loop counter, often): it
+            // flips once the counter passes `t`.
+            let t = g.rng.below(30) as i64;
+            g.emit(Op::GetSlot(0));
+            g.emit(Op::LoadInt(t));
+            g.emit(Op::NumLt);
+            let to_else = g.emit(Op::JumpIfFalse(0));
+            g.block(1);
+            let to_end = g.emit(Op::Jump(0));
+            let else_at = g.b.current_pos();
+            g.b.patch_jump(to_else, else_at);
+            g.block(1);
+            let end = g.b.current_pos();
+            g.b.patch_jump(to_end, end);
+        }
         g.block(1);
         let value = g.rng.below(5) != 0;
         if value {
@@ -486,6 +522,34 @@ pub fn program_with(seed: u64, prints: bool, strings: bool) -> (Chunk, Vec<Value
         }
         g.in_sub = false;
         g.subs.push((name, argc, value));
+    }
+    if g.rng.below(2) == 0 {
+        // down(n) = n % 7 < 1 ? 0 : down(n % 7 - 1) * 2 + 1: linear recursion
+        // 1..7 activations deep, around `max_inline_recursion`.
+        let name = g.b.add_name("down");
+        let entry = g.b.current_pos();
+        g.b.add_sub_entry(name, entry);
+        g.emit(Op::LoadInt(7));
+        g.emit(Op::Mod);
+        g.emit(Op::SetSlot(0));
+        g.emit(Op::GetSlot(0));
+        g.emit(Op::LoadInt(1));
+        g.emit(Op::NumLt);
+        let j = g.emit(Op::JumpIfFalse(0));
+        g.emit(Op::LoadInt(0));
+        g.emit(Op::ReturnValue);
+        let more = g.b.current_pos();
+        g.b.patch_jump(j, more);
+        g.emit(Op::GetSlot(0));
+        g.emit(Op::LoadInt(1));
+        g.emit(Op::Sub);
+        g.emit(Op::Call(name, 1));
+        g.emit(Op::LoadInt(2));
+        g.emit(Op::Mul);
+        g.emit(Op::LoadInt(1));
+        g.emit(Op::Add);
+        g.emit(Op::ReturnValue);
+        g.subs.push((name, 1, true));
     }
     if g.rng.below(3) == 0 {
         // rec(n) = (n % 16) < 1 ? n % 16 : rec(n % 16 - 1) + rec(n % 16 - 2)

@@ -15,20 +15,45 @@ use super::super::support::{self, Support};
 use crate::bytecode::chunk::Chunk;
 use crate::bytecode::op::Op;
 use rustc_hash::FxHashMap;
+use std::collections::BTreeMap;
 
 /// Largest frame (physical slots) and operand stack the block tier takes.
 const MAX_SLOTS: usize = 1024;
 const MAX_DEPTH: usize = 1024;
 const MAX_FUNCTIONS: usize = 256;
 
-/// A scope opened by `PushFrame` in top-level code.
+/// A frame opened in top-level code: a scope (`PushFrame`) or, in a trace,
+/// the frame of an inlined call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Scope {
-    /// Physical index of the scope's slot 0.
+    /// Physical index of the frame's slot 0.
     pub slot_base: usize,
-    /// Operand stack depth when the scope opened.
+    /// Operand stack depth where the frame's values start (for a call:
+    /// below its arguments).
     pub stack_depth: usize,
+    /// For an inlined call frame: the original ip it returns to.
+    pub call: Option<usize>,
 }
+
+/// What a trace chunk's op stands for when it belongs to an inlined call
+/// (the tracing tier: the callee's recorded ops follow the `Call` in the
+/// trace chunk itself).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Inline {
+    /// A `Call` opening a call frame over its arguments; the frame returns
+    /// to original ip `return_ip`.
+    Call {
+        /// Where the interpreter goes when the callee returns.
+        return_ip: usize,
+    },
+    /// A `Return`/`ReturnValue` closing the innermost inlined call frame
+    /// (and any scope the callee left open).
+    Return,
+}
+
+/// The inlined calls of a trace chunk, by trace-chunk ip (empty for the
+/// block tier: every `Call` there is a native call).
+pub type Inlined = BTreeMap<usize, Inline>;
 
 /// What is known before an op runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,13 +64,19 @@ pub struct State {
     pub slots: Vec<KindSet>,
     /// Length of the slot area when known (top level only).
     pub len: Option<usize>,
-    /// Open scopes, outermost first (top level only).
+    /// Open scopes and inlined call frames, outermost first (top level
+    /// only).
     pub scopes: Vec<Scope>,
     /// Kinds of the globals, by name index (top level only).
     pub globals: Vec<KindSet>,
 }
 
 impl State {
+    /// Index in `scopes` of the innermost inlined call frame.
+    pub fn innermost_call(&self) -> Option<usize> {
+        self.scopes.iter().rposition(|sc| sc.call.is_some())
+    }
+
     /// Physical index of slot `s` in the innermost scope.
     pub fn phys(&self, s: u16) -> usize {
         self.scopes.last().map_or(0, |sc| sc.slot_base) + s as usize
@@ -130,6 +161,8 @@ pub struct Plan {
     /// stack and slots (the tracing tier), rather than staying in the slots
     /// and globals that held them at entry (the block tier).
     pub boxed: bool,
+    /// The trace chunk's inlined calls.
+    pub inlined: Inlined,
 }
 
 /// Analyses `chunk` entered at op 0 with slots of the given kinds.
@@ -143,17 +176,19 @@ pub enum Tier {
 }
 
 /// Analyses `chunk` entered at op 0 with slots and globals of the given
-/// kinds, by `tier`'s op table.
+/// kinds, by `tier`'s op table, with the calls `inlined` in its top-level
+/// code.
 pub fn analyse(
     chunk: &Chunk,
     entry_kinds: &[KindSet],
     global_kinds: &[KindSet],
     tier: Tier,
+    inlined: &Inlined,
 ) -> Result<Plan, String> {
     let boxed = tier == Tier::Trace;
     let mut fns = vec![new_function(0, usize::MAX)];
     let mut index: FxHashMap<(usize, usize), usize> = FxHashMap::default();
-    discover(chunk, &mut fns, &mut index, tier)?;
+    discover(chunk, &mut fns, &mut index, tier, inlined)?;
     // Fixpoint over argument and return kinds.
     for round in 0.. {
         if round > 64 {
@@ -162,7 +197,7 @@ pub fn analyse(
         let mut changed = false;
         for f in 0..fns.len() {
             let (states, calls, ret) =
-                analyse_function(chunk, &fns, f, entry_kinds, global_kinds, boxed)?;
+                analyse_function(chunk, &fns, f, entry_kinds, global_kinds, boxed, inlined)?;
             for (callee, args) in calls {
                 let c = &mut fns[callee];
                 for (a, k) in c.args.iter_mut().zip(args) {
@@ -202,6 +237,7 @@ pub fn analyse(
     Ok(Plan {
         functions: fns,
         boxed,
+        inlined: inlined.clone(),
     })
 }
 
@@ -226,6 +262,7 @@ fn discover(
     fns: &mut Vec<Function>,
     index: &mut FxHashMap<(usize, usize), usize>,
     tier: Tier,
+    inlined: &Inlined,
 ) -> Result<(), String> {
     let ops = chunk.ops();
     let mut f = 0;
@@ -257,7 +294,10 @@ fn discover(
                 }
                 _ => {}
             }
+            let inline = if root { inlined.get(&ip) } else { None };
             match op {
+                // Inlined calls and returns go on to the next trace op.
+                Op::Call(..) | Op::Return | Op::ReturnValue if inline.is_some() => {}
                 Op::Return | Op::ReturnValue if root => continue,
                 Op::Return | Op::ReturnValue => {
                     let v = matches!(op, Op::ReturnValue);
@@ -335,6 +375,7 @@ fn analyse_function(
     entry_kinds: &[KindSet],
     global_kinds: &[KindSet],
     boxed: bool,
+    inlined: &Inlined,
 ) -> Result<(Vec<Option<State>>, Calls, KindSet), String> {
     let ops = chunk.ops();
     let fun = &fns[f];
@@ -386,9 +427,54 @@ fn analyse_function(
             }
             return Err(format!("op {ip} `{op}` pops below its subroutine's frame"));
         }
+        let inline = if root {
+            inlined.get(&ip).copied()
+        } else {
+            None
+        };
         match op {
+            Op::Call(_, argc) if inline.is_some() => {
+                let Some(Inline::Call { return_ip }) = inline else {
+                    return Err(format!("op {ip} `{op}` is marked as an inlined return"));
+                };
+                let Some(len) = st.len else {
+                    return Err(format!(
+                        "op {ip} `{op}` (inlined): the slot area's length differs between paths"
+                    ));
+                };
+                st.scopes.push(Scope {
+                    slot_base: len,
+                    stack_depth: st.stack.len() - argc as usize,
+                    call: Some(return_ip),
+                });
+                next.push((ip + 1, st));
+            }
+            Op::Return | Op::ReturnValue if inline == Some(Inline::Return) => {
+                let Some(c) = st.innermost_call() else {
+                    return Err(format!("op {ip} `{op}` (inlined) has no call frame"));
+                };
+                let value = match op {
+                    Op::ReturnValue => st.stack.pop(),
+                    _ => None,
+                };
+                // As the interpreter unwinds: the callee's frames (and any
+                // scope it left open) go, the value lands on its stack base.
+                let frame = st.scopes[c].clone();
+                st.scopes.truncate(c);
+                for k in st.slots.iter_mut().skip(frame.slot_base) {
+                    *k = KindSet::UNDEF;
+                }
+                st.len = Some(frame.slot_base);
+                st.stack.truncate(frame.stack_depth);
+                st.stack.extend(value);
+                next.push((ip + 1, st));
+            }
             Op::Return | Op::ReturnValue if root => continue,
-            Op::PopFrame if root && st.scopes.is_empty() => continue,
+            // Closing a scope that isn't there (or an inlined call's frame)
+            // is the interpreter's error to report.
+            Op::PopFrame if root && st.scopes.last().is_none_or(|sc| sc.call.is_some()) => {
+                continue;
+            }
             Op::Return => continue,
             Op::ReturnValue => {
                 ret = ret.join(*st.stack.last().expect("checked depth"));
@@ -426,6 +512,7 @@ fn analyse_function(
                 st.scopes.push(Scope {
                     slot_base: len,
                     stack_depth: st.stack.len(),
+                    call: None,
                 });
                 next.push((ip + 1, st));
             }

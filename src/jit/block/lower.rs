@@ -27,7 +27,7 @@ mod frame;
 pub use boxed::BoxLayout;
 use boxed::needs_helper;
 
-use super::analysis::{Function, Plan, State};
+use super::analysis::{Function, Inline, Plan, State};
 use crate::bytecode::chunk::Chunk;
 use crate::bytecode::op::Op;
 use crate::interp::semantics::{Bits, Cmp, Unary};
@@ -549,7 +549,11 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
             }
             AccumSumLoop(sum, i, lim) => self.accum_sum_loop(&st, ip, sum, i, lim),
 
+            Call(..) if self.inlined(ip).is_some() => self.inline_call(&st, ip),
             Call(..) => self.call(&st, ip),
+            Return | ReturnValue if self.inlined(ip) == Some(Inline::Return) => {
+                self.inline_return(&st, ip)
+            }
             Return | ReturnValue if self.root => self.exit_at(ip, d),
             Return => self.ret_value(e.undef_value()),
             ReturnValue => {
@@ -570,7 +574,7 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
                 self.goto(ip + 1)
             }
             PopFrame => {
-                let Some(scope) = st.scopes.last() else {
+                let Some(scope) = st.scopes.last().filter(|sc| sc.call.is_none()) else {
                     return self.exit_at(ip, d); // the interpreter reports it
                 };
                 let frames = self.frames.expect("set at entry");
@@ -690,6 +694,15 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
                 }
                 self.goto(ip + 1)
             }
+        }
+    }
+
+    /// What op `ip` of a trace's top-level code stands for, if it belongs
+    /// to an inlined call.
+    fn inlined(&self, ip: usize) -> Option<Inline> {
+        match self.root {
+            true => self.plan.inlined.get(&ip).copied(),
+            false => None,
         }
     }
 

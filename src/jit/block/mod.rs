@@ -114,18 +114,27 @@ fn words(
 
 impl BlockCode {
     /// Analyses, lowers and compiles `chunk` for slots of kinds
-    /// `entry_tags` and globals of kinds `global_tags`.
+    /// `entry_tags` and globals of kinds `global_tags` (a trace chunk: with
+    /// its `inlined` calls).
+    #[allow(clippy::too_many_arguments)]
     pub fn compile(
         jit: &Jit,
         chunk: &Chunk,
         entry_tags: &[u8],
         global_tags: &[u8],
         tier: analysis::Tier,
+        inlined: &analysis::Inlined,
         fuel: bool,
         dumps: DumpOptions,
     ) -> Result<BlockCode, String> {
         let kinds = |tags: &[u8]| tags.iter().map(|t| KindSet::of(*t)).collect::<Vec<_>>();
-        let plan = analysis::analyse(chunk, &kinds(entry_tags), &kinds(global_tags), tier)?;
+        let plan = analysis::analyse(
+            chunk,
+            &kinds(entry_tags),
+            &kinds(global_tags),
+            tier,
+            inlined,
+        )?;
         // Symbols share one JITDylib: every unit needs its own root name.
         let root = format!("block_{}", UNITS.fetch_add(1, Ordering::Relaxed));
         let compiled = jit
@@ -256,7 +265,7 @@ impl BlockCode {
         })
     }
 
-    /// Scopes open at `exit` (outermost first).
+    /// Scopes and inlined call frames open at `exit` (outermost first).
     pub fn scopes_at(&self, exit: &Exit) -> &[analysis::Scope] {
         self.plan.functions[0].states[exit.ip]
             .as_ref()
@@ -291,7 +300,10 @@ impl BlockCode {
         }
         for sc in self.scopes_at(exit) {
             vm.frames.push(Frame {
-                kind: FrameKind::Scope,
+                kind: match sc.call {
+                    Some(return_ip) => FrameKind::Call { return_ip },
+                    None => FrameKind::Scope,
+                },
                 stack_base: entry_depth + sc.stack_depth,
                 slot_base: slot_base + sc.slot_base,
             });

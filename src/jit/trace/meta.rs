@@ -12,8 +12,9 @@ use crate::bytecode::op::Op;
 use crate::jit::kinds::TAG_OPAQUE;
 use serde::{Deserialize, Serialize};
 
-/// The metadata format; an import of any other is refused.
-pub const FORMAT: u32 = 1;
+/// The metadata format; an import of any other is refused. (2: a path goes
+/// through the calls it makes, each `Call` followed by its callee's ops.)
+pub const FORMAT: u32 = 2;
 
 /// One recorded op: where it is, where execution went next, and for an
 /// inner loop kept whole its range.
@@ -122,11 +123,7 @@ fn steps_from(
         {
             return Err(format!("step {k}: bad inner loop {lo}..={hi}"));
         }
-        let expected = match steps.last() {
-            None => from,
-            Some(p) if matches!(p.op, Op::Call(..)) => p.ip + 1,
-            Some(p) => p.next,
-        };
+        let expected = steps.last().map_or(from, |p| p.next);
         if m.ip != expected {
             return Err(format!(
                 "step {k}: op {} does not follow the path (expected {expected})",

@@ -20,6 +20,7 @@ pub mod record;
 pub mod synth;
 
 use super::block::BlockCode;
+use super::block::analysis::Inline;
 use super::events::{self, JitEvent};
 use super::kinds::tag_of;
 use crate::bytecode::chunk::Chunk;
@@ -48,6 +49,8 @@ pub struct Trace {
     sides: Vec<synth::SidePath>,
     /// Each stub's exit, and how often it was taken.
     stub_keys: Vec<synth::ExitKey>,
+    /// Each stub's open inlined call frames.
+    stub_frames: Vec<Vec<synth::InlineFrame>>,
     exit_counts: Vec<AtomicU32>,
     tags: Vec<u8>,
     /// Kinds of the globals it was compiled for.
@@ -76,6 +79,8 @@ pub struct Anchor {
     pub deopts: AtomicU64,
     /// Exits by an unrecorded path or a failed guard (not the loop's end).
     pub side_exits: AtomicU64,
+    /// Exits inside inlined calls (their frames rebuilt for the interpreter).
+    pub callee_exits: AtomicU64,
 }
 
 impl Anchor {
@@ -134,6 +139,10 @@ pub struct Stats {
     pub aborted: AtomicU64,
     /// Side exits taken.
     pub side_exits: AtomicU64,
+    /// Calls inlined into compiled traces.
+    pub inlined_calls: AtomicU64,
+    /// Exits taken inside inlined calls (their frames rebuilt).
+    pub callee_exits: AtomicU64,
     /// Anchors blacklisted.
     pub blacklisted: AtomicU64,
     /// Nanoseconds spent compiling traces.
@@ -183,6 +192,10 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 type Registry = FxHashMap<(u128, usize), Arc<Anchor>>;
 static REGISTRY: Mutex<Option<Registry>> = Mutex::new(None);
+
+/// An exit that just got hot: which it is, and the inlined call frames
+/// open at it (a side recording from it starts inside them).
+type HotExit = (synth::ExitKey, Vec<synth::InlineFrame>);
 
 /// The shared record of `(chunk hash, anchor ip)`, created on demand.
 pub fn anchor(hash: u128, ip: usize) -> Arc<Anchor> {
@@ -275,7 +288,7 @@ impl VM {
         if let Some(rec) = tr.recording.as_mut() {
             let ctx = call_context(self);
             let chunk = std::sync::Arc::clone(self.chunk());
-            match rec.step(&chunk, ip, *op, next, ctx, cfg.max_trace_len) {
+            match rec.step(&chunk, (ip, *op, next), ctx, &cfg) {
                 Progress::Continue => {}
                 Progress::Closed => {
                     let rec = tr.recording.take().expect("recording");
@@ -343,9 +356,10 @@ impl VM {
         }
         match trace {
             Some(t) if tr.recording.is_none() => {
+                let ctx = call_context(self);
                 let (resume, grow) =
                     self.enter_trace(&a, &t, base, cfg.max_side_exits, cfg.max_trace_chain)?;
-                if let Some(key) = grow {
+                if let Some((key, frames)) = grow {
                     // Record from the hot exit back to the anchor.
                     stats().recorded.fetch_add(1, Relaxed);
                     events::emit(|| JitEvent::TraceStarted {
@@ -355,8 +369,10 @@ impl VM {
                     });
                     let (tags, gtags) = (t.tags.clone(), t.gtags.clone());
                     let side = Some((Arc::clone(&t), key));
-                    tr.recording =
-                        Some(Recording::new(next, call_context(self), tags, gtags, side));
+                    let mut rec = Recording::new(next, ctx, tags, gtags, side);
+                    // It starts inside the calls open at the exit.
+                    rec.frames = frames;
+                    tr.recording = Some(rec);
                 }
                 return Some(resume);
             }
@@ -440,7 +456,7 @@ impl VM {
         base: usize,
         max_side_exits: u32,
         max_chain: usize,
-    ) -> Option<(usize, Option<synth::ExitKey>)> {
+    ) -> Option<(usize, Option<HotExit>)> {
         let depth = self.stack.len();
         let limits = self.limits();
         let frames_left = limits.max_frames.saturating_sub(self.frames.len());
@@ -462,7 +478,15 @@ impl VM {
             .then(|| exit.ip.checked_sub(1))
             .flatten();
         a.deopts.fetch_add(1, Relaxed);
+        let frames_before = self.frames.len();
         t.code.materialise(&mut exit, self, depth, base);
+        let callee = self.frames[frames_before..]
+            .iter()
+            .any(|f| matches!(f.kind, crate::interp::vm::FrameKind::Call { .. }));
+        if callee {
+            a.callee_exits.fetch_add(1, Relaxed);
+            stats().callee_exits.fetch_add(1, Relaxed);
+        }
         let resume = *t.orig_ip.get(failed_print.unwrap_or(exit.ip))?;
         let stub = exit
             .ip
@@ -477,7 +501,7 @@ impl VM {
             let key = t.stub_keys[s];
             let n = t.exit_counts[s].fetch_add(1, Relaxed) + 1;
             if n == SIDE_TRACE_THRESHOLD && Self::chain_depth(t, key) < max_chain {
-                grow = Some(key);
+                grow = Some((key, t.stub_frames[s].clone()));
             }
         }
         if !leaves {
@@ -511,35 +535,42 @@ pub(crate) fn build_trace(
     gtags: Vec<u8>,
     fuel: bool,
 ) -> Result<Arc<Trace>, String> {
-    let tc = synth::build(chunk, &steps, &sides);
+    let cfg = super::config::JitCompiler::get_config();
+    let tc = synth::build(chunk, &steps, &sides, &cfg)?;
     let first_stub = tc.first_stub;
     let owner = chunk.content_hash();
-    let code = super::compiler::compile_for_trace(owner, &tc.chunk, &tags, &gtags, fuel)?;
+    let code =
+        super::compiler::compile_for_trace(owner, &tc.chunk, &tc.inlined, &tags, &gtags, fuel)?;
     let t = code.timings();
     stats().compile_nanos.fetch_add(
         (t.build_ir + t.optimize + t.codegen).as_nanos() as u64,
         Relaxed,
     );
     stats().compiled.fetch_add(1, Relaxed);
+    let inlined_calls = tc
+        .inlined
+        .values()
+        .filter(|i| matches!(i, Inline::Call { .. }))
+        .count();
+    stats()
+        .inlined_calls
+        .fetch_add(inlined_calls as u64, Relaxed);
     events::emit(|| JitEvent::TraceCompiled {
         chunk: owner,
         anchor: anchor_ip,
         millis: (t.build_ir + t.optimize + t.codegen).as_secs_f64() * 1e3,
-        side_paths: sides.len(),
-        exits: tc.stub_keys.len() - sides.len(),
+        side_paths: tc.linked,
+        exits: tc.stub_keys.len() - tc.linked,
+        inlined_calls,
         dump: dump(&tc, &code),
     });
-    let span = |s: &record::Step| s.inner.unwrap_or((s.ip, s.ip));
-    let lo = steps.iter().map(|s| span(s).0.min(s.ip)).min();
-    let hi = steps.iter().map(|s| span(s).1.max(s.ip)).max();
-    if let (Some(lo), Some(hi)) = (lo, hi) {
-        *lock(&a.range) = Some((lo, hi));
-    }
+    *lock(&a.range) = Some(tc.span);
     let exit_counts = tc.stub_keys.iter().map(|_| AtomicU32::new(0)).collect();
     Ok(Arc::new(Trace {
         steps,
         sides,
         stub_keys: tc.stub_keys,
+        stub_frames: tc.stub_frames,
         exit_counts,
         tags,
         gtags,
@@ -576,7 +607,12 @@ fn dump(tc: &synth::TraceChunk, code: &BlockCode) -> Option<String> {
                 };
                 let _ = writeln!(out, "{ip:5}: exit -> op {orig} ({what})");
             } else {
-                let _ = writeln!(out, "{ip:5}: {op:<28} ; op {orig}");
+                let note = match tc.inlined.get(&ip) {
+                    Some(Inline::Call { .. }) => " (inlined: its callee follows)",
+                    Some(Inline::Return) => " (inlined return)",
+                    None => "",
+                };
+                let _ = writeln!(out, "{ip:5}: {op:<28} ; op {orig}{note}");
             }
         }
     }

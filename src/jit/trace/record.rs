@@ -1,8 +1,10 @@
 //! The trace recorder: the ops one iteration of a hot loop executes in the
-//! anchor's frame, with where each went next.
+//! anchor's frame and in the calls it makes, with where each went next.
 //!
-//! Ops run inside callees are not recorded (the `Call` is, and compiles to a
-//! native call); scopes opened in the anchor's frame are part of it.
+//! Calls are recorded through (the callee's ops follow the `Call`, and the
+//! trace inlines them); recursion deeper than `max_inline_recursion` live
+//! activations of one function aborts the recording. Scopes opened in the
+//! anchor's frame are part of it; returning from it aborts.
 
 use super::super::support::{self, Support};
 use crate::bytecode::chunk::Chunk;
@@ -29,8 +31,9 @@ pub struct Recording {
     pub anchor: usize,
     /// Index in `vm.frames` of the anchor's call (or root) frame.
     pub ctx: usize,
-    /// The call context after the previous op (the one the next op runs in).
-    pub last_ctx: usize,
+    /// Calls entered and not yet returned from (outermost first): each
+    /// callee's name index and the ip it returns to.
+    pub frames: Vec<super::synth::InlineFrame>,
     /// Slot kinds of the anchor's frame at the start (the trace's key).
     pub tags: Vec<u8>,
     /// Kinds of the globals at the start (also part of the key).
@@ -67,7 +70,7 @@ impl Recording {
         Recording {
             anchor,
             ctx,
-            last_ctx: ctx,
+            frames: Vec::new(),
             tags,
             gtags,
             steps: Vec::new(),
@@ -89,22 +92,16 @@ impl Recording {
     }
 
     /// Notes that `op` at `ip` ran and went to `next`; `ctx` is the call
-    /// context now. `max_len` is `TraceJitConfig::max_trace_len`.
+    /// context now. `cfg` gives `max_trace_len` and `max_inline_recursion`.
     pub fn step(
         &mut self,
         chunk: &Chunk,
-        ip: usize,
-        op: Op,
-        next: usize,
+        (ip, op, next): (usize, Op, usize),
         ctx: usize,
-        max_len: usize,
+        cfg: &crate::jit::config::TraceJitConfig,
     ) -> Progress {
-        let ran_in = std::mem::replace(&mut self.last_ctx, ctx);
         if ctx < self.ctx {
             return Progress::Abort(format!("left the anchor's frame at op {ip}"));
-        }
-        if ran_in != self.ctx {
-            return Progress::Continue; // inside a callee
         }
         if let Some((entry, lo, hi)) = self.skipping {
             if (lo..=hi).contains(&ip) {
@@ -124,16 +121,32 @@ impl Recording {
             // `PushFrame` too (a scope opened before the loop makes the
             // trace exit there instead).
             (Support::Native, _) | (Support::ExitAtTop, Op::PopFrame) => {}
+            (Support::ExitAtTop, Op::Return | Op::ReturnValue) if !self.frames.is_empty() => {}
+            (Support::ExitAtTop, Op::Return | Op::ReturnValue) => {
+                return Progress::Abort(format!("op {ip} returns from the anchor's frame"));
+            }
             _ => return Progress::Abort(format!("op {ip} `{op}` is not supported in traces")),
         }
-        // Each recorded op must follow the previous one (after a call, the
-        // op after the call): anything else is not one path.
+        match op {
+            Op::Call(n, _) => {
+                self.frames.push((n, ip + 1));
+                let live = self.frames.iter().filter(|f| f.0 == n).count();
+                if live > cfg.max_inline_recursion {
+                    return Progress::Abort(format!(
+                        "recursion deeper than max_inline_recursion ({}) at op {ip}",
+                        cfg.max_inline_recursion
+                    ));
+                }
+            }
+            Op::Return | Op::ReturnValue => {
+                self.frames.pop();
+            }
+            _ => {}
+        }
+        // Each recorded op must follow the previous one: anything else is
+        // not one path.
         if let Some(prev) = self.steps.last() {
-            let expected = if matches!(prev.op, Op::Call(..)) {
-                prev.ip + 1
-            } else {
-                prev.next
-            };
+            let expected = prev.next;
             if ip != expected {
                 return Progress::Abort(format!(
                     "op {ip} does not follow op {} on the recorded path",
@@ -147,10 +160,13 @@ impl Recording {
             next,
             inner: None,
         });
-        if self.steps.len() > max_len {
-            return Progress::Abort(format!("longer than max_trace_len ({max_len} ops)"));
+        if self.steps.len() > cfg.max_trace_len {
+            return Progress::Abort(format!(
+                "longer than max_trace_len ({} ops)",
+                cfg.max_trace_len
+            ));
         }
-        if next == self.anchor && next <= ip && ctx == self.ctx {
+        if next == self.anchor && next <= ip && self.frames.is_empty() && ctx == self.ctx {
             return Progress::Closed;
         }
         Progress::Continue

@@ -7,11 +7,24 @@
 //! native code exits *before* it, with the state the interpreter has right
 //! after the branch, and `orig_ip` maps the stub to where the interpreter
 //! goes next (the branch's other target). After the stubs come the original
-//! chunk's ops, shifted, so `Call`s in the trace reach their subroutines.
+//! chunk's ops, shifted, so `Call`s in inner loops kept whole reach their
+//! subroutines.
+//!
+//! A recorded `Call` is *inlined*: the callee's recorded ops follow it in
+//! the trace chunk, and [`TraceChunk::inlined`] marks the `Call` (it opens a
+//! call frame) and the callee's `Return` (it closes it) for the block tier.
+//! Recursion is inlined up to `max_inline_recursion` live activations of one
+//! function; a path deeper than that is refused here, whatever recorded it.
 
 use super::record::Step;
 use crate::bytecode::chunk::{Chunk, ChunkBuilder};
 use crate::bytecode::op::Op;
+use crate::jit::block::analysis::{Inline, Inlined};
+use crate::jit::config::TraceJitConfig;
+
+/// An inlined call frame while a path is emitted: the callee's name index
+/// and the original ip it returns to.
+pub type InlineFrame = (u16, usize);
 
 /// Names an exit of a trace: the path it is on (0: the main path, `i + 1`:
 /// side path `i`), the step of that path that branches off, and the ip the
@@ -39,8 +52,17 @@ pub struct TraceChunk {
     pub leaves_loop: Vec<bool>,
     /// For each stub, which exit it is.
     pub stub_keys: Vec<ExitKey>,
+    /// For each stub, the inlined call frames open at it (outermost first):
+    /// a side path recorded from it starts inside them.
+    pub stub_frames: Vec<Vec<InlineFrame>>,
+    /// The trace chunk's inlined calls and returns.
+    pub inlined: Inlined,
+    /// Original ips the main path runs in the loop's own frame (`lo..=hi`).
+    pub span: (usize, usize),
     /// Trace-chunk ip of the first stub.
     pub first_stub: usize,
+    /// Side paths linked in (within `max_trace_chain`).
+    pub linked: usize,
 }
 
 /// Trace ops being emitted, with their exit stubs.
@@ -58,6 +80,14 @@ struct TraceOps {
     cur: (usize, usize),
     /// `Jump`s to trampolines that jump back to the op after them.
     charges: Vec<usize>,
+    /// Inlined call frames open at the op being emitted.
+    frames: Vec<InlineFrame>,
+    /// Each stub's open frames.
+    stub_frames: Vec<Vec<InlineFrame>>,
+    /// Inlined calls and returns, by trace-chunk ip.
+    inlined: Inlined,
+    /// Live activations of one function allowed (`max_inline_recursion`).
+    max_recursion: usize,
 }
 
 impl TraceOps {
@@ -99,6 +129,7 @@ impl TraceOps {
     fn exit_branch(&mut self, op: Op, ip: usize, resume: usize) {
         self.stubs.push(resume);
         self.stub_keys.push((self.cur.0, self.cur.1, resume));
+        self.stub_frames.push(self.frames.clone());
         self.patches.push((self.ops.len(), self.stubs.len() - 1));
         self.ops.push((op, ip));
     }
@@ -114,25 +145,62 @@ fn branch_on(truthy: bool) -> Op {
 }
 
 /// Builds the trace chunk of `steps` (which start at the anchor and end with
-/// the back-edge to it).
-pub fn build(orig: &Chunk, steps: &[Step], sides: &[SidePath]) -> TraceChunk {
-    let span = |s: &Step| s.inner.unwrap_or((s.ip, s.ip));
-    let lo = steps.iter().map(|s| span(s).0.min(s.ip)).min().unwrap_or(0);
-    let hi = steps.iter().map(|s| span(s).1.max(s.ip)).max().unwrap_or(0);
-    let mut t = TraceOps::default();
+/// the back-edge to it) and its side paths, inlining calls up to
+/// `cfg.max_inline_recursion` live activations of one function and linking
+/// side paths up to `cfg.max_trace_chain` deep (a deeper one's exit stays an
+/// exit). `Err` for a path that recurses deeper or whose calls and returns
+/// don't pair up.
+pub fn build(
+    orig: &Chunk,
+    steps: &[Step],
+    sides: &[SidePath],
+    cfg: &TraceJitConfig,
+) -> Result<TraceChunk, String> {
+    let mut t = TraceOps {
+        max_recursion: cfg.max_inline_recursion,
+        ..TraceOps::default()
+    };
     // The main path, then each side path; each ends with `Jump 0`.
     let mut path_start = vec![0];
-    emit_path(&mut t, orig, steps, 0);
+    let span = emit_path(&mut t, orig, steps, 0)?;
     for (i, side) in sides.iter().enumerate() {
         path_start.push(t.ops.len());
-        emit_path(&mut t, orig, &side.steps, i + 1);
+        // A side path starts inside the calls open at its exit.
+        let Some(stub) = t.stub_keys.iter().position(|k| *k == side.key) else {
+            return Err(format!(
+                "side path {i} continues an exit the trace doesn't have"
+            ));
+        };
+        t.frames = t.stub_frames[stub].clone();
+        emit_path(&mut t, orig, &side.steps, i + 1).map_err(|e| format!("side path {i}: {e}"))?;
     }
-    finish(orig, t, lo, hi, sides, &path_start)
+    // Side path `i` is `depth[i]` side paths away from the main path.
+    let mut depth: Vec<usize> = Vec::with_capacity(sides.len());
+    for side in sides {
+        let d = match side.key.0 {
+            0 => 1,
+            p => depth.get(p - 1).map_or(usize::MAX, |d| d.saturating_add(1)),
+        };
+        depth.push(d);
+    }
+    let linked: Vec<bool> = depth.iter().map(|&d| d <= cfg.max_trace_chain).collect();
+    Ok(finish(orig, t, span, (sides, &linked), &path_start))
 }
 
-/// Emits one recorded path (number `path`).
-fn emit_path(t: &mut TraceOps, orig: &Chunk, steps: &[Step], path: usize) {
+/// Emits one recorded path (number `path`), starting inside `t.frames`;
+/// returns the span of original ips it ran in the loop's own frame.
+fn emit_path(
+    t: &mut TraceOps,
+    orig: &Chunk,
+    steps: &[Step],
+    path: usize,
+) -> Result<(usize, usize), String> {
+    let (mut lo, mut hi) = (usize::MAX, 0);
     for (k, s) in steps.iter().enumerate() {
+        if t.frames.is_empty() {
+            let (a, b) = s.inner.unwrap_or((s.ip, s.ip));
+            (lo, hi) = (lo.min(a.min(s.ip)), hi.max(b.max(s.ip)));
+        }
         t.cur = (path, k);
         let (ip, next) = (s.ip, s.next);
         let taken = s.op.jump_target().is_some_and(|t| next == t && t != ip + 1);
@@ -142,6 +210,31 @@ fn emit_path(t: &mut TraceOps, orig: &Chunk, steps: &[Step], path: usize) {
         match s.op {
             _ if s.inner.is_some() => {}
             Op::Jump(_) => {}
+            Op::Call(n, _) => {
+                if orig.sub_entry(n) != Some(next) {
+                    return Err(format!(
+                        "step {k}: the call at op {ip} does not enter its callee"
+                    ));
+                }
+                t.frames.push((n, ip + 1));
+                if t.frames.iter().filter(|f| f.0 == n).count() > t.max_recursion {
+                    return Err(format!(
+                        "recursion deeper than max_inline_recursion ({}) at op {ip}",
+                        t.max_recursion
+                    ));
+                }
+                t.inlined
+                    .insert(t.ops.len(), Inline::Call { return_ip: ip + 1 });
+                t.ops.push((s.op, ip));
+            }
+            Op::Return | Op::ReturnValue => match t.frames.pop() {
+                Some((_, to)) if to == next => {
+                    t.inlined.insert(t.ops.len(), Inline::Return);
+                    t.ops.push((s.op, ip));
+                }
+                Some(_) => return Err(format!("step {k}: the return at op {ip} goes astray")),
+                None => return Err(format!("step {k}: op {ip} returns from the loop's frame")),
+            },
             Op::JumpIfTrue(to)
             | Op::JumpIfFalse(to)
             | Op::JumpIfTrueKeep(to)
@@ -185,6 +278,9 @@ fn emit_path(t: &mut TraceOps, orig: &Chunk, steps: &[Step], path: usize) {
             op => t.ops.push((op, ip)),
         }
         if k + 1 == steps.len() {
+            if !t.frames.is_empty() {
+                return Err("the path ends inside an inlined call".into());
+            }
             t.ops.push((Op::Jump(0), ip));
         } else if s.inner.is_none() && taken && next <= ip {
             // A backward jump taken mid-path (into an enclosing loop's
@@ -194,16 +290,16 @@ fn emit_path(t: &mut TraceOps, orig: &Chunk, steps: &[Step], path: usize) {
             t.ops.push((Op::Jump(0), ip));
         }
     }
+    Ok((lo.min(hi), hi))
 }
 
-/// Places the stubs (branches to exits that have a side path go to it),
-/// then the original ops, and builds the chunk.
+/// Places the stubs (branches to exits that have a linked side path go to
+/// it), then the original ops, and builds the chunk.
 fn finish(
     orig: &Chunk,
     t: TraceOps,
-    lo: usize,
-    hi: usize,
-    sides: &[SidePath],
+    (lo, hi): (usize, usize),
+    (sides, linked): (&[SidePath], &[bool]),
     path_start: &[usize],
 ) -> TraceChunk {
     let TraceOps {
@@ -212,6 +308,8 @@ fn finish(
         patches,
         stub_keys,
         charges,
+        stub_frames,
+        inlined,
         ..
     } = t;
     let first_stub = ops.len();
@@ -222,7 +320,10 @@ fn finish(
     // and out of steps exits at the trampoline, which maps to that jump.
     let mut trampolines: Vec<(usize, usize)> = Vec::new();
     for (at, stub) in patches {
-        let side = sides.iter().position(|p| p.key == stub_keys[stub]);
+        let side = sides
+            .iter()
+            .position(|p| p.key == stub_keys[stub])
+            .filter(|&i| linked[i]);
         let target = match side {
             Some(i) => path_start[i + 1],
             None => first_stub + stub,
@@ -274,12 +375,21 @@ fn finish(
         }
         b.emit(op, 0);
     }
-    let leaves_loop = stubs.iter().map(|&r| r < lo || r > hi).collect();
+    // An exit inside an inlined call returns into the loop: a side exit.
+    let leaves_loop = stubs
+        .iter()
+        .zip(&stub_frames)
+        .map(|(&r, f)| f.is_empty() && (r < lo || r > hi))
+        .collect();
     TraceChunk {
         chunk: b.build(),
         orig_ip,
         leaves_loop,
         stub_keys,
+        stub_frames,
+        inlined,
+        span: (lo, hi),
         first_stub,
+        linked: linked.iter().filter(|l| **l).count(),
     }
 }

@@ -125,6 +125,60 @@ impl<'c> FnBuilder<'_, 'c, '_> {
         Ok(())
     }
 
+    /// A trace's inlined `Call` at `ip`: a step (code counting them), a
+    /// frame (out of frames, exit before the call: the interpreter reports
+    /// it), then on to the callee's first recorded op. The frame itself is
+    /// the analysis's: its slots start at the slot area's end, its stack
+    /// at its arguments.
+    pub(super) fn inline_call(&mut self, st: &State, ip: usize) -> L<()> {
+        let e = self.e;
+        let d = st.stack.len();
+        if self.entry_tags.fuel {
+            self.take_step(ip, d)?;
+        }
+        let frames = self.frames.expect("set at entry");
+        let fl = e.b.build_load(e.i64t, frames, "fl")?.into_int_value();
+        let none =
+            e.b.build_int_compare(IntPredicate::SLE, fl, e.int(0), "no_frames")?;
+        let (stop, go) = (self.new_block("call_depth"), self.new_block("inline_call"));
+        e.b.build_conditional_branch(none, stop, go)?;
+        e.b.position_at_end(stop);
+        self.exit_at(ip, d)?;
+        e.b.position_at_end(go);
+        e.b.build_store(frames, e.b.build_int_sub(fl, e.int(1), "fl")?)?;
+        self.goto(ip + 1)
+    }
+
+    /// A trace's inlined `Return`/`ReturnValue` at `ip`: unwinds as the
+    /// interpreter does (the callee's frame and any scope it left open go,
+    /// its slots are cleared, the value lands on its stack base), then on to
+    /// the caller's next recorded op.
+    pub(super) fn inline_return(&mut self, st: &State, ip: usize) -> L<()> {
+        let e = self.e;
+        let c = st
+            .innermost_call()
+            .ok_or_else(|| LowerError(format!("op {ip}: an inlined return without its call")))?;
+        let frame = &st.scopes[c];
+        let d = st.stack.len();
+        let value = match self.chunk.ops()[ip] {
+            Op::ReturnValue => Some(self.read_stack(st, d - 1)?),
+            _ => None,
+        };
+        let frames = self.frames.expect("set at entry");
+        let fl = e.b.build_load(e.i64t, frames, "fl")?.into_int_value();
+        let popped = e.int((st.scopes.len() - c) as i64);
+        e.b.build_store(frames, e.b.build_int_add(fl, popped, "fl")?)?;
+        for cell in self.slots.clone().into_iter().skip(frame.slot_base) {
+            self.store(cell, e.undef_value())?;
+        }
+        e.b.build_store(self.len.expect("root"), e.int(frame.slot_base as i64))?;
+        if let Some(v) = value {
+            // Popping below the callee's stack base leaves nothing to drop.
+            self.write_stack((d - 1).min(frame.stack_depth), v)?;
+        }
+        self.goto(ip + 1)
+    }
+
     /// Writes the state back and returns the exit ip (root only).
     pub(super) fn finish_exit(&mut self) -> L<()> {
         let e = self.e;
