@@ -27,6 +27,7 @@ fn the_event_hook_sees_traces_recorded_compiled_aborted_blacklisted_and_chunks_c
                 | JitEvent::TraceCompiled { chunk, .. }
                 | JitEvent::TraceAborted { chunk, .. }
                 | JitEvent::TraceBlacklisted { chunk, .. }
+                | JitEvent::SideLinked { chunk, .. }
                 | JitEvent::Evicted { chunk } => *chunk == h,
                 _ => false,
             })
@@ -76,6 +77,27 @@ done:   GetSlot 0");
     assert!(
         compiled.contains("exit -> op 10 (leaves the loop)"),
         "{compiled}"
+    );
+
+    // A hot exit grows a side path, linked to the exit it continues.
+    let branch = printing_example("branch");
+    agree_with(&branch, &[]);
+    let lines = mine(&branch);
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("@4 recording a side path from exit 0.")),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("@4: side path from op ") && l.ends_with("(chain 1)")),
+        "{lines:?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.contains("1 side paths linked")),
+        "{lines:?}"
     );
 
     // A recording that is too long aborts, three times, then blacklists.

@@ -72,6 +72,21 @@ pub enum JitEvent {
         /// Why (names the op).
         reason: String,
     },
+    /// A side path recorded from a hot exit was compiled into its trace:
+    /// the exit's branch now jumps straight into it.
+    SideLinked {
+        /// The chunk.
+        chunk: u128,
+        /// The loop header.
+        anchor: usize,
+        /// The exit it continues: (path, step) of the branch it leaves from
+        /// (path 0: the main path, `k + 1`: side path `k`).
+        exit: (usize, usize),
+        /// The original ip the exit resumed at (where the side path starts).
+        resume: usize,
+        /// Side paths between it and the main path, itself included.
+        chain: usize,
+    },
     /// A loop header stopped recording and running traces.
     TraceBlacklisted {
         /// The chunk.
@@ -160,6 +175,17 @@ impl fmt::Display for JitEvent {
                     Short(*chunk)
                 )
             }
+            JitEvent::SideLinked {
+                chunk,
+                anchor,
+                exit: (path, step),
+                resume,
+                chain,
+            } => write!(
+                f,
+                "[jit] trace {}@{anchor}: side path from op {resume} linked to exit {path}.{step} (chain {chain})",
+                Short(*chunk)
+            ),
             JitEvent::TraceBlacklisted {
                 chunk,
                 anchor,

@@ -426,6 +426,16 @@ impl VM {
             Ok(t) => t,
             Err(why) => return a.fail((owner, rec.anchor), why, rec.side.is_some()),
         };
+        if let Some((_, key)) = rec.side {
+            let chain = Self::chain_depth(&trace, key) + 1;
+            events::emit(|| JitEvent::SideLinked {
+                chunk: owner,
+                anchor: rec.anchor,
+                exit: (key.0, key.1),
+                resume: key.2,
+                chain,
+            });
+        }
         let mut traces = lock(&a.traces);
         match &rec.side {
             Some((parent, _)) => {
