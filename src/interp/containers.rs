@@ -112,6 +112,7 @@ pub(crate) fn hash_insert(
 /// order): what it pushes, if anything. `None` for other ops. The dispatch
 /// loop runs the same functions; native tiers call this for container ops
 /// on a boxed global.
+#[inline]
 pub(crate) fn apply_to_global(
     op: &crate::bytecode::op::Op,
     global: &mut Value,

@@ -144,6 +144,7 @@ pub fn applies(op: &Op) -> bool {
 
 /// Values an op pops and pushes on the operand stack (for the ops the block
 /// tier lowers; calls and returns are handled by the analysis itself).
+#[inline]
 pub fn stack_effect(op: &Op) -> (usize, usize) {
     use Op::*;
     match op {
