@@ -141,29 +141,10 @@ extern "C" fn value_op(
         let Some(op) = l.chunk.ops().get(ip as usize).copied() else {
             return failed;
         };
-        let n = super::support::stack_effect(&op).0.min(4);
-        let pairs = [(t0, b0), (t1, b1), (t2, b2), (t3, b3)];
-        let mut args: [Value; 4] = Default::default();
-        for (slot, &(t, b)) in args.iter_mut().zip(&pairs).take(n) {
-            *slot = value_in(l, t, b);
-        }
-        let args = &args[..n];
-        let result = if global_box >= 0 {
-            let limit = l.max_collection_len;
-            match l.boxes.get_mut(global_box as usize) {
-                Some(g @ (Value::Array(_) | Value::Hash(_))) => {
-                    match containers::apply_to_global(&op, g, args, limit) {
-                        Some(Ok(pushed)) => Some(pushed.unwrap_or_default()),
-                        _ => None,
-                    }
-                }
-                _ => None,
-            }
+        let result = if let Some(r) = numeric_array_op(l, &op, global_box, [(t0, b0), (t1, b1)]) {
+            r
         } else {
-            match sem::apply(&op, args, l.chunk.constants(), l.max_string_len) {
-                Some(r) => r.ok(),
-                None => None,
-            }
+            general_op(l, &op, global_box, [(t0, b0), (t1, b1), (t2, b2), (t3, b3)])
         };
         let Some(v) = result else {
             return failed;
@@ -188,6 +169,76 @@ extern "C" fn value_op(
         }
     })
     .unwrap_or(failed)
+}
+
+/// `ArrayGet`/`ArraySet` on a global array with numeric operands (a loop
+/// over an array's elements): the same `containers` functions the
+/// interpreter runs, without building the general operand list. `None`
+/// when the op or its operands are not that case.
+#[inline(always)]
+fn numeric_array_op(
+    l: &mut Lent,
+    op: &crate::bytecode::op::Op,
+    global_box: i64,
+    [(t0, b0), (t1, b1)]: [(i64, i64); 2],
+) -> Option<Option<Value>> {
+    use crate::bytecode::op::Op;
+    let g = l.boxes.get_mut(usize::try_from(global_box).ok()?)?;
+    if !matches!(g, Value::Array(_)) {
+        return None;
+    }
+    match op {
+        Op::ArrayGet(_) => {
+            let idx = value_of(t0 as u64, b0 as u64)?;
+            Some(containers::element_of(g, &idx).ok())
+        }
+        Op::ArraySet(_) => {
+            let v = value_of(t0 as u64, b0 as u64)?;
+            let idx = value_of(t1 as u64, b1 as u64)?;
+            let limit = l.max_collection_len;
+            Some(
+                containers::set_element(g, &idx, v, limit)
+                    .ok()
+                    .map(|()| Value::Undef),
+            )
+        }
+        _ => None,
+    }
+}
+
+/// Any op the value helper takes: its operands read from `pairs` (boxed
+/// ones cloned out of their boxes), then `containers::apply_to_global` for
+/// a container op on the global in box `global_box`, `semantics::apply`
+/// otherwise. `None` when the op fails or its global is not a container.
+fn general_op(
+    l: &mut Lent,
+    op: &crate::bytecode::op::Op,
+    global_box: i64,
+    pairs: [(i64, i64); 4],
+) -> Option<Value> {
+    let n = super::support::stack_effect(op).0.min(4);
+    let mut args: [Value; 4] = Default::default();
+    for (slot, &(t, b)) in args.iter_mut().zip(&pairs).take(n) {
+        *slot = value_in(l, t, b);
+    }
+    let args = &args[..n];
+    if global_box >= 0 {
+        let limit = l.max_collection_len;
+        match l.boxes.get_mut(global_box as usize) {
+            Some(g @ (Value::Array(_) | Value::Hash(_))) => {
+                match containers::apply_to_global(op, g, args, limit) {
+                    Some(Ok(pushed)) => Some(pushed.unwrap_or_default()),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    } else {
+        match sem::apply(op, args, l.chunk.constants(), l.max_string_len) {
+            Some(r) => r.ok(),
+            None => None,
+        }
+    }
 }
 
 extern "C" fn box_move(from: i64, to: i64) -> i64 {
