@@ -487,3 +487,84 @@ end:",
     );
     assert_eq!(jit.trace_side_exit_count(&chunk, 6), 0);
 }
+
+#[test]
+fn a_helper_with_a_traced_loop_called_twice_keeps_its_loop_whole_at_both_calls() {
+    pin(5, |_| {});
+    // s = g(g(s, 3), 5) for i in 0..200, g(x, n) loops n times: g's loop
+    // gets its own trace first, then the outer loop's trace keeps it whole
+    // inside each inlined call. Loop header: op 4; the calls: ops 10 and 12.
+    let chunk = salted(
+        "
+        LoadInt 0
+        SetSlot 0               ; i
+        LoadInt 1
+        SetSlot 1               ; s
+head:   GetSlot 0
+        LoadInt 200
+        NumLt
+        JumpIfFalse done
+        GetSlot 1
+        LoadInt 3
+        Call g 2
+        LoadInt 5
+        Call g 2
+        SetSlot 1
+        PreIncSlotVoid 0
+        Jump head
+done:   GetSlot 1
+        PrintLn 1
+        GetSlot 1
+        Jump end
+
+sub g:
+        SetSlot 1               ; n
+        SetSlot 0               ; x
+        LoadInt 0
+        SetSlot 2               ; j
+loop:   GetSlot 2
+        GetSlot 1
+        NumLt
+        JumpIfFalse out
+        GetSlot 0
+        LoadInt 3
+        Mul
+        GetSlot 2
+        BitXor
+        LoadInt 1000003
+        Mod
+        SetSlot 0
+        PreIncSlotVoid 2
+        Jump loop
+out:    GetSlot 0
+        ReturnValue
+end:",
+        9,
+    );
+    let (r, vm, _) = agree_with(&chunk, &[]);
+    let g = |mut x: i64, n: i64| {
+        for j in 0..n {
+            x = ((x * 3) ^ j) % 1_000_003;
+        }
+        x
+    };
+    let want = (0..200).fold(1i64, |s, _| g(g(s, 3), 5));
+    assert_same(&value(r), &Value::Int(want));
+    assert_eq!(vm.frames.len(), 1);
+    let jit = JitCompiler::new();
+    assert!(
+        jit.trace_is_compiled(&chunk, 4),
+        "{:?}",
+        jit.trace_failure(&chunk, 4)
+    );
+    let meta = &jit.trace_export(&chunk, 4)[0];
+    let calls: Vec<usize> = meta
+        .path
+        .iter()
+        .filter(|s| s.ip == 10 || s.ip == 12)
+        .map(|s| s.ip)
+        .collect();
+    assert_eq!(calls, [10, 12], "{meta:?}");
+    let kept = meta.path.iter().filter(|s| s.inner.is_some()).count();
+    assert_eq!(kept, 2, "g's loop kept whole in both calls: {meta:?}");
+}

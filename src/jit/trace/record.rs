@@ -83,9 +83,17 @@ impl Recording {
     /// its own: keep it as a loop instead of unrolling it. Steps recorded
     /// inside it are dropped; recording resumes when execution leaves it.
     pub fn keep_inner_loop(&mut self, lo: usize, hi: usize) {
-        let Some(first) = self.steps.iter().position(|s| (lo..=hi).contains(&s.ip)) else {
+        // This entry into the loop: the run of steps inside it at the end
+        // (an earlier entry, in an earlier call or trip, stays recorded).
+        let inside = |s: &Step| (lo..=hi).contains(&s.ip);
+        let first = self
+            .steps
+            .iter()
+            .rposition(|s| !inside(s))
+            .map_or(0, |p| p + 1);
+        if first == self.steps.len() {
             return;
-        };
+        }
         let entry = self.steps[first].ip;
         self.steps.truncate(first);
         self.skipping = Some((entry, lo, hi));
