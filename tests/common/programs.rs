@@ -9,6 +9,7 @@
 //! and containers (an array and a hash in globals, read and written).
 
 use super::Rng;
+use super::outcome::Outcome;
 use fusevm_llvm::{Chunk, ChunkBuilder, Op, SharedBuffer, VM, Value};
 
 const SLOTS: u16 = 5;
@@ -613,51 +614,15 @@ pub fn vm_for(chunk: &Chunk, presets: &[Value], jit: bool) -> (VM, SharedBuffer)
     (vm, out)
 }
 
-/// Runs `chunk` interpreted and with the JIT; `Err` describes how they
-/// differ (result, slots, stack, frames, output).
+/// Runs `chunk` interpreted and with the JIT (under this thread's
+/// configuration); `Err` says how they differ (result, slots, stack,
+/// frames, globals, output, ip).
 pub fn compare(chunk: &Chunk, presets: &[Value]) -> Result<(), String> {
-    let (mut ivm, iout) = vm_for(chunk, presets, false);
-    let want = ivm.run();
-    let (mut nvm, nout) = vm_for(chunk, presets, true);
-    let got = nvm.run();
-    let same_list =
-        |a: &[Value], b: &[Value]| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same_as(y));
-    let (iout, nout) = (iout.contents(), nout.contents());
-    if got.same_as(&want)
-        && same_list(&nvm.slots, &ivm.slots)
-        && same_list(&nvm.stack, &ivm.stack)
-        && nvm.frames.len() == ivm.frames.len()
-        && same_list(nvm.globals(), ivm.globals())
-        && iout == nout
-    {
-        return Ok(());
+    let want = Outcome::of(chunk, presets, false, None);
+    match Outcome::of(chunk, presets, true, None).differs(&want) {
+        None => Ok(()),
+        Some(d) => Err(d),
     }
-    Err(format!(
-        "JIT {got} vs interpreter {want}\n{}\nglobals {:?} vs {:?}\noutput {:?} vs {:?}",
-        describe_difference(&nvm, &ivm),
-        nvm.globals(),
-        ivm.globals(),
-        nout.chars().take(200).collect::<String>(),
-        iout.chars().take(200).collect::<String>()
-    ))
-}
-
-/// Where two VMs' states differ, briefly.
-pub fn describe_difference(a: &VM, b: &VM) -> String {
-    let first = |x: &[Value], y: &[Value]| x.iter().zip(y).position(|(p, q)| !p.same_as(q));
-    format!(
-        "slots: {} vs {} (first difference at {:?}: {:?} vs {:?}); stack: {} vs {} (first difference at {:?}); frames {} vs {}",
-        a.slots.len(),
-        b.slots.len(),
-        first(&a.slots, &b.slots),
-        first(&a.slots, &b.slots).map(|i| &a.slots[i]),
-        first(&a.slots, &b.slots).map(|i| &b.slots[i]),
-        a.stack.len(),
-        b.stack.len(),
-        first(&a.stack, &b.stack),
-        a.frames.len(),
-        b.frames.len()
-    )
 }
 
 /// Shrinks a disagreeing program by turning ops into `Nop` (jump targets
