@@ -365,6 +365,22 @@ impl Gen {
         }
     }
 
+    /// Starts a one-argument recursive subroutine `name`: slot 0 = its
+    /// argument `% modulus`, then a `JumpIfFalse` (returned, to patch) past
+    /// the base case `slot 0 < 1`.
+    fn recursion_base_test(&mut self, name: &str, modulus: i64) -> (u16, usize) {
+        let name = self.b.add_name(name);
+        let entry = self.b.current_pos();
+        self.b.add_sub_entry(name, entry);
+        self.emit(Op::LoadInt(modulus));
+        self.emit(Op::Mod);
+        self.emit(Op::SetSlot(0));
+        self.emit(Op::GetSlot(0));
+        self.emit(Op::LoadInt(1));
+        self.emit(Op::NumLt);
+        (name, self.emit(Op::JumpIfFalse(0)))
+    }
+
     fn counter(&mut self) -> u16 {
         self.next_counter += 1;
         SLOTS + self.next_counter
@@ -527,16 +543,7 @@ pub fn program_with(seed: u64, prints: bool, strings: bool) -> (Chunk, Vec<Value
     if g.rng.below(2) == 0 {
         // down(n) = n % 7 < 1 ? 0 : down(n % 7 - 1) * 2 + 1: linear recursion
         // 1..7 activations deep, around `max_inline_recursion`.
-        let name = g.b.add_name("down");
-        let entry = g.b.current_pos();
-        g.b.add_sub_entry(name, entry);
-        g.emit(Op::LoadInt(7));
-        g.emit(Op::Mod);
-        g.emit(Op::SetSlot(0));
-        g.emit(Op::GetSlot(0));
-        g.emit(Op::LoadInt(1));
-        g.emit(Op::NumLt);
-        let j = g.emit(Op::JumpIfFalse(0));
+        let (name, j) = g.recursion_base_test("down", 7);
         g.emit(Op::LoadInt(0));
         g.emit(Op::ReturnValue);
         let more = g.b.current_pos();
@@ -555,16 +562,7 @@ pub fn program_with(seed: u64, prints: bool, strings: bool) -> (Chunk, Vec<Value
     if g.rng.below(3) == 0 {
         // rec(n) = (n % 16) < 1 ? n % 16 : rec(n % 16 - 1) + rec(n % 16 - 2)
         // (a NaN recurses until the frame limit)
-        let name = g.b.add_name("rec");
-        let entry = g.b.current_pos();
-        g.b.add_sub_entry(name, entry);
-        g.emit(Op::LoadInt(16));
-        g.emit(Op::Mod);
-        g.emit(Op::SetSlot(0));
-        g.emit(Op::GetSlot(0));
-        g.emit(Op::LoadInt(1));
-        g.emit(Op::NumLt);
-        let j = g.emit(Op::JumpIfFalse(0));
+        let (name, j) = g.recursion_base_test("rec", 16);
         g.emit(Op::GetSlot(0));
         g.emit(Op::ReturnValue);
         let rec = g.b.current_pos();

@@ -561,25 +561,14 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
                 self.ret_value(v)
             }
             PushFrame => {
-                let frames = self.frames.expect("set at entry");
-                let fl = e.b.build_load(e.i64t, frames, "fl")?.into_int_value();
-                let none =
-                    e.b.build_int_compare(IntPredicate::SLE, fl, e.int(0), "no_frames")?;
-                let (stop, go) = (self.new_block("frame_limit"), self.new_block("push_frame"));
-                e.b.build_conditional_branch(none, stop, go)?;
-                e.b.position_at_end(stop);
-                self.exit_at(ip, d)?;
-                e.b.position_at_end(go);
-                e.b.build_store(frames, e.b.build_int_sub(fl, e.int(1), "fl")?)?;
+                self.take_frame(ip, d)?;
                 self.goto(ip + 1)
             }
             PopFrame => {
                 let Some(scope) = st.scopes.last().filter(|sc| sc.call.is_none()) else {
                     return self.exit_at(ip, d); // the interpreter reports it
                 };
-                let frames = self.frames.expect("set at entry");
-                let fl = e.b.build_load(e.i64t, frames, "fl")?.into_int_value();
-                e.b.build_store(frames, e.b.build_int_add(fl, e.int(1), "fl")?)?;
+                self.give_frames(1)?;
                 for c in self.slots.clone().into_iter().skip(scope.slot_base) {
                     self.store(c, e.undef_value())?;
                 }

@@ -131,22 +131,40 @@ impl<'c> FnBuilder<'_, 'c, '_> {
     /// the analysis's: its slots start at the slot area's end, its stack
     /// at its arguments.
     pub(super) fn inline_call(&mut self, st: &State, ip: usize) -> L<()> {
-        let e = self.e;
         let d = st.stack.len();
         if self.entry_tags.fuel {
             self.take_step(ip, d)?;
         }
+        self.take_frame(ip, d)?;
+        self.goto(ip + 1)
+    }
+
+    /// Takes one frame (a scope or an inlined call) from the frames left;
+    /// out of frames, exits before op `ip` with `depth` values on the stack
+    /// (the interpreter then reports the limit there).
+    pub(super) fn take_frame(&mut self, ip: usize, depth: usize) -> L<()> {
+        let e = self.e;
         let frames = self.frames.expect("set at entry");
         let fl = e.b.build_load(e.i64t, frames, "fl")?.into_int_value();
         let none =
             e.b.build_int_compare(IntPredicate::SLE, fl, e.int(0), "no_frames")?;
-        let (stop, go) = (self.new_block("call_depth"), self.new_block("inline_call"));
+        let (stop, go) = (self.new_block("frame_limit"), self.new_block("take_frame"));
         e.b.build_conditional_branch(none, stop, go)?;
         e.b.position_at_end(stop);
-        self.exit_at(ip, d)?;
+        self.exit_at(ip, depth)?;
         e.b.position_at_end(go);
         e.b.build_store(frames, e.b.build_int_sub(fl, e.int(1), "fl")?)?;
-        self.goto(ip + 1)
+        Ok(())
+    }
+
+    /// Gives `n` frames back to the frames left (scopes or inlined calls
+    /// closed).
+    pub(super) fn give_frames(&mut self, n: usize) -> L<()> {
+        let e = self.e;
+        let frames = self.frames.expect("set at entry");
+        let fl = e.b.build_load(e.i64t, frames, "fl")?.into_int_value();
+        e.b.build_store(frames, e.b.build_int_add(fl, e.int(n as i64), "fl")?)?;
+        Ok(())
     }
 
     /// A trace's inlined `Return`/`ReturnValue` at `ip`: unwinds as the
@@ -164,10 +182,7 @@ impl<'c> FnBuilder<'_, 'c, '_> {
             Op::ReturnValue => Some(self.read_stack(st, d - 1)?),
             _ => None,
         };
-        let frames = self.frames.expect("set at entry");
-        let fl = e.b.build_load(e.i64t, frames, "fl")?.into_int_value();
-        let popped = e.int((st.scopes.len() - c) as i64);
-        e.b.build_store(frames, e.b.build_int_add(fl, popped, "fl")?)?;
+        self.give_frames(st.scopes.len() - c)?;
         for cell in self.slots.clone().into_iter().skip(frame.slot_base) {
             self.store(cell, e.undef_value())?;
         }
