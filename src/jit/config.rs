@@ -20,9 +20,12 @@ pub struct TraceJitConfig {
     pub block_threshold: u32,
     /// Side exits a trace may take before it is blacklisted.
     pub max_side_exits: u32,
-    /// Self-recursive activations the recorder inlines.
+    /// Live activations of one function a trace inlines: a call making one
+    /// more aborts the recording (and a trace built from metadata with one
+    /// more is refused).
     pub max_inline_recursion: usize,
-    /// Side traces chained per back-edge hop.
+    /// Side traces chained per back-edge hop: a hot exit of a side path this
+    /// many links from the main path stays an exit.
     pub max_trace_chain: usize,
     /// Recorded ops before a recording aborts.
     pub max_trace_len: usize,
