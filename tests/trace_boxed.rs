@@ -309,10 +309,10 @@ done:   GetSlot 1");
 }
 
 #[test]
-fn a_call_with_a_string_argument_is_made_by_the_interpreter() {
+fn a_string_argument_flows_into_an_inlined_callee() {
     pin(2, |_| {});
-    // `twice(x)` gets a string on every third iteration: the trace exits
-    // before that call, the interpreter makes it, and the loop goes on.
+    // `twice(x)` gets a string on every third iteration: the inlined
+    // callee's `Mul` takes it through the value helper ("1.5" * 2 = 3.0).
     let chunk = asm("
         LoadInt 0
         SetSlot 1
