@@ -568,3 +568,65 @@ end:",
     let kept = meta.path.iter().filter(|s| s.inner.is_some()).count();
     assert_eq!(kept, 2, "g's loop kept whole in both calls: {meta:?}");
 }
+
+#[test]
+fn a_callee_returning_from_inside_its_traced_loop_does_not_confuse_the_callers_trace() {
+    pin(5, |_| {});
+    // find(i + 100) loops j = 0.. and returns from inside its loop when
+    // j * j >= k: its loop gets a trace of its own; recording the outer loop
+    // then sees the callee return while that loop is kept whole, which is
+    // not a path a trace can take.
+    let chunk = salted(
+        "
+        LoadInt 0
+        SetSlot 0               ; i
+        LoadInt 0
+        SetSlot 1               ; s
+head:   GetSlot 0
+        LoadInt 300
+        NumLt
+        JumpIfFalse done
+        GetSlot 1
+        GetSlot 0
+        LoadInt 100
+        Add
+        Call find 1
+        Add
+        SetSlot 1
+        PreIncSlotVoid 0
+        Jump head
+done:   GetSlot 1
+        PrintLn 1
+        GetSlot 1
+        Jump end
+
+sub find:
+        SetSlot 0               ; k
+        LoadInt 0
+        SetSlot 1               ; j
+loop:   GetSlot 1
+        GetSlot 1
+        Mul
+        GetSlot 0
+        NumGe
+        JumpIfFalse more
+        GetSlot 1
+        ReturnValue
+more:   PreIncSlotVoid 1
+        Jump loop
+end:",
+        10,
+    );
+    let (r, vm, _) = agree_with(&chunk, &[]);
+    let want: i64 = (100..400i64)
+        .map(|k| (0..).find(|j| j * j >= k).unwrap())
+        .sum();
+    assert_same(&value(r), &Value::Int(want));
+    assert_eq!(vm.frames.len(), 1);
+    let jit = JitCompiler::new();
+    assert!(!jit.trace_is_compiled(&chunk, 4));
+    assert_eq!(
+        jit.trace_failure(&chunk, 4).as_deref(),
+        Some("op 13: a call returned inside an inner loop")
+    );
+}

@@ -351,7 +351,7 @@ impl VM {
             && let Some((lo, hi)) = *lock(&a.range)
         {
             // An inner loop with a trace of its own: keep it as a loop.
-            rec.keep_inner_loop(lo, hi);
+            rec.keep_inner_loop(lo, hi, call_context(self));
             return None;
         }
         match trace {

@@ -42,6 +42,10 @@ pub struct Recording {
     pub steps: Vec<Step>,
     /// Inside an inner loop kept whole: its entry and range.
     pub skipping: Option<(usize, usize, usize)>,
+    /// The call context the inner loop being skipped runs in.
+    skip_ctx: usize,
+    /// The call context after the previous op (the one the next op runs in).
+    last_ctx: usize,
     /// A side recording: the trace and the exit it starts from.
     pub side: Option<(std::sync::Arc<super::Trace>, super::synth::ExitKey)>,
 }
@@ -75,6 +79,8 @@ impl Recording {
             gtags,
             steps: Vec::new(),
             skipping: None,
+            skip_ctx: ctx,
+            last_ctx: ctx,
             side,
         }
     }
@@ -82,7 +88,7 @@ impl Recording {
     /// The loop just closed at `anchor` (spanning `lo..=hi`) has a trace of
     /// its own: keep it as a loop instead of unrolling it. Steps recorded
     /// inside it are dropped; recording resumes when execution leaves it.
-    pub fn keep_inner_loop(&mut self, lo: usize, hi: usize) {
+    pub fn keep_inner_loop(&mut self, lo: usize, hi: usize, ctx: usize) {
         // This entry into the loop: the run of steps inside it at the end
         // (an earlier entry, in an earlier call or trip, stays recorded).
         let inside = |s: &Step| (lo..=hi).contains(&s.ip);
@@ -97,6 +103,7 @@ impl Recording {
         let entry = self.steps[first].ip;
         self.steps.truncate(first);
         self.skipping = Some((entry, lo, hi));
+        self.skip_ctx = ctx;
     }
 
     /// Notes that `op` at `ip` ran and went to `next`; `ctx` is the call
@@ -108,6 +115,7 @@ impl Recording {
         ctx: usize,
         cfg: &crate::jit::config::TraceJitConfig,
     ) -> Progress {
+        let ran_in = std::mem::replace(&mut self.last_ctx, ctx);
         if ctx < self.ctx {
             return Progress::Abort(format!("left the anchor's frame at op {ip}"));
         }
@@ -115,7 +123,11 @@ impl Recording {
             if (lo..=hi).contains(&ip) {
                 return Progress::Continue; // inside the inner loop
             }
-            // The first op after the inner loop.
+            // The first op after the inner loop, in the frame it ran in (a
+            // return from inside it is not a path the trace can take).
+            if ran_in != self.skip_ctx {
+                return Progress::Abort(format!("op {ip}: a call returned inside an inner loop"));
+            }
             self.skipping = None;
             self.steps.push(Step {
                 ip: entry,
