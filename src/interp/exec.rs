@@ -412,6 +412,9 @@ impl VM {
                 }
 
                 // ── calls and frames ──
+                // A hot subroutine may run natively (the result replaces
+                // the arguments, and the interpreter goes on after the call).
+                Op::Call(n, argc) if TRACE && self.hot_call(n, argc) => {}
                 Op::Call(n, argc) => {
                     let entry = chunk.sub_entry(n).expect("verifier checked Call targets");
                     base = t!(self.push_call(argc, next));

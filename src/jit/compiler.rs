@@ -106,6 +106,9 @@ pub struct JitStats {
     pub trace_inlined_calls: u64,
     /// Exits taken inside inlined calls (each rebuilt the callee's frames).
     pub trace_callee_exits: u64,
+    /// Calls from interpreted code run as native code (a hot subroutine of
+    /// a chunk not compiled whole).
+    pub native_calls: u64,
     /// Loop headers blacklisted.
     pub trace_blacklisted: u64,
     /// Time spent compiling traces (included in `compile_time`).
@@ -378,6 +381,29 @@ pub(crate) fn enter_block(vm: &mut VM) -> bool {
     true
 }
 
+/// Compiles a hot subroutine's call chunk (`hot_call`) for argument kinds
+/// `tags` (no threshold; cached like any chunk, owned by the chunk it
+/// calls into).
+pub(crate) fn compile_call_chunk(
+    owner: u128,
+    chunk: &Chunk,
+    tags: &[u8],
+) -> Result<Arc<BlockCode>, String> {
+    let e = entry_for(
+        owner,
+        chunk,
+        tags,
+        &[],
+        (Tier::Block, &Inlined::new()),
+        false,
+    );
+    match e.code.get() {
+        Some(Ok(code)) => Ok(Arc::clone(code)),
+        Some(Err(why)) => Err(why.clone()),
+        None => Err("not compiled".into()),
+    }
+}
+
 /// Compiles a trace chunk (no threshold; cached like any chunk).
 pub(crate) fn compile_for_trace(
     owner: u128,
@@ -500,6 +526,7 @@ impl JitCompiler {
             trace_side_exits: ts.side_exits.load(Relaxed),
             trace_inlined_calls: ts.inlined_calls.load(Relaxed),
             trace_callee_exits: ts.callee_exits.load(Relaxed),
+            native_calls: ts.native_calls.load(Relaxed),
             trace_blacklisted: ts.blacklisted.load(Relaxed),
             trace_compile_time: Duration::from_nanos(ts.compile_nanos.load(Relaxed)),
         }

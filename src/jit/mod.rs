@@ -17,6 +17,7 @@ pub(crate) mod block;
 pub(crate) mod engine;
 pub(crate) mod entry;
 pub(crate) mod helpers;
+pub(crate) mod hot_call;
 pub(crate) mod kinds;
 pub(crate) mod support;
 pub(crate) mod trace;

@@ -143,6 +143,8 @@ pub struct Stats {
     pub inlined_calls: AtomicU64,
     /// Exits taken inside inlined calls (their frames rebuilt).
     pub callee_exits: AtomicU64,
+    /// Interpreted calls run natively (`hot_call`).
+    pub native_calls: AtomicU64,
     /// Anchors blacklisted.
     pub blacklisted: AtomicU64,
     /// Nanoseconds spent compiling traces.
@@ -245,6 +247,8 @@ pub fn find_anchor(hash: u128, ip: usize) -> Option<Arc<Anchor>> {
 /// and the anchors it has looked up.
 pub struct Tracer {
     counts: Vec<u32>,
+    /// Calls per subroutine and their compiled call chunks.
+    pub(crate) calls: super::hot_call::HotCalls,
     recording: Option<Recording>,
     anchors: FxHashMap<usize, Arc<Anchor>>,
 }
@@ -254,6 +258,7 @@ impl Tracer {
     pub fn new(len: usize) -> Tracer {
         Tracer {
             counts: vec![0; len + 1],
+            calls: Default::default(),
             recording: None,
             anchors: FxHashMap::default(),
         }

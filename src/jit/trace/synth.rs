@@ -135,6 +135,28 @@ impl TraceOps {
     }
 }
 
+/// Appends `orig`'s ops (jumps shifted) after the `shift` ops already in
+/// `b`, with its constants, names and subroutine entries, so calls in the
+/// ops before them reach their subroutines.
+pub(crate) fn append_original(b: &mut ChunkBuilder, orig: &Chunk, shift: usize) {
+    for c in orig.constants() {
+        b.add_constant(c.clone());
+    }
+    for n in orig.names() {
+        b.add_name(n);
+    }
+    for &(n, ip) in orig.sub_entries() {
+        b.add_sub_entry(n, ip + shift);
+    }
+    for op in orig.ops() {
+        let mut op = *op;
+        if let Some(t) = op.jump_target() {
+            op.set_jump_target(t + shift);
+        }
+        b.emit(op, 0);
+    }
+}
+
 /// A popping branch taken when the value is truthy (`true`) or falsy.
 fn branch_on(truthy: bool) -> Op {
     if truthy {
@@ -346,15 +368,6 @@ fn finish(
     }
     let shift = first_stub + stubs.len() + trampolines.len();
     let mut b = ChunkBuilder::new();
-    for c in orig.constants() {
-        b.add_constant(c.clone());
-    }
-    for n in orig.names() {
-        b.add_name(n);
-    }
-    for &(n, ip) in orig.sub_entries() {
-        b.add_sub_entry(n, ip + shift);
-    }
     let mut orig_ip = Vec::with_capacity(shift);
     for (op, ip) in &ops {
         b.emit(*op, 0);
@@ -368,13 +381,7 @@ fn finish(
         b.emit(Op::Jump(target), 0);
         orig_ip.push(from);
     }
-    for op in orig.ops() {
-        let mut op = *op;
-        if let Some(t) = op.jump_target() {
-            op.set_jump_target(t + shift);
-        }
-        b.emit(op, 0);
-    }
+    append_original(&mut b, orig, shift);
     // An exit inside an inlined call returns into the loop: a side exit.
     let leaves_loop = stubs
         .iter()
