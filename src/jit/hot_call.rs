@@ -2,8 +2,9 @@
 //! say), a subroutine the interpreter keeps calling runs as block-tier code
 //! from the call on, with its callees and recursion native.
 //!
-//! Calls count like back-edges: per subroutine, against `trace_threshold`.
-//! Past it, an interpreted `Call` with numeric arguments runs a *call
+//! Calls count per subroutine, against four times `trace_threshold` (a loop
+//! that calls gets its trace first, with the calls inlined). Past that, an
+//! interpreted `Call` with numeric arguments runs a *call
 //! chunk*: `GetSlot 0 .. GetSlot argc-1; Call n argc; Return`, then the
 //! original ops (shifted), compiled by the block tier for the arguments'
 //! kinds (the arguments are its slots). Native code either reaches the
@@ -32,6 +33,11 @@ pub struct HotCalls {
     /// By (callee, argument count, argument kinds packed a byte each).
     code: FxHashMap<(u16, u8, u64), Compiled>,
 }
+
+/// Calls that count like one back-edge: a loop calling a function a few
+/// times per iteration gets its trace (which inlines the calls) before the
+/// function gets a call chunk of its own.
+const CALLS_PER_BACK_EDGE: u32 = 4;
 
 /// The call count of a subroutine the block tier refused.
 const NEVER: u32 = u32::MAX;
@@ -85,6 +91,7 @@ impl VM {
         if *count == NEVER || threshold == u32::MAX {
             return false;
         }
+        let threshold = threshold.saturating_mul(CALLS_PER_BACK_EDGE);
         *count = (*count + 1).min(NEVER - 1);
         if *count < threshold {
             return false;
