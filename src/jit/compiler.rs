@@ -144,6 +144,15 @@ impl Entry {
     fn ready(&self) -> Option<&Arc<BlockCode>> {
         self.code.get().and_then(|c| c.as_ref().ok())
     }
+
+    /// The code, or why there is none.
+    fn outcome(&self) -> Result<Arc<BlockCode>, String> {
+        match self.code.get() {
+            Some(Ok(code)) => Ok(Arc::clone(code)),
+            Some(Err(why)) => Err(why.clone()),
+            None => Err("not compiled".into()),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -397,11 +406,7 @@ pub(crate) fn compile_call_chunk(
         (Tier::Block, &Inlined::new()),
         false,
     );
-    match e.code.get() {
-        Some(Ok(code)) => Ok(Arc::clone(code)),
-        Some(Err(why)) => Err(why.clone()),
-        None => Err("not compiled".into()),
-    }
+    e.outcome()
 }
 
 /// Compiles a trace chunk (no threshold; cached like any chunk).
@@ -413,12 +418,7 @@ pub(crate) fn compile_for_trace(
     globals: &[u8],
     fuel: bool,
 ) -> Result<Arc<BlockCode>, String> {
-    let e = entry_for(owner, chunk, tags, globals, (Tier::Trace, inlined), fuel);
-    match e.code.get() {
-        Some(Ok(code)) => Ok(Arc::clone(code)),
-        Some(Err(why)) => Err(why.clone()),
-        None => Err("not compiled".into()),
-    }
+    entry_for(owner, chunk, tags, globals, (Tier::Trace, inlined), fuel).outcome()
 }
 
 fn count_run(entry: &Entry, exit: &Exit, end: usize) {

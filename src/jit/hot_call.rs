@@ -31,7 +31,7 @@ pub struct HotCalls {
     /// Calls per subroutine entry ([`NEVER`]: the block tier refused it).
     counts: FxHashMap<usize, u32>,
     /// By (callee, argument count, argument kinds packed a byte each).
-    code: FxHashMap<(u16, u8, u64), Compiled>,
+    code: FxHashMap<(u16, u8, u64), CallCode>,
 }
 
 /// Calls that count like one back-edge: a loop calling a function a few
@@ -49,7 +49,7 @@ const MAX_ARGS: usize = 8;
 /// out of frames or native stack (it is not tried again at that depth or
 /// deeper: runaway recursion would otherwise rerun natively at every level).
 #[derive(Clone)]
-struct Compiled {
+struct CallCode {
     code: Arc<BlockCode>,
     unwound_at: usize,
 }
@@ -112,7 +112,7 @@ impl VM {
                 let orig = self.chunk();
                 let cc = call_chunk(orig, n, argc);
                 match super::compiler::compile_call_chunk(orig.content_hash(), &cc, &tags) {
-                    Ok(code) => v.insert(Compiled {
+                    Ok(code) => v.insert(CallCode {
                         code,
                         unwound_at: usize::MAX,
                     }),

@@ -568,11 +568,7 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
                 let Some(scope) = st.scopes.last().filter(|sc| sc.call.is_none()) else {
                     return self.exit_at(ip, d); // the interpreter reports it
                 };
-                self.give_frames(1)?;
-                for c in self.slots.clone().into_iter().skip(scope.slot_base) {
-                    self.store(c, e.undef_value())?;
-                }
-                e.b.build_store(self.len.expect("root"), e.int(scope.slot_base as i64))?;
+                self.close_frames(1, scope.slot_base)?;
                 self.goto(ip + 1)
             }
             _ => Err(LowerError(format!("op {ip} `{op}` has no lowering"))),

@@ -157,13 +157,18 @@ impl<'c> FnBuilder<'_, 'c, '_> {
         Ok(())
     }
 
-    /// Gives `n` frames back to the frames left (scopes or inlined calls
-    /// closed).
-    pub(super) fn give_frames(&mut self, n: usize) -> L<()> {
+    /// Closes `n` frames (scopes or inlined calls) whose outermost starts
+    /// at physical slot `slot_base`: their frames go back to the frames
+    /// left, their slots become `Undef` and the slot area ends there again.
+    pub(super) fn close_frames(&mut self, n: usize, slot_base: usize) -> L<()> {
         let e = self.e;
         let frames = self.frames.expect("set at entry");
         let fl = e.b.build_load(e.i64t, frames, "fl")?.into_int_value();
         e.b.build_store(frames, e.b.build_int_add(fl, e.int(n as i64), "fl")?)?;
+        for cell in self.slots.clone().into_iter().skip(slot_base) {
+            self.store(cell, e.undef_value())?;
+        }
+        e.b.build_store(self.len.expect("root"), e.int(slot_base as i64))?;
         Ok(())
     }
 
@@ -172,7 +177,6 @@ impl<'c> FnBuilder<'_, 'c, '_> {
     /// its slots are cleared, the value lands on its stack base), then on to
     /// the caller's next recorded op.
     pub(super) fn inline_return(&mut self, st: &State, ip: usize) -> L<()> {
-        let e = self.e;
         let c = st
             .innermost_call()
             .ok_or_else(|| LowerError(format!("op {ip}: an inlined return without its call")))?;
@@ -182,11 +186,7 @@ impl<'c> FnBuilder<'_, 'c, '_> {
             Op::ReturnValue => Some(self.read_stack(st, d - 1)?),
             _ => None,
         };
-        self.give_frames(st.scopes.len() - c)?;
-        for cell in self.slots.clone().into_iter().skip(frame.slot_base) {
-            self.store(cell, e.undef_value())?;
-        }
-        e.b.build_store(self.len.expect("root"), e.int(frame.slot_base as i64))?;
+        self.close_frames(st.scopes.len() - c, frame.slot_base)?;
         if let Some(v) = value {
             // Popping below the callee's stack base leaves nothing to drop.
             self.write_stack((d - 1).min(frame.stack_depth), v)?;
