@@ -9,19 +9,20 @@ use inkwell::passes::PassBuilderOptions;
 use inkwell::targets::{
     CodeModel, FileType, InitializationConfig, RelocMode, Target, TargetMachine,
 };
+use llvm_sys::core::{LLVMCreateMemoryBufferWithMemoryRangeCopy, LLVMGetVersion};
 use llvm_sys::error::LLVMErrorRef;
 use llvm_sys::orc2::lljit::{
     LLVMOrcCreateLLJIT, LLVMOrcCreateLLJITBuilder, LLVMOrcDisposeLLJIT,
-    LLVMOrcLLJITAddLLVMIRModuleWithRT, LLVMOrcLLJITBuilderSetJITTargetMachineBuilder,
+    LLVMOrcLLJITAddObjectFileWithRT, LLVMOrcLLJITBuilderSetJITTargetMachineBuilder,
     LLVMOrcLLJITGetExecutionSession, LLVMOrcLLJITGetMainJITDylib, LLVMOrcLLJITLookup,
     LLVMOrcLLJITMangleAndIntern, LLVMOrcLLJITRef,
 };
 use llvm_sys::orc2::{
     LLVMJITEvaluatedSymbol, LLVMJITSymbolFlags, LLVMJITSymbolGenericFlags, LLVMOrcAbsoluteSymbols,
-    LLVMOrcCSymbolMapPair, LLVMOrcCreateNewThreadSafeContext, LLVMOrcCreateNewThreadSafeModule,
-    LLVMOrcDisposeMaterializationUnit, LLVMOrcDisposeThreadSafeContext,
-    LLVMOrcExecutionSessionSetErrorReporter, LLVMOrcJITDylibCreateResourceTracker,
-    LLVMOrcJITDylibDefine, LLVMOrcJITTargetMachineBuilderDetectHost, LLVMOrcReleaseResourceTracker,
+    LLVMOrcCSymbolMapPair, LLVMOrcCreateNewThreadSafeContext, LLVMOrcDisposeMaterializationUnit,
+    LLVMOrcDisposeThreadSafeContext, LLVMOrcExecutionSessionSetErrorReporter,
+    LLVMOrcJITDylibCreateResourceTracker, LLVMOrcJITDylibDefine,
+    LLVMOrcJITTargetMachineBuilderDetectHost, LLVMOrcReleaseResourceTracker,
     LLVMOrcResourceTrackerRef, LLVMOrcResourceTrackerRemove, LLVMOrcThreadSafeContextGetContext,
 };
 use std::ffi::{CString, c_void};
@@ -35,8 +36,6 @@ pub struct DumpOptions {
     pub ir_before: bool,
     /// Keep the LLVM IR after `default<O2>`.
     pub ir_after: bool,
-    /// Keep the machine code as an object file (ELF/Mach-O bytes).
-    pub object: bool,
     /// Keep the machine code as assembly text.
     pub asm: bool,
 }
@@ -48,9 +47,25 @@ pub struct CompileTimings {
     pub build_ir: Duration,
     /// The `default<O2>` pipeline.
     pub optimize: Duration,
-    /// Adding to ORC and looking the entries up (machine code is generated
-    /// and linked here).
+    /// Generating machine code (an object file) from the optimised IR.
     pub codegen: Duration,
+    /// Linking the object into the JIT and looking the entries up (the
+    /// whole cost of loading a stored object).
+    pub link: Duration,
+}
+
+/// What generated code depends on besides its IR: an object built under
+/// one identity must never be linked under another.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TargetIdentity {
+    /// LLVM's version, `major.minor.patch`.
+    pub llvm_version: String,
+    /// The target triple.
+    pub triple: String,
+    /// The host CPU name code is generated for.
+    pub cpu: String,
+    /// The host CPU's features (`+avx2,-avx512f,...`).
+    pub features: String,
 }
 
 /// Code compiled from one module. Its machine code lives until this is
@@ -65,7 +80,9 @@ pub struct Compiled {
     pub ir_before: Option<String>,
     /// IR after optimisation, if requested.
     pub ir_after: Option<String>,
-    /// The object file, if requested.
+    /// The object file the machine code was linked from (always there
+    /// after [`Jit::compile`]; `None` after [`Jit::load_object`], whose
+    /// caller has the bytes).
     pub object: Option<Vec<u8>>,
     /// Assembly text, if asked for.
     pub asm: Option<String>,
@@ -306,9 +323,31 @@ impl Jit {
         }
     }
 
+    /// What code generated in this process depends on besides its IR
+    /// (part of every persistent cache key).
+    pub fn target_identity() -> TargetIdentity {
+        let (mut major, mut minor, mut patch) = (0, 0, 0);
+        // SAFETY: three valid out-pointers; LLVMGetVersion only writes them.
+        unsafe { LLVMGetVersion(&mut major, &mut minor, &mut patch) };
+        TargetIdentity {
+            llvm_version: format!("{major}.{minor}.{patch}"),
+            triple: TargetMachine::get_default_triple()
+                .as_str()
+                .to_string_lossy()
+                .into_owned(),
+            cpu: Jit::host_cpu(),
+            features: TargetMachine::get_host_cpu_features()
+                .to_string_lossy()
+                .into_owned(),
+        }
+    }
+
     /// Builds a module with `build`, verifies it, optimises it with
-    /// `default<O2>` for the host CPU, adds it to the JIT and looks up
-    /// `entries` (forcing machine code now, so `timings.codegen` is real).
+    /// `default<O2>` for the host CPU, generates an object file, links it
+    /// into the JIT and looks up `entries` (so every cost is paid here and
+    /// timed). The object's bytes come back in [`Compiled::object`]: a
+    /// caller may store them and [`Jit::load_object`] them in another
+    /// process, under the same [`Jit::target_identity`].
     ///
     /// `build` gets a context and an empty module; whatever it builds can't
     /// escape it (the lifetime is its own). An `Err` from it is returned as
@@ -324,65 +363,93 @@ impl Jit {
         F: for<'ctx> FnOnce(ContextRef<'ctx>, &Module<'ctx>) -> Result<(), String>,
     {
         let tm = host_target_machine()?;
-        // SAFETY: ORC owns the thread-safe context; we only borrow its LLVM
-        // context through a non-owning ContextRef (never `Context`, whose
+        // SAFETY: ORC's thread-safe context gives us an LLVM context we only
+        // borrow through a non-owning ContextRef (never `Context`, whose
         // Drop would free it a second time).
         let tsc = unsafe { LLVMOrcCreateNewThreadSafeContext() };
-        // SAFETY: `tsc` is live until disposed at the end of this function,
-        // after the module built in it has been handed to ORC or dropped.
+        // SAFETY: `tsc` is live until disposed below, after the module built
+        // in it has been dropped (inside `lower`).
         let ctx = unsafe { ContextRef::new(LLVMOrcThreadSafeContextGetContext(tsc)) };
-        let outcome = self.lower(ctx, &tm, module_name, dumps, build);
-        let result = outcome.and_then(|(module, mut unit)| {
-            let codegen = self.0.codegen.lock().unwrap_or_else(|e| e.into_inner());
-            let t = Instant::now();
-            let raw_module = module.as_mut_ptr();
-            std::mem::forget(module);
-            // SAFETY: ORC takes the module (wrapped with its context, which
-            // keeps its own reference to `tsc`), the tracker comes from the
-            // main JITDylib, and AddLLVMIRModuleWithRT consumes the TSM even
-            // when it fails.
-            let (tracker, err) = unsafe {
-                let tsm = LLVMOrcCreateNewThreadSafeModule(raw_module, tsc);
-                let tracker =
-                    LLVMOrcJITDylibCreateResourceTracker(LLVMOrcLLJITGetMainJITDylib(self.0.raw));
-                (
-                    tracker,
-                    LLVMOrcLLJITAddLLVMIRModuleWithRT(self.0.raw, tracker, tsm),
-                )
-            };
-            // From here the tracker is owned by `compiled`: on any error it is
-            // dropped, which frees whatever ORC added.
-            let mut compiled = Compiled {
-                jit: Arc::clone(&self.0),
-                tracker,
-                addresses: Vec::new(),
-                timings: unit.timings,
-                ir_before: unit.ir_before.take(),
-                ir_after: unit.ir_after.take(),
-                object: unit.object.take(),
-                asm: unit.asm.take(),
-            };
-            let linked = match take_error(err) {
-                Some(msg) => Err(Error::Codegen(msg)),
-                None => entries
-                    .iter()
-                    .map(|e| self.0.lookup_locked(e))
-                    .collect::<Result<Vec<_>, _>>(),
-            };
-            compiled.timings.codegen = t.elapsed();
-            // Release the lock before `compiled` can drop (its Drop takes it).
-            drop(codegen);
-            compiled.addresses = linked?;
-            Ok(compiled)
-        });
-        // SAFETY: the module was either handed to ORC (which holds its own
-        // reference to the context) or dropped inside `lower`.
+        let lowered = self.lower(ctx, &tm, module_name, dumps, build);
+        // SAFETY: the module built in the context is gone (`lower` drops it
+        // on every path), so nothing refers to the context any more.
         unsafe { LLVMOrcDisposeThreadSafeContext(tsc) };
-        result
+        let unit = lowered?;
+        let mut compiled = self.link(module_name, entries, &unit.object)?;
+        compiled.timings.build_ir = unit.timings.build_ir;
+        compiled.timings.optimize = unit.timings.optimize;
+        compiled.timings.codegen = unit.timings.codegen;
+        compiled.ir_before = unit.ir_before;
+        compiled.ir_after = unit.ir_after;
+        compiled.asm = unit.asm;
+        compiled.object = Some(unit.object);
+        Ok(compiled)
     }
 
-    /// Runs the builder, verifies and optimises; the module comes back ready
-    /// to hand to ORC, or is dropped (before the context) on error.
+    /// Links an object file made by [`Jit::compile`] (in this process or
+    /// another with the same [`Jit::target_identity`]) and looks up
+    /// `entries`. Its undefined symbols resolve by name against what
+    /// [`Jit::define_symbol`] defined here.
+    ///
+    /// Symbols share one JITDylib: the caller links an object only while no
+    /// other live [`Compiled`] defines the same names.
+    ///
+    /// The bytes must come from `compile`: LLVM's object reader is not
+    /// hardened against hostile input, so a caller reading them back from
+    /// storage verifies them (a strong checksum) first.
+    pub fn load_object(&self, entries: &[&str], object: &[u8]) -> Result<Compiled, Error> {
+        self.link("stored object", entries, object)
+    }
+
+    /// Adds `object` under its own resource tracker and resolves `entries`.
+    fn link(&self, name: &str, entries: &[&str], object: &[u8]) -> Result<Compiled, Error> {
+        let cname = CString::new(name).unwrap_or_default();
+        let codegen = self.0.codegen.lock().unwrap_or_else(|e| e.into_inner());
+        let t = Instant::now();
+        // SAFETY: the memory buffer is a copy of `object` (LLVM owns it);
+        // AddObjectFileWithRT consumes it even when it fails; the tracker
+        // comes from the main JITDylib and is owned by `compiled` below.
+        let (tracker, err) = unsafe {
+            let buf = LLVMCreateMemoryBufferWithMemoryRangeCopy(
+                object.as_ptr().cast(),
+                object.len(),
+                cname.as_ptr(),
+            );
+            let tracker =
+                LLVMOrcJITDylibCreateResourceTracker(LLVMOrcLLJITGetMainJITDylib(self.0.raw));
+            (
+                tracker,
+                LLVMOrcLLJITAddObjectFileWithRT(self.0.raw, tracker, buf),
+            )
+        };
+        // From here the tracker is owned by `compiled`: on any error it is
+        // dropped, which frees whatever ORC added.
+        let mut compiled = Compiled {
+            jit: Arc::clone(&self.0),
+            tracker,
+            addresses: Vec::new(),
+            timings: CompileTimings::default(),
+            ir_before: None,
+            ir_after: None,
+            object: None,
+            asm: None,
+        };
+        let linked = match take_error(err) {
+            Some(msg) => Err(Error::Codegen(msg)),
+            None => entries
+                .iter()
+                .map(|e| self.0.lookup_locked(e))
+                .collect::<Result<Vec<_>, _>>(),
+        };
+        compiled.timings.link = t.elapsed();
+        // Release the lock before `compiled` can drop (its Drop takes it).
+        drop(codegen);
+        compiled.addresses = linked?;
+        Ok(compiled)
+    }
+
+    /// Runs the builder, verifies, optimises and generates the object; the
+    /// module is dropped (before the context) on every path.
     fn lower<'ctx, F>(
         &self,
         ctx: ContextRef<'ctx>,
@@ -390,7 +457,7 @@ impl Jit {
         module_name: &str,
         dumps: DumpOptions,
         build: F,
-    ) -> Result<(Module<'ctx>, Lowered), Error>
+    ) -> Result<Lowered, Error>
     where
         F: for<'c> FnOnce(ContextRef<'c>, &Module<'c>) -> Result<(), String>,
     {
@@ -415,19 +482,19 @@ impl Jit {
         if dumps.ir_after {
             unit.ir_after = Some(module.print_to_string().to_string_lossy().into_owned());
         }
-        if dumps.object {
-            let buf = tm
-                .write_to_memory_buffer(&module, FileType::Object)
-                .map_err(|e| Error::Codegen(e.to_string_lossy().into_owned()))?;
-            unit.object = Some(buf.as_slice().to_vec());
-        }
+        let t = Instant::now();
+        let buf = tm
+            .write_to_memory_buffer(&module, FileType::Object)
+            .map_err(|e| Error::Codegen(e.to_string_lossy().into_owned()))?;
+        unit.object = buf.as_slice().to_vec();
+        unit.timings.codegen = t.elapsed();
         if dumps.asm {
             let buf = tm
                 .write_to_memory_buffer(&module, FileType::Assembly)
                 .map_err(|e| Error::Codegen(e.to_string_lossy().into_owned()))?;
             unit.asm = Some(String::from_utf8_lossy(buf.as_slice()).into_owned());
         }
-        Ok((module, unit))
+        Ok(unit)
     }
 }
 
@@ -437,6 +504,6 @@ struct Lowered {
     timings: CompileTimings,
     ir_before: Option<String>,
     ir_after: Option<String>,
-    object: Option<Vec<u8>>,
+    object: Vec<u8>,
     asm: Option<String>,
 }

@@ -6,14 +6,18 @@
 //! - [`Jit::new`] creates an LLJIT generating code for the host CPU;
 //! - [`Jit::define_symbol`] makes a Rust `extern "C"` helper callable from
 //!   JIT code (absolute symbols: the process's own symbols are not searched);
-//! - [`Jit::compile`] builds a module with [inkwell] inside an ORC-owned
-//!   context, verifies it, runs `default<O2>` with a host-CPU target machine,
-//!   adds it under its own resource tracker and returns the entry addresses;
+//! - [`Jit::compile`] builds a module with [inkwell], verifies it, runs
+//!   `default<O2>` with a host-CPU target machine, generates an object file,
+//!   links it under its own resource tracker and returns the entry
+//!   addresses, with the object's bytes;
+//! - [`Jit::load_object`] links such bytes again (another process's, read
+//!   back from a cache) without running LLVM's optimiser or code generator;
+//!   [`Jit::target_identity`] says what they depend on besides the IR;
 //! - dropping the [`Compiled`] frees its machine code.
 //!
 //! ORC's asynchronous error reports are routed into [`Error`] instead of
-//! stderr. IR before and after O2 and the object file can be kept for
-//! debugging ([`DumpOptions`]).
+//! stderr. IR before and after O2 and assembly can be kept for debugging
+//! ([`DumpOptions`]).
 //!
 //! ```
 //! use fusevm_llvm_backend::{DumpOptions, Jit};
@@ -45,7 +49,7 @@ mod jit;
 
 pub use error::Error;
 pub use inkwell;
-pub use jit::{CompileTimings, Compiled, DumpOptions, Jit};
+pub use jit::{CompileTimings, Compiled, DumpOptions, Jit, TargetIdentity};
 
 /// The LLVM major version this backend is written against.
 pub const LLVM_MAJOR: u32 = 19;

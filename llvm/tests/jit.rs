@@ -156,12 +156,11 @@ fn missing_symbols_are_errors_naming_them() {
 }
 
 #[test]
-fn dumps_keep_ir_before_and_after_o2_an_object_file_and_assembly() {
+fn dumps_keep_ir_before_and_after_o2_and_assembly_and_the_object_file_is_always_kept() {
     let jit = Jit::new().unwrap();
     let dumps = DumpOptions {
         ir_before: true,
         ir_after: true,
-        object: true,
         asm: true,
     };
     let code = jit
@@ -219,6 +218,7 @@ fn dumps_keep_ir_before_and_after_o2_an_object_file_and_assembly() {
     let asm = code.asm.as_deref().unwrap();
     assert!(asm.contains("sum:") && asm.contains("ret"), "{asm}");
     assert!(code.timings.codegen > std::time::Duration::ZERO);
+    assert!(code.timings.link > std::time::Duration::ZERO);
     assert!(code.timings.optimize > std::time::Duration::ZERO);
 }
 
@@ -246,4 +246,39 @@ fn compiles_on_several_threads_at_once() {
 #[test]
 fn host_cpu_is_known() {
     assert!(!Jit::host_cpu().is_empty());
+}
+
+#[test]
+fn an_object_from_compile_loads_again_and_links_its_helpers_by_name() {
+    let jit = Jit::new().unwrap();
+    jit.define_symbol("helper_obj", add_one_hundred as *const () as usize)
+        .unwrap();
+    let first = jit
+        .compile("m", &["obj_a"], DumpOptions::default(), |c, m| {
+            build_fn(c, m, "obj_a", 2, Some("helper_obj"))
+        })
+        .unwrap();
+    let object = first.object.clone().unwrap();
+    assert_eq!(call(first.addresses()[0], 5), 115);
+    // Its code freed, the same symbol can be linked again.
+    drop(first);
+    let loaded = jit.load_object(&["obj_a"], &object).unwrap();
+    assert_eq!(call(loaded.addresses()[0], 5), 115);
+    assert!(loaded.object.is_none());
+    assert_eq!(loaded.timings.optimize, std::time::Duration::ZERO);
+    // A second JIT (standing for another process) links it too.
+    let other = Jit::new().unwrap();
+    other
+        .define_symbol("helper_obj", add_one_hundred as *const () as usize)
+        .unwrap();
+    let again = other.load_object(&["obj_a"], &object).unwrap();
+    assert_eq!(call(again.addresses()[0], -1), 97);
+}
+
+#[test]
+fn target_identity_names_llvm_19_and_the_host_cpu() {
+    let id = Jit::target_identity();
+    assert!(id.llvm_version.starts_with("19."), "{id:?}");
+    assert_eq!(id.cpu, Jit::host_cpu());
+    assert!(!id.triple.is_empty() && !id.features.is_empty(), "{id:?}");
 }

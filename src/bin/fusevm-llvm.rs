@@ -3,7 +3,7 @@
 use clap::{Args, Parser, Subcommand};
 use fusevm_llvm::{
     Chunk, DumpOptions, JitCompiler, TraceJitConfig, VM, VMResult, assemble, disassemble,
-    jit::config::BLOCK_THRESHOLD_ENV, verify,
+    jit::config::BLOCK_THRESHOLD_ENV, jit::persist, verify,
 };
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -37,10 +37,30 @@ enum Command {
         /// The .fasm file.
         file: PathBuf,
     },
+    /// Inspect or empty a persistent code cache directory (the one
+    /// FUSEVM_JIT_CACHE_DIR names for `run`).
+    Cache {
+        #[command(subcommand)]
+        action: CacheAction,
+    },
     /// Print the effective JIT configuration (defaults, then the
     /// FUSEVM_JIT_BLOCK_THRESHOLD / FUSEVM_JIT_TRACE_THRESHOLD environment
     /// variables, then these flags).
     Config(JitArgs),
+}
+
+#[derive(Subcommand)]
+enum CacheAction {
+    /// Count the records, their size, and those that fail their checks.
+    Stats {
+        /// The cache directory.
+        dir: PathBuf,
+    },
+    /// Remove every record (other files are left alone).
+    Clear {
+        /// The cache directory.
+        dir: PathBuf,
+    },
 }
 
 #[derive(Args)]
@@ -163,9 +183,14 @@ fn run(args: &RunArgs) -> Result<ExitCode, String> {
     }
     let tier = if jit.block_run_count(&chunk) > runs_before {
         match jit.block_compile_timings(&chunk) {
+            // Linked from the persistent cache: no optimiser ran.
+            Some(t) if t.optimize.is_zero() && !t.link.is_zero() => format!(
+                "block tier, of which loading from the code cache {:.3} ms",
+                t.link.as_secs_f64() * 1e3
+            ),
             Some(t) => format!(
                 "block tier, of which compiling {:.3} ms",
-                (t.build_ir + t.optimize + t.codegen).as_secs_f64() * 1e3
+                (t.build_ir + t.optimize + t.codegen + t.link).as_secs_f64() * 1e3
             ),
             None => "block tier".to_string(),
         }
@@ -206,6 +231,18 @@ fn run(args: &RunArgs) -> Result<ExitCode, String> {
             ms(cg),
             ms(s.trace_compile_time)
         );
+        let d = s.disk;
+        eprintln!(
+            "jit: LLVM compilations: {}; code cache {}: hits {}, misses {}, stored {}, rejected {}, not stored {}, loading {:.3} ms",
+            d.llvm_compilations,
+            JitCompiler::code_cache_dir().map_or("off".to_string(), |p| p.display().to_string()),
+            d.hits,
+            d.misses,
+            d.stores,
+            d.rejected,
+            d.store_failures,
+            ms(d.load_time)
+        );
         for (reason, n) in JitCompiler::trace_abort_reasons() {
             eprintln!("jit: aborted {n}×: {reason}");
         }
@@ -229,6 +266,27 @@ fn run(args: &RunArgs) -> Result<ExitCode, String> {
     }
 }
 
+fn cache(action: &CacheAction) -> Result<ExitCode, String> {
+    match action {
+        CacheAction::Stats { dir } => {
+            let s = persist::dir::stats(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            println!(
+                "{}: {} records, {} bytes ({:.1} MiB), {} unreadable",
+                dir.display(),
+                s.records,
+                s.bytes,
+                s.bytes as f64 / (1 << 20) as f64,
+                s.unreadable
+            );
+        }
+        CacheAction::Clear { dir } => {
+            let n = persist::dir::clear(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            println!("{}: {n} records removed", dir.display());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let outcome = match &cli.command {
@@ -247,6 +305,7 @@ fn main() -> ExitCode {
             println!("max_trace_len = {}", c.max_trace_len);
             Ok(ExitCode::SUCCESS)
         }
+        Command::Cache { action } => cache(action),
         Command::Disasm { file } => load(file).and_then(|c| {
             let text = disassemble(&c).map_err(|e| format!("{}: {e}", file.display()))?;
             print!("{text}");

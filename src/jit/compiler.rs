@@ -13,6 +13,7 @@ use super::block::{BlockCode, Exit};
 use super::engine;
 use super::events::{self, JitEvent};
 use super::kinds::*;
+use super::persist::{self, Want};
 use super::trace;
 use super::trace::meta::TraceMetadata;
 use crate::bytecode::chunk::Chunk;
@@ -113,6 +114,10 @@ pub struct JitStats {
     pub trace_blacklisted: u64,
     /// Time spent compiling traces (included in `compile_time`).
     pub trace_compile_time: Duration,
+    /// What the persistent code cache did: units LLVM compiled, units
+    /// linked from records instead (hits), misses, stores, rejected records
+    /// (see [`JitCompiler::set_code_cache_dir`]).
+    pub disk: persist::DiskStats,
 }
 
 // ── the cache ──
@@ -264,16 +269,22 @@ fn past_threshold(hash: u128) -> bool {
     })
 }
 
-/// The cache entry for `chunk` entered with `tags`, compiling it if needed.
+/// The cache entry for `chunk` entered with `tags`, compiling it if needed
+/// (`want`: [`Want::StoredOnly`] only links a persistent cache record, and
+/// leaves the entry empty when there is none).
 fn entry_for(
     owner: u128,
     chunk: &Chunk,
     tags: &[u8],
     globals: &[u8],
-    (tier, inlined): (Tier, &Inlined),
+    unit: (Tier, &Inlined),
     fuel: bool,
+    want: Want,
 ) -> Arc<Entry> {
-    touch(owner);
+    let (tier, inlined) = unit;
+    if want == Want::Code {
+        touch(owner);
+    }
     let key = Key {
         owner,
         hash: chunk.content_hash(),
@@ -293,29 +304,22 @@ fn entry_for(
             })
         }))
     });
-    entry.code.get_or_init(|| {
-        with_cache(|c| *c.attempts.entry(hash).or_insert(0) += 1);
+    let obtain = |want: Want| {
         let dumps = DUMPS.with(|d| *d.borrow());
-        let code = engine::jit()
-            .map_err(|e| format!("LLVM unavailable: {e}"))
-            .and_then(|jit| {
-                BlockCode::compile(jit, chunk, tags, globals, tier, inlined, fuel, dumps)
-            });
-        match &code {
-            Ok(code) => {
-                if tier == Tier::Block {
-                    COMPILED.fetch_add(1, Relaxed);
-                    let t = code.timings();
-                    events::emit(|| JitEvent::BlockCompiled {
-                        chunk: hash,
-                        millis: (t.build_ir + t.optimize + t.codegen).as_secs_f64() * 1e3,
-                    });
+        let jit = engine::jit().map_err(|e| format!("LLVM unavailable: {e}"));
+        let code = jit.and_then(|jit| {
+            BlockCode::compile(jit, owner, chunk, tags, globals, unit, fuel, dumps, want)
+        });
+        match code {
+            Ok(None) => None,
+            Ok(Some(code)) => {
+                if !code.was_loaded() {
+                    note_compiled(hash, tier, &code);
                 }
-                let t: CompileTimings = code.timings();
-                for (n, d) in NANOS.iter().zip([t.build_ir, t.optimize, t.codegen]) {
-                    n.fetch_add(d.as_nanos() as u64, Relaxed);
-                }
+                Some(Ok(Arc::new(code)))
             }
+            // Below the threshold a refusal waits for the real attempt.
+            Err(_) if want == Want::StoredOnly => None,
             Err(reason) => {
                 if tier == Tier::Block {
                     FAILED.fetch_add(1, Relaxed);
@@ -325,11 +329,45 @@ fn entry_for(
                     });
                 }
                 with_cache(|c| c.failures.insert(hash, reason.clone()));
+                Some(Err(reason))
             }
         }
-        code.map(Arc::new)
-    });
+    };
+    match want {
+        Want::Code => {
+            entry.code.get_or_init(|| {
+                with_cache(|c| *c.attempts.entry(hash).or_insert(0) += 1);
+                obtain(Want::Code).unwrap_or_else(|| Err("no code obtained".into()))
+            });
+        }
+        Want::StoredOnly => {
+            if entry.code.get().is_none()
+                && let Some(Ok(code)) = obtain(Want::StoredOnly)
+            {
+                touch(owner);
+                let _ = entry.code.set(Ok(code));
+            }
+        }
+    }
     entry
+}
+
+/// Counts a unit LLVM compiled and its time.
+fn note_compiled(hash: u128, tier: Tier, code: &BlockCode) {
+    let t: CompileTimings = code.timings();
+    if tier == Tier::Block {
+        COMPILED.fetch_add(1, Relaxed);
+        events::emit(|| JitEvent::BlockCompiled {
+            chunk: hash,
+            millis: (t.build_ir + t.optimize + t.codegen + t.link).as_secs_f64() * 1e3,
+        });
+    }
+    for (n, d) in NANOS
+        .iter()
+        .zip([t.build_ir, t.optimize, t.codegen + t.link])
+    {
+        n.fetch_add(d.as_nanos() as u64, Relaxed);
+    }
 }
 
 /// Compiled code for `chunk` with `tags`, honouring the threshold unless
@@ -344,9 +382,17 @@ fn code_for(
     if tags.len() > 1024 {
         return None;
     }
-    if !eager && !past_threshold(chunk.content_hash()) {
+    // Below the threshold only code already in the persistent cache runs
+    // (it costs no compilation); `u32::MAX` keeps the block tier off.
+    let want = if eager || past_threshold(chunk.content_hash()) {
+        Want::Code
+    } else if super::config::JitCompiler::get_config().block_threshold != u32::MAX
+        && persist::directory().is_some()
+    {
+        Want::StoredOnly
+    } else {
         return None;
-    }
+    };
     let e = entry_for(
         chunk.content_hash(),
         chunk,
@@ -354,6 +400,7 @@ fn code_for(
         globals,
         (Tier::Block, &Inlined::new()),
         fuel,
+        want,
     );
     let code = Arc::clone(e.ready()?);
     Some((e, code))
@@ -405,6 +452,7 @@ pub(crate) fn compile_call_chunk(
         &[],
         (Tier::Block, &Inlined::new()),
         false,
+        Want::Code,
     );
     e.outcome()
 }
@@ -418,7 +466,16 @@ pub(crate) fn compile_for_trace(
     globals: &[u8],
     fuel: bool,
 ) -> Result<Arc<BlockCode>, String> {
-    entry_for(owner, chunk, tags, globals, (Tier::Trace, inlined), fuel).outcome()
+    entry_for(
+        owner,
+        chunk,
+        tags,
+        globals,
+        (Tier::Trace, inlined),
+        fuel,
+        Want::Code,
+    )
+    .outcome()
 }
 
 fn count_run(entry: &Entry, exit: &Exit, end: usize) {
@@ -529,6 +586,7 @@ impl JitCompiler {
             native_calls: ts.native_calls.load(Relaxed),
             trace_blacklisted: ts.blacklisted.load(Relaxed),
             trace_compile_time: Duration::from_nanos(ts.compile_nanos.load(Relaxed)),
+            disk: persist::stats(),
         }
     }
 
@@ -556,14 +614,24 @@ impl JitCompiler {
     /// to compile them again, in this process or another
     /// ([`Self::trace_import`]); it serialises with serde.
     pub fn trace_export(&self, chunk: &Chunk, ip: usize) -> Vec<TraceMetadata> {
-        trace::meta::export(chunk, ip)
+        trace::meta::export(chunk, ip, false)
     }
 
     /// [`Self::trace_export`] for every loop of `chunk`.
     pub fn trace_export_all(&self, chunk: &Chunk) -> Vec<TraceMetadata> {
         trace::anchors_of(chunk.content_hash())
             .into_iter()
-            .flat_map(|ip| trace::meta::export(chunk, ip))
+            .flat_map(|ip| trace::meta::export(chunk, ip, false))
+            .collect()
+    }
+
+    /// [`Self::trace_export_all`] with each trace's compiled code
+    /// ([`TraceMetadata::code`]): importing it into a process with the same
+    /// build, LLVM and CPU links that code and runs no LLVM.
+    pub fn trace_export_all_with_code(&self, chunk: &Chunk) -> Vec<TraceMetadata> {
+        trace::anchors_of(chunk.content_hash())
+            .into_iter()
+            .flat_map(|ip| trace::meta::export(chunk, ip, true))
             .collect()
     }
 
@@ -609,6 +677,38 @@ impl JitCompiler {
     pub fn set_code_cache_capacity(chunks: usize) {
         CAPACITY.store(chunks.max(1) as u64, Relaxed);
         // Shrinking takes effect at the next compilation.
+    }
+
+    /// Keeps every unit's object code in `dir` (created if missing), so a
+    /// later process links it instead of compiling: block-tier chunks, hot
+    /// subroutines' call chunks, traces with their side paths. `None` turns
+    /// the persistent cache off (the default, unless the environment
+    /// variable [`persist::DIR_ENV`] names a directory). Process-wide.
+    ///
+    /// A record is used only when its key matches exactly (the unit, its
+    /// entry kinds and step counting, this crate's version and source,
+    /// LLVM's version, the target and host CPU with its features) and its
+    /// checksum holds; anything else is rejected with a
+    /// [`JitEvent::CacheRejected`] reason and replaced. Code found in the
+    /// directory costs no compilation, so a block-eligible chunk whose code
+    /// is stored runs natively from its first invocation, whatever
+    /// `block_threshold` says (except `u32::MAX`: never). An unwritable
+    /// directory degrades to compiling, with one
+    /// [`JitEvent::CacheUnwritable`] warning.
+    pub fn set_code_cache_dir(dir: Option<&std::path::Path>) {
+        persist::set_directory(dir);
+    }
+
+    /// The persistent cache's directory, if one is in use.
+    pub fn code_cache_dir() -> Option<std::path::PathBuf> {
+        persist::directory()
+    }
+
+    /// Bounds the persistent cache directory's size in bytes (default
+    /// [`persist::DEFAULT_DIR_LIMIT`], 256 MiB): after each store, least
+    /// recently used records are removed until it fits.
+    pub fn set_code_cache_dir_limit(bytes: u64) {
+        persist::set_limit(bytes);
     }
 
     /// Chunks that currently hold compiled code or traces.

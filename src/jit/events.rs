@@ -101,6 +101,49 @@ pub enum JitEvent {
         /// The chunk.
         chunk: u128,
     },
+    /// A unit's code was linked from a persistent cache record (no LLVM).
+    CacheHit {
+        /// The chunk the unit belongs to.
+        chunk: u128,
+        /// The record's file name (or "imported trace code").
+        file: String,
+        /// Reading, checking and linking it, in milliseconds.
+        millis: f64,
+    },
+    /// A unit was looked up in the cache directory, not found, and compiled.
+    CacheMiss {
+        /// The chunk the unit belongs to.
+        chunk: u128,
+        /// The record's file name.
+        file: String,
+    },
+    /// A compiled unit was written to the cache directory.
+    CacheStored {
+        /// The chunk the unit belongs to.
+        chunk: u128,
+        /// The record's file name.
+        file: String,
+        /// Its size.
+        bytes: usize,
+    },
+    /// A record was refused (and will be replaced): truncated, corrupted,
+    /// foreign (another CPU, LLVM or version), unreadable.
+    CacheRejected {
+        /// The chunk the unit belongs to.
+        chunk: u128,
+        /// The record's file name (or "imported trace code").
+        file: String,
+        /// Why.
+        reason: String,
+    },
+    /// The cache directory can't be written (read-only, full, not a
+    /// directory): units are compiled and not stored. Once per directory.
+    CacheUnwritable {
+        /// The directory.
+        dir: String,
+        /// What the system said.
+        reason: String,
+    },
 }
 
 /// A chunk hash as people read it: its first 8 hex digits.
@@ -198,6 +241,38 @@ impl fmt::Display for JitEvent {
                 )
             }
             JitEvent::Evicted { chunk } => write!(f, "[jit] chunk {} evicted", Short(*chunk)),
+            JitEvent::CacheHit {
+                chunk,
+                file,
+                millis,
+            } => write!(
+                f,
+                "[jit] cache hit: chunk {} code linked from {file} in {millis:.2} ms",
+                Short(*chunk)
+            ),
+            JitEvent::CacheMiss { chunk, file } => write!(
+                f,
+                "[jit] cache miss: chunk {} has no {file}; compiling",
+                Short(*chunk)
+            ),
+            JitEvent::CacheStored { chunk, file, bytes } => write!(
+                f,
+                "[jit] cache store: chunk {} code written to {file} ({bytes} bytes)",
+                Short(*chunk)
+            ),
+            JitEvent::CacheRejected {
+                chunk,
+                file,
+                reason,
+            } => write!(
+                f,
+                "[jit] cache rejected {file} (chunk {}): {reason}; compiling",
+                Short(*chunk)
+            ),
+            JitEvent::CacheUnwritable { dir, reason } => write!(
+                f,
+                "[jit] warning: cache directory {dir} can't be written ({reason}); compiling without storing"
+            ),
         }
     }
 }

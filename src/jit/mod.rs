@@ -19,6 +19,7 @@ pub(crate) mod entry;
 pub(crate) mod helpers;
 pub(crate) mod hot_call;
 pub(crate) mod kinds;
+pub mod persist;
 pub(crate) mod support;
 pub(crate) mod trace;
 pub(crate) mod values;

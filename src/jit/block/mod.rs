@@ -11,18 +11,24 @@ pub mod lower;
 
 use super::entry;
 use super::kinds::*;
+use super::persist;
 use crate::bytecode::chunk::Chunk;
 use crate::bytecode::value::Value;
 use crate::interp::vm::{Frame, FrameKind, Limits, MAX_STACK, VM};
 use analysis::Plan;
 use fusevm_llvm_backend::{CompileTimings, Compiled, DumpOptions, Jit};
-use std::sync::atomic::{AtomicU64, Ordering};
-
-static UNITS: AtomicU64 = AtomicU64::new(0);
 
 /// A compiled chunk for one set of entry kinds (slots and globals).
 pub struct BlockCode {
+    /// Declared before `symbol`: the code is freed before its entry symbol
+    /// may be reused.
     compiled: Compiled,
+    /// Reserved while the code lives (released on drop).
+    _symbol: persist::Symbol,
+    /// Linked from a cache record rather than compiled.
+    loaded: bool,
+    /// A trace's cache record (what an export with code carries).
+    record: Option<Vec<u8>>,
     plan: Plan,
     entry_tags: Vec<u8>,
     global_tags: Vec<u8>,
@@ -113,20 +119,23 @@ fn words(
 }
 
 impl BlockCode {
-    /// Analyses, lowers and compiles `chunk` for slots of kinds
-    /// `entry_tags` and globals of kinds `global_tags` (a trace chunk: with
-    /// its `inlined` calls).
+    /// Analyses `chunk` for slots of kinds `entry_tags` and globals of
+    /// kinds `global_tags` (a trace chunk: with its `inlined` calls), then
+    /// links its code from the persistent cache or lowers and compiles it
+    /// (`want`: [`persist::Want::StoredOnly`] gives `None` rather than
+    /// compile). `owner` is the chunk the unit belongs to.
     #[allow(clippy::too_many_arguments)]
     pub fn compile(
         jit: &Jit,
+        owner: u128,
         chunk: &Chunk,
         entry_tags: &[u8],
         global_tags: &[u8],
-        tier: analysis::Tier,
-        inlined: &analysis::Inlined,
+        (tier, inlined): (analysis::Tier, &analysis::Inlined),
         fuel: bool,
         dumps: DumpOptions,
-    ) -> Result<BlockCode, String> {
+        want: persist::Want,
+    ) -> Result<Option<BlockCode>, String> {
         let kinds = |tags: &[u8]| tags.iter().map(|t| KindSet::of(*t)).collect::<Vec<_>>();
         let plan = analysis::analyse(
             chunk,
@@ -135,18 +144,29 @@ impl BlockCode {
             tier,
             inlined,
         )?;
-        // Symbols share one JITDylib: every unit needs its own root name.
-        let root = format!("block_{}", UNITS.fetch_add(1, Ordering::Relaxed));
-        let compiled = jit
-            .compile(&root, &[&root], dumps, |ctx, module| {
+        let unit = persist::unit_bytes(
+            chunk.content_hash(),
+            (tier, inlined),
+            fuel,
+            entry_tags,
+            global_tags,
+        );
+        let wants_dumps = dumps.ir_before || dumps.ir_after || dumps.asm;
+        let obtained = persist::obtain(jit, owner, unit, want, wants_dumps, |root| {
+            jit.compile(root, &[root], dumps, |ctx, module| {
                 let tags = lower::EntryTags {
                     slots: entry_tags,
                     globals: global_tags,
                     fuel,
                 };
-                lower::build(ctx, module, &root, chunk, &plan, tags).map_err(|e| e.0)
+                lower::build(ctx, module, root, chunk, &plan, tags).map_err(|e| e.0)
             })
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| e.to_string())
+        })?;
+        let Some(obtained) = obtained else {
+            return Ok(None);
+        };
+        let compiled = obtained.compiled;
         let sub_depth = plan
             .functions
             .iter()
@@ -163,16 +183,29 @@ impl BlockCode {
         let needs_boxes = chunk.is_some()
             || entry_tags.contains(&TAG_OPAQUE)
             || global_tags.contains(&TAG_OPAQUE);
-        Ok(BlockCode {
+        Ok(Some(BlockCode {
             needs_boxes,
             compiled,
+            _symbol: obtained.symbol,
+            loaded: obtained.loaded,
+            record: (tier == analysis::Tier::Trace).then_some(obtained.record),
             plan,
             entry_tags: entry_tags.to_vec(),
             global_tags: global_tags.to_vec(),
             sub_depth,
             layout,
             chunk,
-        })
+        }))
+    }
+
+    /// Whether this code was linked from a cache record (no LLVM ran).
+    pub fn was_loaded(&self) -> bool {
+        self.loaded
+    }
+
+    /// A trace's cache record: its object code and key.
+    pub fn record(&self) -> Option<&[u8]> {
+        self.record.as_deref()
     }
 
     /// Where compile time went.

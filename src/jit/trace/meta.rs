@@ -59,6 +59,14 @@ pub struct TraceMetadata {
     pub path: Vec<StepMeta>,
     /// The side paths, in the order they were linked.
     pub side_paths: Vec<SidePathMeta>,
+    /// The trace's compiled code as a persistent cache record, in hex
+    /// ([`JitCompiler::trace_export_all_with_code`]): an import links it
+    /// instead of compiling when its key fits the importing process (same
+    /// build, LLVM and CPU), and compiles as usual otherwise.
+    ///
+    /// [`JitCompiler::trace_export_all_with_code`]: crate::JitCompiler::trace_export_all_with_code
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
 }
 
 fn steps_meta(steps: &[Step]) -> Vec<StepMeta> {
@@ -72,8 +80,9 @@ fn steps_meta(steps: &[Step]) -> Vec<StepMeta> {
         .collect()
 }
 
-/// The metadata of every trace of `chunk` at `ip`.
-pub fn export(chunk: &Chunk, ip: usize) -> Vec<TraceMetadata> {
+/// The metadata of every trace of `chunk` at `ip` (`with_code`: with its
+/// compiled code).
+pub fn export(chunk: &Chunk, ip: usize, with_code: bool) -> Vec<TraceMetadata> {
     let Some(a) = find_anchor(chunk.content_hash(), ip) else {
         return Vec::new();
     };
@@ -96,7 +105,23 @@ pub fn export(chunk: &Chunk, ip: usize) -> Vec<TraceMetadata> {
                     path: steps_meta(&s.steps),
                 })
                 .collect(),
+            code: t
+                .code
+                .record()
+                .filter(|_| with_code)
+                .map(|r| r.iter().map(|b| format!("{b:02x}")).collect()),
         })
+        .collect()
+}
+
+/// Bytes from a hex string (`None` if it isn't hex).
+fn from_hex(hex: &str) -> Option<Vec<u8>> {
+    if hex.len() % 2 != 0 || !hex.is_ascii() {
+        return None;
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())
         .collect()
 }
 
@@ -199,17 +224,23 @@ pub fn import(chunk: &Chunk, meta: &TraceMetadata) -> Result<(), String> {
             steps: side_steps,
         });
     }
+    let code = match &meta.code {
+        Some(hex) => Some(from_hex(hex).ok_or("its code is not hex")?),
+        None => None,
+    };
     let a = anchor(chunk.content_hash(), meta.anchor);
-    let trace = build_trace(
-        chunk,
-        &a,
-        meta.anchor,
-        steps,
-        sides,
-        meta.slot_kinds.clone(),
-        meta.global_kinds.clone(),
-        meta.step_budget,
-    )?;
+    let trace = crate::jit::persist::with_offered(code, || {
+        build_trace(
+            chunk,
+            &a,
+            meta.anchor,
+            steps,
+            sides,
+            meta.slot_kinds.clone(),
+            meta.global_kinds.clone(),
+            meta.step_budget,
+        )
+    })?;
     let mut traces = lock(&a.traces);
     let same = |t: &std::sync::Arc<super::Trace>| {
         t.tags == trace.tags && t.gtags == trace.gtags && t.fuel == trace.fuel

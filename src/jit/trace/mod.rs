@@ -558,7 +558,7 @@ pub(crate) fn build_trace(
         super::compiler::compile_for_trace(owner, &tc.chunk, &tc.inlined, &tags, &gtags, fuel)?;
     let t = code.timings();
     stats().compile_nanos.fetch_add(
-        (t.build_ir + t.optimize + t.codegen).as_nanos() as u64,
+        (t.build_ir + t.optimize + t.codegen + t.link).as_nanos() as u64,
         Relaxed,
     );
     stats().compiled.fetch_add(1, Relaxed);
@@ -573,7 +573,7 @@ pub(crate) fn build_trace(
     events::emit(|| JitEvent::TraceCompiled {
         chunk: owner,
         anchor: anchor_ip,
-        millis: (t.build_ir + t.optimize + t.codegen).as_secs_f64() * 1e3,
+        millis: (t.build_ir + t.optimize + t.codegen + t.link).as_secs_f64() * 1e3,
         side_paths: tc.linked,
         exits: tc.stub_keys.len() - tc.linked,
         inlined_calls,

@@ -1,0 +1,703 @@
+//! The persistent code cache: a second process links stored objects and
+//! runs no LLVM; every bad file on disk is rejected with its reason and
+//! replaced, never linked; a directory that can't be written only costs
+//! the storing.
+//!
+//! The cache directory and the event hook are process-wide, so the
+//! in-process tests take one lock; the cross-process tests run the CLI.
+
+mod common;
+use fusevm_llvm::jit::events::JitEvent;
+use fusevm_llvm::jit::persist::{self, CacheRecord};
+use fusevm_llvm::{Chunk, JitCompiler, TraceJitConfig, VM, VMResult, Value, assemble};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+static LOCK: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A fresh, empty directory of this test's own.
+fn fresh_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("fusevm-cache-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// `fusevm-llvm run --stats --jit-verbose FILE` with the cache in `dir`.
+fn run_cli(dir: &Path, file: &Path) -> Output {
+    let out = Command::new(env!("CARGO_BIN_EXE_fusevm-llvm"))
+        .arg("run")
+        .args(["--stats", "--jit-verbose", "--time"])
+        .arg(file)
+        .env_remove("FUSEVM_JIT_BLOCK_THRESHOLD")
+        .env_remove("FUSEVM_JIT_TRACE_THRESHOLD")
+        .env_remove("FUSEVM_JIT_LOG")
+        .env(persist::DIR_ENV, dir)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the binary runs");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    out
+}
+
+/// The number after `label` in `stderr` (`hits 3`).
+fn stat(stderr: &str, label: &str) -> u64 {
+    let at = stderr
+        .find(label)
+        .unwrap_or_else(|| panic!("no `{label}` in:\n{stderr}"));
+    number(
+        stderr[at + label.len()..]
+            .trim_start()
+            .split(|c: char| !c.is_ascii_digit())
+            .next(),
+    )
+    .unwrap_or_else(|| panic!("no number after `{label}` in:\n{stderr}"))
+}
+
+/// The number before `label` on the line of `stderr` starting with
+/// `line` (`jit: traces: 3 recorded`).
+fn count(stderr: &str, line: &str, label: &str) -> u64 {
+    let l = stderr
+        .lines()
+        .find(|l| l.starts_with(line))
+        .unwrap_or_else(|| panic!("no `{line}` in:\n{stderr}"));
+    let at = l
+        .find(label)
+        .unwrap_or_else(|| panic!("no `{label}` in:\n{l}"));
+    number(
+        l[..at]
+            .trim_end()
+            .rsplit(|c: char| !c.is_ascii_digit())
+            .next(),
+    )
+    .unwrap_or_else(|| panic!("no number before `{label}` in:\n{l}"))
+}
+
+fn number(s: Option<&str>) -> Option<u64> {
+    s.and_then(|n| n.parse().ok())
+}
+
+/// Runs `file` in two processes sharing a fresh cache directory: the first
+/// compiles and stores every unit, the second links every unit and runs no
+/// LLVM, with the same output. Returns both runs' standard error.
+fn second_process_runs_no_llvm(name: &str, file: &Path) -> (String, String) {
+    let dir = fresh_dir(name);
+    let first = run_cli(&dir, file);
+    let second = run_cli(&dir, file);
+    let (e1, e2) = (text(&first.stderr), text(&second.stderr));
+    assert_eq!(text(&first.stdout), text(&second.stdout), "same output");
+    let units = stat(&e1, "LLVM compilations:");
+    assert!(units > 0, "{e1}");
+    assert_eq!(stat(&e1, "stored"), units, "{e1}");
+    assert_eq!(stat(&e1, "hits"), 0, "{e1}");
+    assert_eq!(stat(&e2, "LLVM compilations:"), 0, "{e2}");
+    assert_eq!(stat(&e2, "hits"), units, "every unit linked: {e2}");
+    assert_eq!(stat(&e2, "misses"), 0, "{e2}");
+    assert!(e2.contains("[jit] cache hit"), "{e2}");
+    let _ = std::fs::remove_dir_all(&dir);
+    (e1, e2)
+}
+
+fn write_program(name: &str, src: &str) -> PathBuf {
+    let d = fresh_dir(&format!("prog-{name}"));
+    let f = d.join(format!("{name}.fasm"));
+    std::fs::write(&f, src).unwrap();
+    f
+}
+
+#[test]
+fn a_second_process_links_a_block_tier_chunk_and_runs_no_llvm() {
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/mandelbrot.fasm");
+    let (e1, e2) = second_process_runs_no_llvm("block", &file);
+    assert!(e1.contains("compiled whole"), "{e1}");
+    assert!(
+        e2.contains("block tier, of which loading from the code cache"),
+        "{e2}"
+    );
+}
+
+/// A loop whose `i % 3` branch makes exits, then side paths; it prints, so
+/// the block tier refuses the chunk and the tracing tier serves it.
+const BRANCHY: &str = "
+        LoadInt 0
+        SetSlot 0
+        LoadInt 0
+        SetSlot 1
+head:   GetSlot 0
+        LoadInt 30000
+        NumLt
+        JumpIfFalse done
+        GetSlot 0
+        LoadInt 3
+        Mod
+        LoadInt 0
+        NumEq
+        JumpIfFalse other
+        GetSlot 1
+        LoadInt 7
+        Add
+        SetSlot 1
+        Jump next
+other:  GetSlot 1
+        LoadInt 1
+        Sub
+        SetSlot 1
+next:   GetSlot 0
+        LoadInt 1
+        Add
+        SetSlot 0
+        Jump head
+done:   LoadConst \"acc \"
+        GetSlot 1
+        PrintLn 2
+        GetSlot 1
+";
+
+#[test]
+fn a_second_process_links_a_trace_with_side_paths_and_runs_no_llvm() {
+    let file = write_program("branchy", BRANCHY);
+    let (e1, e2) = second_process_runs_no_llvm("trace", &file);
+    for e in [&e1, &e2] {
+        assert!(e.contains("stays interpreted"), "{e}");
+        assert!(
+            e.contains("side path from op"),
+            "a side path is linked: {e}"
+        );
+        let compiled = count(e, "jit: traces:", "compiled,");
+        assert!(compiled >= 2, "main path, then with side paths: {e}");
+    }
+}
+
+#[test]
+fn a_second_process_links_a_hot_subroutine_and_runs_no_llvm() {
+    let file = write_program(
+        "fib",
+        "
+        LoadInt 24
+        Call fib 1
+        Dup
+        PrintLn 1
+        ReturnValue
+sub fib:
+        SetSlot 0
+        GetSlot 0
+        LoadInt 2
+        NumLt
+        JumpIfFalse recurse
+        GetSlot 0
+        ReturnValue
+recurse:
+        GetSlot 0
+        LoadInt 1
+        Sub
+        Call fib 1
+        GetSlot 0
+        LoadInt 2
+        Sub
+        Call fib 1
+        Add
+        ReturnValue",
+    );
+    let (e1, e2) = second_process_runs_no_llvm("hot-call", &file);
+    for e in [&e1, &e2] {
+        assert!(e.contains("stays interpreted"), "{e}");
+        let native = count(e, "jit: inlined calls:", "interpreted calls run natively");
+        assert!(native > 0, "{e}");
+    }
+}
+
+#[test]
+fn processes_storing_the_same_unit_at_once_leave_one_valid_record() {
+    let dir = fresh_dir("race");
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/mandelbrot.fasm");
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            Command::new(env!("CARGO_BIN_EXE_fusevm-llvm"))
+                .args(["run", "--stats"])
+                .arg(&file)
+                .env(persist::DIR_ENV, &dir)
+                .env_remove("FUSEVM_JIT_BLOCK_THRESHOLD")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert_eq!(text(&out.stdout), "Int(10627)\n");
+    }
+    let stats = persist::dir::stats(&dir).unwrap();
+    assert_eq!((stats.records, stats.unreadable), (1, 0), "{stats:?}");
+    let leftovers = std::fs::read_dir(&dir).unwrap().count();
+    assert_eq!(leftovers, 1, "no temporary files left");
+    let again = run_cli(&dir, &file);
+    assert_eq!(stat(&text(&again.stderr), "LLVM compilations:"), 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn cache_stats_and_clear_report_and_empty_a_directory() {
+    let dir = fresh_dir("cli");
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/mandelbrot.fasm");
+    run_cli(&dir, &file);
+    std::fs::write(dir.join("notes.txt"), "not ours").unwrap();
+    let cli = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_fusevm-llvm"))
+            .args(args)
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        text(&out.stdout)
+    };
+    let stats = cli(&["cache", "stats"]);
+    assert!(
+        stats.contains(": 1 records,") && stats.contains(", 0 unreadable"),
+        "{stats}"
+    );
+    assert!(cli(&["cache", "clear"]).contains(": 1 records removed"));
+    assert!(cli(&["cache", "stats"]).contains(": 0 records, 0 bytes"));
+    assert!(dir.join("notes.txt").exists(), "other files stay");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+// ── in-process: bad files ──
+
+/// A block-eligible loop whose result depends on its slot (nothing to fold).
+fn block_chunk() -> Chunk {
+    assemble(
+        "
+        LoadInt 0
+        SetSlot 1
+head:   GetSlot 1
+        GetSlot 0
+        Add
+        LoadInt 3
+        Mul
+        LoadInt 1000003
+        Mod
+        SetSlot 1
+        SlotIncLtIntJumpBack 0 5000 head
+        GetSlot 1",
+    )
+    .unwrap()
+}
+
+/// Collects events while alive.
+struct Events(Arc<Mutex<Vec<String>>>);
+
+impl Events {
+    fn listen() -> Events {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let sink = Arc::clone(&seen);
+        JitCompiler::set_event_hook(Some(Arc::new(move |e: &JitEvent| {
+            sink.lock().unwrap().push(e.to_string());
+        })));
+        Events(seen)
+    }
+
+    fn all(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+
+    fn with(&self, needle: &str) -> Vec<String> {
+        self.all()
+            .into_iter()
+            .filter(|e| e.contains(needle))
+            .collect()
+    }
+}
+
+impl Drop for Events {
+    fn drop(&mut self) {
+        JitCompiler::set_event_hook(None);
+    }
+}
+
+/// Runs `chunk` fresh (its in-memory code evicted first) with the block
+/// tier compiling at once; the result must be the interpreter's.
+fn run_fresh(chunk: &Chunk) -> VMResult {
+    JitCompiler::new().evict(chunk);
+    JitCompiler::set_config(TraceJitConfig {
+        block_threshold: 0,
+        ..TraceJitConfig::defaults()
+    });
+    let mut vm = VM::new(chunk.clone());
+    vm.enable_tracing_jit();
+    let r = vm.run();
+    let want = VM::new(chunk.clone()).run();
+    assert_eq!(format!("{r:?}"), format!("{want:?}"));
+    assert!(JitCompiler::new().block_jit_is_compiled(chunk));
+    r
+}
+
+/// The one record in `dir`.
+fn the_record(dir: &Path) -> PathBuf {
+    let recs: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == persist::EXTENSION))
+        .collect();
+    assert_eq!(recs.len(), 1, "{recs:?}");
+    recs[0].clone()
+}
+
+/// Stores `chunk`'s code in a fresh directory, spoils the record with
+/// `spoil`, runs again: the result is unchanged, the record rejected with
+/// a reason containing `reason`, the unit compiled and the record
+/// replaced by a sound one.
+fn rejected_and_replaced(name: &str, spoil: impl FnOnce(&Path), reason: &str) {
+    let dir = fresh_dir(name);
+    JitCompiler::set_code_cache_dir(Some(&dir));
+    let chunk = block_chunk();
+    run_fresh(&chunk);
+    let file = the_record(&dir);
+    spoil(&file);
+    let events = Events::listen();
+    let before = JitCompiler::stats().disk;
+    run_fresh(&chunk);
+    let after = JitCompiler::stats().disk;
+    let rejected = events.with("cache rejected");
+    assert_eq!(rejected.len(), 1, "{name}: {:?}", events.all());
+    assert!(rejected[0].contains(reason), "{name}: {}", rejected[0]);
+    assert_eq!(after.rejected - before.rejected, 1, "{name}");
+    assert_eq!(after.hits, before.hits, "{name}: nothing linked");
+    assert_eq!(after.llvm_compilations - before.llvm_compilations, 1);
+    let bytes = std::fs::read(&file).unwrap();
+    assert!(CacheRecord::decode(&bytes).is_ok(), "{name}: replaced");
+    drop(events);
+    // And the replacement is used.
+    let before = JitCompiler::stats().disk;
+    run_fresh(&chunk);
+    assert_eq!(JitCompiler::stats().disk.hits - before.hits, 1, "{name}");
+    JitCompiler::set_code_cache_dir(None);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_records_are_rejected_with_their_reason_and_replaced() {
+    let _g = serial();
+    let len = |f: &Path| std::fs::metadata(f).unwrap().len();
+    for cut in [0u64, 7, 12, 19, 20, 64] {
+        rejected_and_replaced(
+            &format!("cut{cut}"),
+            |f| {
+                std::fs::File::options()
+                    .write(true)
+                    .open(f)
+                    .unwrap()
+                    .set_len(cut)
+                    .unwrap()
+            },
+            if cut < 52 { "too short" } else { "truncated" },
+        );
+    }
+    rejected_and_replaced(
+        "cut-half",
+        |f| {
+            let n = len(f);
+            std::fs::File::options()
+                .write(true)
+                .open(f)
+                .unwrap()
+                .set_len(n / 2)
+                .unwrap()
+        },
+        "truncated",
+    );
+    rejected_and_replaced(
+        "cut-last",
+        |f| {
+            let n = len(f);
+            std::fs::File::options()
+                .write(true)
+                .open(f)
+                .unwrap()
+                .set_len(n - 1)
+                .unwrap()
+        },
+        "truncated",
+    );
+    let flip = |at: fn(usize) -> usize| {
+        move |f: &Path| {
+            let mut b = std::fs::read(f).unwrap();
+            let k = at(b.len());
+            b[k] ^= 0x10;
+            std::fs::write(f, b).unwrap();
+        }
+    };
+    rejected_and_replaced("flip-magic", flip(|_| 3), "not a fusevm-llvm cache record");
+    rejected_and_replaced("flip-format", flip(|_| 9), "record format");
+    rejected_and_replaced("flip-length", flip(|_| 13), "truncated or extended");
+    rejected_and_replaced("flip-key", flip(|_| 30), "checksum mismatch");
+    rejected_and_replaced("flip-object", flip(|n| n / 2 + 40), "checksum mismatch");
+    rejected_and_replaced("flip-sum", flip(|n| n - 1), "checksum mismatch");
+    rejected_and_replaced(
+        "empty",
+        |f| std::fs::write(f, b"").unwrap(),
+        "too short to be a record (0 bytes)",
+    );
+    rejected_and_replaced(
+        "other-cpu-features",
+        |f| {
+            let mut rec = CacheRecord::decode(&std::fs::read(f).unwrap()).unwrap();
+            rec.key.features = "+a-feature-this-cpu-lacks".into();
+            std::fs::write(f, rec.encode()).unwrap();
+        },
+        "built for another CPU features (+a-feature-this-cpu-lacks;",
+    );
+    rejected_and_replaced(
+        "other-llvm",
+        |f| {
+            let mut rec = CacheRecord::decode(&std::fs::read(f).unwrap()).unwrap();
+            rec.key.llvm_version = "18.1.8".into();
+            std::fs::write(f, rec.encode()).unwrap();
+        },
+        "built for another LLVM version (18.1.8;",
+    );
+    rejected_and_replaced(
+        "other-format",
+        |f| {
+            let mut b = std::fs::read(f).unwrap();
+            b[8..12].copy_from_slice(&(persist::FORMAT + 1).to_le_bytes());
+            std::fs::write(f, b).unwrap();
+        },
+        &format!("record format {}", persist::FORMAT + 1),
+    );
+    rejected_and_replaced(
+        "entry-renamed",
+        |f| {
+            let mut rec = CacheRecord::decode(&std::fs::read(f).unwrap()).unwrap();
+            rec.entry = "someone_else".into();
+            std::fs::write(f, rec.encode()).unwrap();
+        },
+        "entry symbol `someone_else`",
+    );
+}
+
+#[test]
+fn a_directory_where_a_record_should_be_is_rejected_and_left_alone() {
+    let _g = serial();
+    let dir = fresh_dir("dir-in-place");
+    JitCompiler::set_code_cache_dir(Some(&dir));
+    let chunk = block_chunk();
+    run_fresh(&chunk);
+    let file = the_record(&dir);
+    std::fs::remove_file(&file).unwrap();
+    std::fs::create_dir(&file).unwrap();
+    std::fs::write(file.join("inside"), "x").unwrap();
+    let events = Events::listen();
+    run_fresh(&chunk);
+    let seen = events.all();
+    assert!(
+        seen.iter()
+            .any(|e| e.contains("cache rejected") && e.contains("not a regular file")),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter().any(|e| e.contains("can't be written")),
+        "{seen:?}"
+    );
+    assert!(
+        file.join("inside").exists(),
+        "the directory is not ours to remove"
+    );
+    drop(events);
+    JitCompiler::set_code_cache_dir(None);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn an_unwritable_directory_degrades_to_compiling_with_one_warning() {
+    let _g = serial();
+    // A path under a regular file can't be created, by anyone.
+    let base = fresh_dir("unwritable");
+    let blocker = base.join("a-file");
+    std::fs::write(&blocker, "x").unwrap();
+    JitCompiler::set_code_cache_dir(Some(&blocker.join("cache")));
+    let events = Events::listen();
+    let before = JitCompiler::stats().disk;
+    let a = block_chunk();
+    let b = assemble("LoadInt 2\nSetSlot 0\nGetSlot 0\nGetSlot 0\nMul").unwrap();
+    run_fresh(&a);
+    run_fresh(&b);
+    let after = JitCompiler::stats().disk;
+    assert_eq!(after.store_failures - before.store_failures, 2);
+    assert_eq!(
+        events.with("can't be written").len(),
+        1,
+        "{:?}",
+        events.all()
+    );
+    drop(events);
+    JitCompiler::set_code_cache_dir(None);
+    let _ = std::fs::remove_dir_all(&base);
+}
+
+#[test]
+fn a_read_only_directory_degrades_to_compiling_in_another_process() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = fresh_dir("read-only");
+    let mut file = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/mandelbrot.fasm");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+    // Root ignores permission bits: run the child as `nobody` then.
+    let root = std::env::var("USER").is_ok_and(|u| u == "root")
+        || std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+            s.lines()
+                .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+        });
+    let mut cmd = if root {
+        // `nobody` may not reach the build tree: give it its own copies.
+        let own = fresh_dir("read-only-bin");
+        let bin = own.join("fusevm-llvm");
+        std::fs::copy(env!("CARGO_BIN_EXE_fusevm-llvm"), &bin).unwrap();
+        std::fs::copy(&file, own.join("mandelbrot.fasm")).unwrap();
+        for p in [&own, &bin] {
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        std::fs::set_permissions(
+            own.join("mandelbrot.fasm"),
+            std::fs::Permissions::from_mode(0o644),
+        )
+        .unwrap();
+        file = own.join("mandelbrot.fasm");
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(bin);
+        c
+    } else {
+        Command::new(env!("CARGO_BIN_EXE_fusevm-llvm"))
+    };
+    let out = cmd
+        .args(["run", "--stats", "--jit-verbose"])
+        .arg(&file)
+        .env(persist::DIR_ENV, &dir)
+        .env_remove("FUSEVM_JIT_BLOCK_THRESHOLD")
+        .output()
+        .expect("the binary runs");
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert_eq!(text(&out.stdout), "Int(10627)\n");
+    assert!(err.contains("can't be written"), "{err}");
+    assert_eq!(stat(&err, "LLVM compilations:"), 1, "{err}");
+    assert_eq!(std::fs::read_dir(&dir).unwrap().count(), 0);
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn the_directory_stays_under_its_size_bound_dropping_the_least_recently_used() {
+    let _g = serial();
+    let dir = fresh_dir("bound");
+    JitCompiler::set_code_cache_dir(Some(&dir));
+    let chunks: Vec<Chunk> = (0..4)
+        .map(|k| {
+            assemble(&format!(
+                "LoadInt {k}\nSetSlot 0\nGetSlot 0\nGetSlot 0\nMul"
+            ))
+            .unwrap()
+        })
+        .collect();
+    run_fresh(&chunks[0]);
+    let one = std::fs::metadata(the_record(&dir)).unwrap().len();
+    JitCompiler::set_code_cache_dir_limit(2 * one + one / 2);
+    for c in &chunks[1..] {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        run_fresh(c);
+    }
+    let s = persist::dir::stats(&dir).unwrap();
+    JitCompiler::set_code_cache_dir_limit(persist::DEFAULT_DIR_LIMIT);
+    assert_eq!(s.records, 2, "{s:?}");
+    // The two newest are the ones left: both link.
+    let before = JitCompiler::stats().disk.hits;
+    run_fresh(&chunks[3]);
+    run_fresh(&chunks[2]);
+    assert_eq!(JitCompiler::stats().disk.hits - before, 2);
+    JitCompiler::set_code_cache_dir(None);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+// ── trace metadata carrying code ──
+
+#[test]
+fn imported_trace_metadata_with_code_links_it_and_runs_no_llvm() {
+    let _g = serial();
+    JitCompiler::set_code_cache_dir(None);
+    JitCompiler::set_config(TraceJitConfig {
+        block_threshold: u32::MAX,
+        trace_threshold: 5,
+        ..TraceJitConfig::defaults()
+    });
+    let chunk = assemble(BRANCHY).unwrap();
+    let jit = JitCompiler::new();
+    let mut vm = VM::new(chunk.clone());
+    vm.set_output(Box::new(std::io::sink()));
+    vm.enable_tracing_jit();
+    let want = vm.run();
+    assert!(jit.trace_is_compiled(&chunk, 4));
+    drop(vm); // it holds the trace's code (and so its entry symbol)
+    let metas = jit.trace_export_all_with_code(&chunk);
+    assert!(!metas.is_empty() && metas.iter().all(|m| m.code.is_some()));
+    assert!(metas.iter().any(|m| !m.side_paths.is_empty()));
+    let json = serde_json::to_string(&metas).unwrap();
+    jit.evict(&chunk);
+    let back: Vec<fusevm_llvm::TraceMetadata> = serde_json::from_str(&json).unwrap();
+    let before = JitCompiler::stats().disk;
+    assert_eq!(jit.trace_import_all(&chunk, &back), Ok(back.len()));
+    let after = JitCompiler::stats().disk;
+    assert_eq!(after.llvm_compilations, before.llvm_compilations, "no LLVM");
+    assert_eq!(after.hits - before.hits, back.len() as u64);
+    let mut vm = VM::new(chunk.clone());
+    vm.set_output(Box::new(std::io::sink()));
+    vm.enable_tracing_jit();
+    assert_eq!(format!("{:?}", vm.run()), format!("{want:?}"));
+    drop(vm);
+    assert_eq!(
+        format!("{want:?}"),
+        format!("{:?}", VMResult::Ok(Value::Int(50000)))
+    );
+
+    // Code built for another CPU is refused and the trace compiled.
+    let mut foreign = back.clone();
+    for m in &mut foreign {
+        let hex = m.code.take().unwrap();
+        let bytes: Vec<u8> = (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+            .collect();
+        let mut rec = CacheRecord::decode(&bytes).unwrap();
+        rec.key.cpu = "a-cpu-from-elsewhere".into();
+        m.code = Some(rec.encode().iter().map(|b| format!("{b:02x}")).collect());
+    }
+    jit.evict(&chunk);
+    let events = Events::listen();
+    let before = JitCompiler::stats().disk;
+    assert_eq!(jit.trace_import_all(&chunk, &foreign), Ok(foreign.len()));
+    let after = JitCompiler::stats().disk;
+    assert_eq!(
+        after.llvm_compilations - before.llvm_compilations,
+        foreign.len() as u64
+    );
+    assert_eq!(after.hits, before.hits);
+    assert!(
+        events
+            .with("built for another CPU (a-cpu-from-elsewhere")
+            .len()
+            == foreign.len(),
+        "{:?}",
+        events.all()
+    );
+    drop(events);
+    jit.evict(&chunk);
+}
