@@ -90,6 +90,13 @@ fn number(s: Option<&str>) -> Option<u64> {
 /// compiles and stores every unit, the second links every unit and runs no
 /// LLVM, with the same output. Returns both runs' standard error.
 fn second_process_runs_no_llvm(name: &str, file: &Path) -> (String, String) {
+    let (e1, e2, dir) = two_processes(name, file);
+    let _ = std::fs::remove_dir_all(&dir);
+    (e1, e2)
+}
+
+/// [`second_process_runs_no_llvm`], keeping the directory.
+fn two_processes(name: &str, file: &Path) -> (String, String, PathBuf) {
     let dir = fresh_dir(name);
     let first = run_cli(&dir, file);
     let second = run_cli(&dir, file);
@@ -97,14 +104,15 @@ fn second_process_runs_no_llvm(name: &str, file: &Path) -> (String, String) {
     assert_eq!(text(&first.stdout), text(&second.stdout), "same output");
     let units = stat(&e1, "LLVM compilations:");
     assert!(units > 0, "{e1}");
-    assert_eq!(stat(&e1, "stored"), units, "{e1}");
+    assert!(stat(&e1, "stored") >= units, "{e1}");
     assert_eq!(stat(&e1, "hits"), 0, "{e1}");
     assert_eq!(stat(&e2, "LLVM compilations:"), 0, "{e2}");
-    assert_eq!(stat(&e2, "hits"), units, "every unit linked: {e2}");
+    // Every unit it runs is linked (a trace only in its final form).
+    let hits = stat(&e2, "hits");
+    assert!((1..=units).contains(&hits), "{e2}");
     assert_eq!(stat(&e2, "misses"), 0, "{e2}");
     assert!(e2.contains("[jit] cache hit"), "{e2}");
-    let _ = std::fs::remove_dir_all(&dir);
-    (e1, e2)
+    (e1, e2, dir)
 }
 
 fn write_program(name: &str, src: &str) -> PathBuf {
@@ -165,16 +173,49 @@ done:   LoadConst \"acc \"
 #[test]
 fn a_second_process_links_a_trace_with_side_paths_and_runs_no_llvm() {
     let file = write_program("branchy", BRANCHY);
-    let (e1, e2) = second_process_runs_no_llvm("trace", &file);
-    for e in [&e1, &e2] {
-        assert!(e.contains("stays interpreted"), "{e}");
-        assert!(
-            e.contains("side path from op"),
-            "a side path is linked: {e}"
-        );
-        let compiled = count(e, "jit: traces:", "compiled,");
-        assert!(compiled >= 2, "main path, then with side paths: {e}");
-    }
+    let (e1, e2, dir) = two_processes("trace", &file);
+    assert!(
+        e1.contains("side path from op"),
+        "a side path is linked: {e1}"
+    );
+    let compiled = count(&e1, "jit: traces:", "compiled,");
+    assert!(compiled >= 2, "main path, then with side paths: {e1}");
+    // The second process imports the stored trace (side path included) at
+    // the loop's first back-edge: nothing recorded, no exit to grow from.
+    assert!(e2.contains("stays interpreted"), "{e2}");
+    assert_eq!(count(&e2, "jit: traces:", "recorded,"), 0, "{e2}");
+    assert!(e2.contains("(1 side paths linked"), "{e2}");
+    assert_eq!(count(&e2, "jit: traces:", "side exits"), 0, "{e2}");
+
+    // A spoilt traces record is rejected: the loop records and links again.
+    let traces = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            std::fs::read(p)
+                .ok()
+                .and_then(|b| CacheRecord::decode(&b).ok())
+                .is_some_and(|r| r.entry == "traces")
+        })
+        .expect("a traces record");
+    let mut bytes = std::fs::read(&traces).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 1;
+    std::fs::write(&traces, bytes).unwrap();
+    let third = run_cli(&dir, &file);
+    let e3 = text(&third.stderr);
+    assert_eq!(text(&third.stdout), text(&run_cli(&dir, &file).stdout));
+    assert!(
+        e3.contains("cache rejected") && e3.contains("checksum mismatch"),
+        "{e3}"
+    );
+    assert!(count(&e3, "jit: traces:", "recorded,") > 0, "{e3}");
+    assert_eq!(
+        stat(&e3, "LLVM compilations:"),
+        0,
+        "its units are still on disk: {e3}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

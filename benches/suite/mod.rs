@@ -226,8 +226,27 @@ pub fn configure() {
 /// `Err` says why this pair is not timed (not applicable, wrong result).
 pub fn prepare(k: &'static Kernel, e: Engine) -> Result<Runner, String> {
     let expected = (k.native)();
+    let mut run = runner(k, e)?;
+    check(k, run(), &expected)?;
+    Ok(run)
+}
+
+/// `Err` unless `got` is `expected` (value and kind).
+pub fn check(k: &Kernel, got: Value, expected: &Value) -> Result<(), String> {
+    if got.same_as(expected) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}: wrong result: {got:?} (expected {expected:?})",
+            k.name
+        ))
+    }
+}
+
+/// `k` ready to run on `e`, not run yet.
+pub fn runner(k: &'static Kernel, e: Engine) -> Result<Runner, String> {
     let chunk = load(k);
-    let mut run: Runner = match e {
+    Ok(match e {
         Engine::NativeRust => Box::new(k.native),
         Engine::Interpreter => Box::new(move || run_vm(&chunk, k, false)),
         Engine::BlockTier => {
@@ -252,12 +271,7 @@ pub fn prepare(k: &'static Kernel, e: Engine) -> Result<Runner, String> {
         Engine::FusevmInterp | Engine::FusevmBlock | Engine::FusevmJit => {
             return Err("needs --features peer-bench".into());
         }
-    };
-    let got = run();
-    if !got.same_as(&expected) {
-        return Err(format!("wrong result: {got:?} (expected {expected:?})"));
-    }
-    Ok(run)
+    })
 }
 
 /// Child-process check of a peer engine: the environment variable that

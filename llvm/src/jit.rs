@@ -105,7 +105,7 @@ impl Compiled {
 
 impl Drop for Compiled {
     fn drop(&mut self) {
-        let _codegen = self.jit.codegen.lock().unwrap_or_else(|e| e.into_inner());
+        let _linking = self.jit.linking.lock().unwrap_or_else(|e| e.into_inner());
         // SAFETY: `tracker` was created by this session's main JITDylib and
         // is owned by this value alone; the session outlives it (the Arc).
         // Removing it frees exactly this module's code; releasing drops our
@@ -134,19 +134,18 @@ pub struct Jit(Arc<Session>);
 
 struct Session {
     raw: LLVMOrcLLJITRef,
-    /// Held while ORC may generate code (adding, looking up, removing):
-    /// LLJIT without concurrent compilation shares one target machine
-    /// between all materialisations, so two threads must not codegen at
-    /// once. Building IR and optimising run outside it, in parallel.
-    codegen: Mutex<()>,
+    /// Held while ORC links (adding, looking up, removing). Building IR,
+    /// optimising and generating objects run outside it, in parallel (each
+    /// compilation has its own target machine).
+    linking: Mutex<()>,
     /// Messages ORC reported asynchronously (the reporter's context; boxed
     /// so its address is stable).
     reported: Box<Mutex<Vec<String>>>,
 }
 
-// SAFETY: LLJIT's session is thread-safe for adding modules, defining
-// symbols and lookups, and code generation (which is not) is serialised by
-// `codegen`; `reported` is behind a Mutex.
+// SAFETY: LLJIT's session is thread-safe for adding objects, defining
+// symbols and lookups, and we serialise linking besides (`linking`);
+// `reported` is behind a Mutex.
 unsafe impl Send for Session {}
 // SAFETY: as above; no method gives out interior references.
 unsafe impl Sync for Session {}
@@ -184,11 +183,11 @@ impl Session {
     }
 
     fn lookup(&self, name: &str) -> Result<usize, Error> {
-        let _codegen = self.codegen.lock().unwrap_or_else(|e| e.into_inner());
+        let _linking = self.linking.lock().unwrap_or_else(|e| e.into_inner());
         self.lookup_locked(name)
     }
 
-    /// `lookup` for a caller already holding `codegen`.
+    /// `lookup` for a caller already holding `linking`.
     fn lookup_locked(&self, name: &str) -> Result<usize, Error> {
         let cname = CString::new(name).map_err(|_| Error::Lookup {
             name: name.into(),
@@ -264,7 +263,7 @@ impl Jit {
         };
         let session = Session {
             raw,
-            codegen: Mutex::new(()),
+            linking: Mutex::new(()),
             reported: Box::new(Mutex::new(Vec::new())),
         };
         let ctx = &*session.reported as *const Mutex<Vec<String>> as *mut c_void;
@@ -404,7 +403,7 @@ impl Jit {
     /// Adds `object` under its own resource tracker and resolves `entries`.
     fn link(&self, name: &str, entries: &[&str], object: &[u8]) -> Result<Compiled, Error> {
         let cname = CString::new(name).unwrap_or_default();
-        let codegen = self.0.codegen.lock().unwrap_or_else(|e| e.into_inner());
+        let linking = self.0.linking.lock().unwrap_or_else(|e| e.into_inner());
         let t = Instant::now();
         // SAFETY: the memory buffer is a copy of `object` (LLVM owns it);
         // AddObjectFileWithRT consumes it even when it fails; the tracker
@@ -443,7 +442,7 @@ impl Jit {
         };
         compiled.timings.link = t.elapsed();
         // Release the lock before `compiled` can drop (its Drop takes it).
-        drop(codegen);
+        drop(linking);
         compiled.addresses = linked?;
         Ok(compiled)
     }

@@ -7,6 +7,10 @@
 //! 7), `--budget-ms M` (time per cell before it stops at 3 runs, default
 //! 1500), `--kernel NAME` (only that kernel).
 //!
+//! Then, for every kernel on each native tier, a second process's first run
+//! with a warm persistent code cache (a first process filled it) beside the
+//! steady state, and what linking the stored code cost per unit.
+//!
 //! The criterion suite (`cargo bench --bench kernels`) measures the same
 //! pairs with more care; this is the seconds-long version for a README.
 
@@ -61,6 +65,7 @@ type Cell = Result<Duration, String>;
 
 fn main() {
     suite::probe_main();
+    first_run_child();
     let o = options();
     suite::configure();
     let engines = Engine::available();
@@ -90,6 +95,7 @@ fn main() {
     print_table(&engines, &rows);
 
     print_costs(&costs);
+    print_warm_cache(&engines, &rows);
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
@@ -190,6 +196,167 @@ fn print_costs(costs: &[Cost]) {
             ms(o2),
             ms(cg),
             ms(c.first)
+        );
+    }
+}
+
+// ── a second process's first run, warm persistent cache ──
+
+/// Asks this binary to run one (kernel, engine) pair once, timed, and exit.
+const FIRST_RUN_ENV: &str = "FUSEVM_BENCH_FIRST_RUN";
+
+/// In a first-run child: runs the pair once with the persistent cache the
+/// environment names, checks the result, prints `first_ns hits compiles`
+/// and each linked unit's milliseconds, and exits.
+fn first_run_child() {
+    use fusevm_llvm::jit::events::JitEvent;
+    use std::sync::{Arc, Mutex};
+    let Ok(what) = std::env::var(FIRST_RUN_ENV) else {
+        return;
+    };
+    let (kernel, engine) = what.split_once('/').expect("kernel/engine");
+    let k = KERNELS.iter().find(|k| k.name == kernel).expect("kernel");
+    let e = Engine::named(engine).expect("engine");
+    suite::configure();
+    // Process start-up (the LLVM session), reported on its own.
+    let t = std::time::Instant::now();
+    JitCompiler::warm_up();
+    let startup = t.elapsed();
+    let loads = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&loads);
+    JitCompiler::set_event_hook(Some(Arc::new(move |ev: &JitEvent| {
+        if let JitEvent::CacheHit { millis, .. } = ev {
+            sink.lock().unwrap().push(*millis);
+        }
+    })));
+    let mut run = suite::runner(k, e).unwrap_or_else(|why| {
+        println!("{why}");
+        std::process::exit(3)
+    });
+    let t = std::time::Instant::now();
+    let got = run();
+    let first = t.elapsed();
+    if let Err(why) = suite::check(k, got, &(k.native)()) {
+        println!("{why}");
+        std::process::exit(3)
+    }
+    let d = JitCompiler::stats().disk;
+    let loads: Vec<String> = loads
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|m| m.to_string())
+        .collect();
+    println!(
+        "{} {} {} {} {}",
+        first.as_nanos(),
+        startup.as_nanos(),
+        d.hits,
+        d.llvm_compilations,
+        loads.join(",")
+    );
+    std::process::exit(0)
+}
+
+/// One first-run child's report.
+struct FirstRun {
+    first: Duration,
+    startup: Duration,
+    hits: u64,
+    compiles: u64,
+    loads: Vec<f64>,
+}
+
+fn first_run(k: &str, e: Engine, dir: &std::path::Path) -> Result<FirstRun, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let out = std::process::Command::new(exe)
+        .env(FIRST_RUN_ENV, format!("{k}/{}", e.name()))
+        .env(fusevm_llvm::jit::persist::DIR_ENV, dir)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| e.to_string())?;
+    let said = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if !out.status.success() {
+        return Err(format!("first run failed: {said}"));
+    }
+    let mut f = said.split(' ');
+    let mut num = || {
+        f.next()
+            .and_then(|x| x.parse::<u64>().ok())
+            .ok_or("bad report")
+    };
+    let first = Duration::from_nanos(num()?);
+    let startup = Duration::from_nanos(num()?);
+    let (hits, compiles) = (num()?, num()?);
+    let loads = said
+        .split(' ')
+        .nth(4)
+        .unwrap_or("")
+        .split(',')
+        .filter_map(|m| m.parse().ok())
+        .collect();
+    Ok(FirstRun {
+        first,
+        startup,
+        hits,
+        compiles,
+        loads,
+    })
+}
+
+fn median(mut xs: Vec<f64>) -> Option<f64> {
+    xs.sort_by(f64::total_cmp);
+    xs.get(xs.len() / 2).copied()
+}
+
+fn print_warm_cache(engines: &[Engine], rows: &[(&str, Vec<Cell>)]) {
+    println!(
+        "\n| kernel | tier | steady state | 2nd process: first run, warm cache | ratio | units linked | LLVM compilations | linking ms per unit (median) | process start-up (LLVM session) |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
+    let mut all_loads = Vec::new();
+    for (name, cells) in rows {
+        for (e, cell) in engines.iter().zip(cells) {
+            let Ok(steady) = cell else { continue };
+            if !matches!(e, Engine::BlockTier | Engine::TracingTier) {
+                continue;
+            }
+            let dir = std::env::temp_dir().join(format!(
+                "fusevm-bench-cache-{}-{name}-{}",
+                std::process::id(),
+                e.name()
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
+            let cold = first_run(name, *e, &dir);
+            let warm = cold.and_then(|_| first_run(name, *e, &dir));
+            let _ = std::fs::remove_dir_all(&dir);
+            match warm {
+                Ok(w) => {
+                    all_loads.extend(w.loads.iter().copied());
+                    println!(
+                        "| {name} | {} | {:.2} ms | {:.2} ms | {:.2}× | {} | {} | {} | {:.2} ms |",
+                        e.name(),
+                        ms(*steady),
+                        ms(w.first),
+                        ms(w.first) / ms(*steady),
+                        w.hits,
+                        w.compiles,
+                        median(w.loads).map_or("—".into(), |m| format!("{m:.3}")),
+                        ms(w.startup)
+                    );
+                }
+                Err(why) => println!(
+                    "| {name} | {} | {:.2} ms | {why} | | | | |",
+                    e.name(),
+                    ms(*steady)
+                ),
+            }
+        }
+    }
+    if let Some(m) = median(all_loads) {
+        println!(
+            "\nLinking a stored unit: {m:.3} ms median over every unit above. The first run is timed after \
+                  `JitCompiler::warm_up` (the process's LLVM session, once per process: last column)."
         );
     }
 }

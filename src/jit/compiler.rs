@@ -619,20 +619,14 @@ impl JitCompiler {
 
     /// [`Self::trace_export`] for every loop of `chunk`.
     pub fn trace_export_all(&self, chunk: &Chunk) -> Vec<TraceMetadata> {
-        trace::anchors_of(chunk.content_hash())
-            .into_iter()
-            .flat_map(|ip| trace::meta::export(chunk, ip, false))
-            .collect()
+        trace::meta::export_all(chunk, false)
     }
 
     /// [`Self::trace_export_all`] with each trace's compiled code
     /// ([`TraceMetadata::code`]): importing it into a process with the same
     /// build, LLVM and CPU links that code and runs no LLVM.
     pub fn trace_export_all_with_code(&self, chunk: &Chunk) -> Vec<TraceMetadata> {
-        trace::anchors_of(chunk.content_hash())
-            .into_iter()
-            .flat_map(|ip| trace::meta::export(chunk, ip, true))
-            .collect()
+        trace::meta::export_all(chunk, true)
     }
 
     /// Compiles the trace `meta` describes, main path and side paths with
@@ -677,6 +671,17 @@ impl JitCompiler {
     pub fn set_code_cache_capacity(chunks: usize) {
         CAPACITY.store(chunks.max(1) as u64, Relaxed);
         // Shrinking takes effect at the next compilation.
+    }
+
+    /// Creates the process's LLVM session and reads the host CPU's identity
+    /// now (about 1 ms, once per process), so the first compilation or
+    /// persistent-cache load doesn't pay for it. Optional: an embedder that
+    /// restarts often can call it at start-up, or on a thread of its own
+    /// while it starts. `false` if LLVM can't be set up (every tier then
+    /// stays in the interpreter).
+    pub fn warm_up() -> bool {
+        persist::identity();
+        engine::jit().is_ok()
     }
 
     /// Keeps every unit's object code in `dir` (created if missing), so a

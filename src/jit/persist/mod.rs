@@ -9,7 +9,9 @@
 //! rejected with the reason, never linked, and replaced by a fresh
 //! compilation. The directory stays under a size bound, least recently used
 //! records removed first ([`dir`]). A directory that can't be written
-//! degrades to compiling, with one warning event.
+//! degrades to compiling, with one warning event. A chunk's traces (paths,
+//! kinds and code) are kept too, so a later process runs its loops
+//! natively from their first back-edge (`traces.rs`).
 //!
 //! Trust: the checksum detects corruption and tampering by anything that
 //! does not also recompute it. Like a directory of shared libraries, a
@@ -19,6 +21,7 @@
 
 pub mod dir;
 pub mod record;
+pub(crate) mod traces;
 
 pub use dir::DirStats;
 pub use record::{CacheKey, CacheRecord, EXTENSION, FORMAT, Rejection};
@@ -65,6 +68,7 @@ pub fn directory() -> Option<PathBuf> {
 pub fn set_directory(dir: Option<&Path>) {
     *dir_cell().write().unwrap_or_else(|e| e.into_inner()) = dir.map(Path::to_path_buf);
     *WARNED.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    traces::forget_lookups();
 }
 
 /// Bounds the directory's size (checked after every store).
@@ -152,10 +156,15 @@ pub(crate) fn unit_bytes(
     u
 }
 
+/// What this process's code depends on besides its IR (read once).
+pub(crate) fn identity() -> &'static TargetIdentity {
+    static IDENTITY: OnceLock<TargetIdentity> = OnceLock::new();
+    IDENTITY.get_or_init(Jit::target_identity)
+}
+
 /// The key of `unit` in this process.
 pub(crate) fn key_of(unit: Vec<u8>) -> CacheKey {
-    static IDENTITY: OnceLock<TargetIdentity> = OnceLock::new();
-    let id = IDENTITY.get_or_init(Jit::target_identity);
+    let id = identity();
     CacheKey {
         crate_version: env!("CARGO_PKG_VERSION").into(),
         build: env!("FUSEVM_BUILD_FINGERPRINT").into(),
@@ -355,7 +364,7 @@ fn link(jit: &Jit, key: &CacheKey, symbol: &Symbol, bytes: &[u8]) -> Result<Comp
 
 /// Counts and reports a refused record, removing it from `disk` (it is
 /// replaced when the unit is stored again).
-fn reject(owner: u128, file: &str, reason: String, disk: Option<&Path>) {
+pub(crate) fn reject(owner: u128, file: &str, reason: String, disk: Option<&Path>) {
     REJECTED.fetch_add(1, Relaxed);
     if let Some(d) = disk {
         dir::remove(d, file);
@@ -369,7 +378,7 @@ fn reject(owner: u128, file: &str, reason: String, disk: Option<&Path>) {
 
 /// Writes a record and keeps the directory under its bound; a failure is
 /// reported once per directory, and the code is used all the same.
-fn store(owner: u128, dir: &Path, file: &str, record: &[u8]) {
+pub(crate) fn store(owner: u128, dir: &Path, file: &str, record: &[u8]) {
     match dir::write_atomic(dir, file, record) {
         Ok(()) => {
             STORES.fetch_add(1, Relaxed);

@@ -114,6 +114,14 @@ pub fn export(chunk: &Chunk, ip: usize, with_code: bool) -> Vec<TraceMetadata> {
         .collect()
 }
 
+/// The metadata of every trace of `chunk` (`with_code`: with its code).
+pub fn export_all(chunk: &Chunk, with_code: bool) -> Vec<TraceMetadata> {
+    super::anchors_of(chunk.content_hash())
+        .into_iter()
+        .flat_map(|ip| export(chunk, ip, with_code))
+        .collect()
+}
+
 /// Bytes from a hex string (`None` if it isn't hex).
 fn from_hex(hex: &str) -> Option<Vec<u8>> {
     if hex.len() % 2 != 0 || !hex.is_ascii() {

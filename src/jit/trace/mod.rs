@@ -320,7 +320,12 @@ impl VM {
         if !known && !hot && first {
             // The loop's first back-edge in this VM: traces compiled
             // elsewhere (another VM, another thread, an import) run at once.
-            if let Some(a) = find_anchor(hash, next).filter(|a| a.is_compiled()) {
+            // Traces a former process stored come in first (once per chunk).
+            let mut found = find_anchor(hash, next).filter(|a| a.is_compiled());
+            if found.is_none() && super::persist::traces::load_once(self.chunk()) {
+                found = find_anchor(hash, next).filter(|a| a.is_compiled());
+            }
+            if let Some(a) = found {
                 tr.anchors.insert(next, a);
                 known = true;
             }
@@ -450,6 +455,8 @@ impl VM {
             }
             None => traces.push(trace),
         }
+        drop(traces);
+        super::persist::traces::save(&chunk);
     }
 
     /// Side paths between the main path and the path of `key`.

@@ -1,0 +1,109 @@
+//! A chunk's traces kept beside its code: after every trace compilation
+//! the chunk's trace metadata (with each trace's code) is stored as one
+//! record; a later process imports it at the first back-edge of any of the
+//! chunk's loops, so its loops run natively without recording, waiting
+//! for exits to get hot, or compiling.
+//!
+//! The record is sealed and keyed like any unit's (a file of another build
+//! or CPU is foreign); its metadata is checked by the import like any
+//! other, so a record can only ever describe paths that fit the chunk.
+
+use super::record::CacheRecord;
+use super::{dir, directory, key_of, reject};
+use crate::bytecode::chunk::Chunk;
+use crate::jit::trace::meta::{self, TraceMetadata};
+use rustc_hash::FxHashSet;
+use std::sync::Mutex;
+
+/// The entry name a traces record carries (it holds no code of its own).
+const ENTRY: &str = "traces";
+
+/// Chunks whose traces record this process has looked for.
+static LOOKED: Mutex<Option<FxHashSet<u128>>> = Mutex::new(None);
+
+/// The key of `chunk`'s traces record.
+fn key(hash: u128) -> super::CacheKey {
+    let mut unit = b"traces1".to_vec();
+    unit.extend_from_slice(&hash.to_le_bytes());
+    key_of(unit)
+}
+
+/// Stores every trace of `chunk` (with code) as its traces record, if a
+/// cache directory is in use.
+pub(crate) fn save(chunk: &Chunk) {
+    let Some(d) = directory() else { return };
+    let metas = meta::export_all(chunk, true);
+    let Ok(json) = serde_json::to_vec(&metas) else {
+        return;
+    };
+    let key = key(chunk.content_hash());
+    let file = key.file_name();
+    let record = CacheRecord {
+        key,
+        entry: ENTRY.into(),
+        object: json,
+    }
+    .encode();
+    super::store(chunk.content_hash(), &d, &file, &record);
+}
+
+/// Imports `chunk`'s traces record, once per process and chunk, if a cache
+/// directory is in use and holds one. Returns whether any trace came in.
+pub(crate) fn load_once(chunk: &Chunk) -> bool {
+    let Some(d) = directory() else { return false };
+    let hash = chunk.content_hash();
+    {
+        let mut looked = LOOKED.lock().unwrap_or_else(|e| e.into_inner());
+        let looked = looked.get_or_insert_with(FxHashSet::default);
+        if looked.len() >= 1 << 16 {
+            looked.clear(); // bounded: looking again is only a file read
+        }
+        if !looked.insert(hash) {
+            return false;
+        }
+    }
+    let key = key(hash);
+    let file = key.file_name();
+    let bytes = match dir::read(&d, &file) {
+        Ok(Some(b)) => b,
+        Ok(None) => return false,
+        Err(e) => {
+            reject(hash, &file, e.to_string(), None);
+            return false;
+        }
+    };
+    let metas = CacheRecord::decode_for(&bytes, &key)
+        .map_err(|r| r.to_string())
+        .and_then(|rec| {
+            serde_json::from_slice::<Vec<TraceMetadata>>(&rec.object)
+                .map_err(|e| format!("trace metadata does not parse: {e}"))
+        });
+    let metas = match metas {
+        Ok(m) => m,
+        Err(why) => {
+            reject(hash, &file, why, Some(&d));
+            return false;
+        }
+    };
+    let mut any = false;
+    for m in &metas {
+        match meta::import(chunk, m) {
+            Ok(()) => any = true,
+            Err(why) => reject(
+                hash,
+                &file,
+                format!("trace at op {}: {why}", m.anchor),
+                None,
+            ),
+        }
+    }
+    if any {
+        dir::touch(&d, &file);
+    }
+    any
+}
+
+/// Forgets which chunks were looked up (a new directory was set).
+pub(crate) fn forget_lookups() {
+    *LOOKED.lock().unwrap_or_else(|e| e.into_inner()) = None;
+}
