@@ -12,9 +12,12 @@
 //!    ([`assemble`] / [`disassemble`]);
 //! 2. **interpreter** ([`interp`]): [`VM`], with [`interp::semantics`] as the
 //!    single definition of what each op computes;
-//! 3. **native tiers** ([`jit`]): configured by [`TraceJitConfig`], entered
-//!    through [`JitCompiler`] or [`VM::enable_tracing_jit`], compiled by the
-//!    `fusevm-llvm-backend` crate (LLVM 19, O2, ORC LLJIT).
+//! 3. **native tiers** (`jit`, the default cargo feature `jit`): configured
+//!    by `TraceJitConfig`, entered through `JitCompiler` or
+//!    [`VM::enable_tracing_jit`], compiled by the `fusevm-llvm-backend`
+//!    crate (LLVM 19, O2, ORC LLJIT). The interpreter reaches them only
+//!    through [`interp::tiers::Tiers`]; without the feature the crate is the
+//!    interpreter alone and links no LLVM.
 //!
 //! ## Example
 //!
@@ -75,7 +78,8 @@
 //! (here after its first invocation on this thread, the default
 //! `block_threshold`) and returns exactly what the interpreter would:
 //!
-//! ```
+#![cfg_attr(feature = "jit", doc = "```")]
+#![cfg_attr(not(feature = "jit"), doc = "```ignore")]
 //! use fusevm_llvm::{assemble, JitCompiler, VM, Value};
 //! let chunk = assemble("
 //!         LoadInt 0
@@ -108,6 +112,7 @@
 
 pub mod bytecode;
 pub mod interp;
+#[cfg(feature = "jit")]
 pub mod jit;
 
 pub use bytecode::asm::{AsmError, assemble};
@@ -116,17 +121,21 @@ pub use bytecode::disasm::{DisasmError, disassemble};
 pub use bytecode::op::{Op, Operand, OperandKind};
 pub use bytecode::value::{Kind, Value};
 pub use bytecode::verify::{VerifyError, verify};
+#[cfg(feature = "jit")]
 pub use fusevm_llvm_backend::{CompileTimings, DumpOptions};
 pub use interp::host::{
     BuiltinHandler, ExtensionFn, ExtensionHandler, ExtensionWideHandler, SharedBuffer,
 };
 pub use interp::pool::VMPool;
 pub use interp::vm::{Frame, FrameKind, Limits, VM, VMResult, VmError};
+#[cfg(feature = "jit")]
 pub use jit::compiler::{BlockNum, DEFAULT_CODE_CACHE_CAPACITY, JitCompiler, JitStats, SlotKind};
+#[cfg(feature = "jit")]
 pub use jit::config::TraceJitConfig;
+#[cfg(feature = "jit")]
 pub use jit::trace::meta::{SidePathMeta, StepMeta, TraceMetadata};
 
 /// The README's Rust examples, compiled and run as doctests.
 #[doc = include_str!("../README.md")]
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "jit"))]
 pub struct ReadmeDoctests;

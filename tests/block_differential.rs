@@ -1,6 +1,7 @@
 //! Differential test: random well-formed programs (`common/programs.rs`)
 //! give the same result, slots, stack and frames interpreted and in the
 //! block tier.
+#![cfg(feature = "jit")]
 
 mod common;
 use common::*;

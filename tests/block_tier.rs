@@ -1,6 +1,7 @@
 //! The block tier: agreement with the interpreter (examples, SPEC §2.1
 //! rows, the SPEC §4 defects), thresholds, failures, subroutines, the raw
 //! API. Every test pins the block threshold and checks the tier ran.
+#![cfg(feature = "jit")]
 
 mod common;
 use common::*;

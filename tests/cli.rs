@@ -1,4 +1,5 @@
 //! The `fusevm-llvm` binary: results, errors and exit codes.
+#![cfg(feature = "jit")] // the CLI is built with the native tiers
 
 use std::process::{Command, Output};
 

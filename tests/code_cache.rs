@@ -2,6 +2,7 @@
 //! cache keeps at most its capacity of chunks (least recently used go
 //! first), and compiling thousands of distinct chunks keeps the process's
 //! memory flat. One test function: the capacity is process-wide.
+#![cfg(feature = "jit")]
 
 mod common;
 use common::*;

@@ -5,6 +5,7 @@
 //!
 //! The cache directory and the event hook are process-wide, so the
 //! in-process tests take one lock; the cross-process tests run the CLI.
+#![cfg(feature = "jit")]
 
 mod common;
 use fusevm_llvm::jit::events::JitEvent;

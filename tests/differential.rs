@@ -18,6 +18,7 @@
 //! A mismatch prints the program minimised as `.fasm` and writes it to
 //! `target/differential/`; copy it into `tests/regressions/` (header lines
 //! `; presets: ...` and `; budget: N` say how it is run) to keep it.
+#![cfg(feature = "jit")]
 
 mod common;
 use common::outcome::Outcome;

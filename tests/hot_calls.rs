@@ -1,6 +1,7 @@
 //! Hot subroutines of chunks the block tier can't take whole run as native
 //! code from an interpreted call on. One test function: it reads the
 //! process-wide count of native calls, which other tests would move.
+#![cfg(feature = "jit")]
 
 mod common;
 use common::traced::*;

@@ -1,5 +1,6 @@
 //! The event hook: one event per thing the JIT does, for this test's
 //! chunks (the hook is process-wide: one test function).
+#![cfg(feature = "jit")]
 
 mod common;
 use common::traced::*;

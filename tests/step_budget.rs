@@ -1,6 +1,7 @@
 //! The step budget: runs stop with "step budget exhausted" at the same op,
 //! in the same state, with the same steps left, in the interpreter, the
 //! block tier and the tracing tier; runaway loops and recursion end.
+#![cfg(feature = "jit")]
 
 mod common;
 use common::outcome::Outcome;

@@ -2,6 +2,7 @@
 //! the JIT (block tier on some threads, tracing on others: the
 //! configuration is per thread; the code cache and trace registry are
 //! shared), give exactly the single-threaded interpreter's results.
+#![cfg(feature = "jit")]
 
 mod common;
 use common::outcome::Outcome;

@@ -3,6 +3,7 @@
 //! globals) through runtime helpers, and every result, slot, global and
 //! printed byte matches the interpreter. Each test keeps the block tier out
 //! and checks the trace compiled and ran.
+#![cfg(feature = "jit")]
 
 mod common;
 use common::traced::*;

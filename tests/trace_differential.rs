@@ -3,6 +3,7 @@
 //! strings) give the same result, slots, stack, frames, globals and output
 //! interpreted and with the tracing tier (block tier off, traces recorded
 //! after one back-edge).
+#![cfg(feature = "jit")]
 
 mod common;
 use common::*;

@@ -2,6 +2,7 @@
 //! them rebuild the callee's frames, recursion is bounded by
 //! `max_inline_recursion`, side paths chain up to `max_trace_chain`. Every
 //! test keeps the block tier out (`pin`) and checks the trace compiled.
+#![cfg(feature = "jit")]
 
 mod common;
 use common::traced::*;

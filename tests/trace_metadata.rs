@@ -1,6 +1,7 @@
 //! Trace metadata: exported traces (main path and side paths) survive a
 //! trip through JSON and are compiled again on import, in a fresh thread,
 //! with their identity; metadata of another chunk or format is refused.
+#![cfg(feature = "jit")]
 
 mod common;
 use common::traced::*;

@@ -1,6 +1,7 @@
 //! The tracing tier: hot loops compile and run natively, side exits resume
 //! the interpreter with its exact state. Every test keeps the block tier out
 //! (`block_threshold = u32::MAX`) and checks the trace compiled.
+#![cfg(feature = "jit")]
 
 mod common;
 use common::traced::*;

@@ -103,6 +103,11 @@ pub enum Engine {
     /// The fusevm crate's VM with its JIT enabled (`enable_tracing_jit`:
     /// block and tracing tiers, as an embedder runs it).
     FusevmJit,
+    /// Lua 5.4 (`lua5.4` on PATH) running `benches/lua/{kernel}.lua`, timed
+    /// inside its own process.
+    Lua54,
+    /// LuaJIT 2.1 (`luajit` on PATH), likewise.
+    LuaJit,
 }
 
 impl Engine {
@@ -116,6 +121,8 @@ impl Engine {
             Engine::FusevmInterp => "fusevm_interp",
             Engine::FusevmBlock => "fusevm_block",
             Engine::FusevmJit => "fusevm_vm_jit",
+            Engine::Lua54 => "lua5.4",
+            Engine::LuaJit => "luajit",
         }
     }
 
@@ -133,15 +140,39 @@ impl Engine {
         Engine::FusevmInterp,
         Engine::FusevmBlock,
         Engine::FusevmJit,
+        Engine::Lua54,
+        Engine::LuaJit,
     ];
 
-    /// The engines this build has (the fusevm ones need `peer-bench`).
+    /// The engines this build has in this process (the fusevm ones need
+    /// `peer-bench`; the Lua ones run in processes of their own: see
+    /// [`lua_median`]).
     pub fn available() -> Vec<Engine> {
         Engine::ALL
             .iter()
             .copied()
             .filter(|e| cfg!(feature = "peer-bench") || !e.is_peer())
+            .filter(|e| !e.is_lua())
             .collect()
+    }
+
+    /// The Lua engines whose interpreter is on PATH (`ci/setup-bench.sh`
+    /// installs both).
+    pub fn lua_available() -> Vec<Engine> {
+        [Engine::Lua54, Engine::LuaJit]
+            .into_iter()
+            .filter(|e| {
+                std::process::Command::new(e.name())
+                    .arg("-v")
+                    .output()
+                    .is_ok_and(|o| o.status.success())
+            })
+            .collect()
+    }
+
+    /// Whether this engine is a Lua interpreter (timed in its own process).
+    pub fn is_lua(self) -> bool {
+        matches!(self, Engine::Lua54 | Engine::LuaJit)
     }
 
     /// Whether this is another project's engine (checked in a child
@@ -271,7 +302,46 @@ pub fn runner(k: &'static Kernel, e: Engine) -> Result<Runner, String> {
         Engine::FusevmInterp | Engine::FusevmBlock | Engine::FusevmJit => {
             return Err("needs --features peer-bench".into());
         }
+        Engine::Lua54 | Engine::LuaJit => return Err("timed by lua_median".into()),
     })
+}
+
+/// Runs `benches/lua/{kernel}.lua` on Lua engine `e` for `runs` timed runs
+/// (its own CPU-time clock around each call, in one process); checks its
+/// result against native Rust's and returns the median.
+pub fn lua_median(k: &Kernel, e: Engine, runs: usize) -> Result<Duration, String> {
+    let script = format!("{}/benches/lua/{}.lua", env!("CARGO_MANIFEST_DIR"), k.file);
+    let mut params: Vec<(u16, i64)> = k.params.to_vec();
+    params.sort_unstable();
+    let out = std::process::Command::new(e.name())
+        .arg(&script)
+        .args(params.iter().map(|(_, v)| v.to_string()))
+        .arg(runs.max(1).to_string())
+        .output()
+        .map_err(|err| format!("{}: {err}", e.name()))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(format!("failed: {}", err.lines().next().unwrap_or("")));
+    }
+    let mut lines = text.lines();
+    let got = lines.next().unwrap_or("").trim();
+    let agrees = match (k.native)() {
+        Value::Int(i) => got.parse::<i64>() == Ok(i),
+        Value::Float(f) => got.parse::<f64>().is_ok_and(|g| g.to_bits() == f.to_bits()),
+        _ => false,
+    };
+    if !agrees {
+        return Err(format!(
+            "another answer: {got} (64-bit integer semantics differ)"
+        ));
+    }
+    let mut times: Vec<f64> = lines.filter_map(|l| l.trim().parse().ok()).collect();
+    times.sort_by(f64::total_cmp);
+    times
+        .get(times.len() / 2)
+        .map(|s| Duration::from_secs_f64(*s))
+        .ok_or_else(|| "no timings".into())
 }
 
 /// Child-process check of a peer engine: the environment variable that

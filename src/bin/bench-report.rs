@@ -7,6 +7,11 @@
 //! 7), `--budget-ms M` (time per cell before it stops at 3 runs, default
 //! 1500), `--kernel NAME` (only that kernel).
 //!
+//! With `lua5.4` and `luajit` on PATH (`ci/setup-bench.sh`), each kernel's
+//! Lua version (`benches/lua/`) runs too, timed inside its own process, and
+//! a second table sets our interpreter against Lua 5.4 and our fastest
+//! native tier against LuaJIT.
+//!
 //! Then, for every kernel on each native tier, a second process's first run
 //! with a warm persistent code cache (a first process filled it) beside the
 //! steady state, and what linking the stored code cost per unit.
@@ -68,7 +73,8 @@ fn main() {
     first_run_child();
     let o = options();
     suite::configure();
-    let engines = Engine::available();
+    let mut engines = Engine::available();
+    engines.extend(Engine::lua_available());
     let mut rows: Vec<(&str, Vec<Cell>)> = Vec::new();
     let mut costs = Vec::new();
     for k in KERNELS {
@@ -79,6 +85,10 @@ fn main() {
         let mut cells = Vec::new();
         for &e in &engines {
             eprint!(" {}", e.name());
+            if e.is_lua() {
+                cells.push(suite::lua_median(k, e, o.runs));
+                continue;
+            }
             let before = JitCompiler::stats();
             let started = std::time::Instant::now();
             let prepared = suite::prepare_safely(k, e);
@@ -93,6 +103,7 @@ fn main() {
         rows.push((k.name, cells));
     }
     print_table(&engines, &rows);
+    print_against_lua(&engines, &rows);
 
     print_costs(&costs);
     print_warm_cache(&engines, &rows);
@@ -147,6 +158,37 @@ fn print_table(engines: &[Engine], rows: &[(&str, Vec<Cell>)]) {
     for (i, n) in notes.iter().enumerate() {
         println!("[{}] {n}", i + 1);
     }
+}
+
+/// Our interpreter against Lua 5.4's, our fastest native tier against
+/// LuaJIT's, from the cells just measured (when those columns exist).
+fn print_against_lua(engines: &[Engine], rows: &[(&str, Vec<Cell>)]) {
+    let col = |e: Engine| engines.iter().position(|x| *x == e);
+    let (Some(lua), jit) = (col(Engine::Lua54), col(Engine::LuaJit)) else {
+        return;
+    };
+    let interp = col(Engine::Interpreter);
+    let tiers = [col(Engine::BlockTier), col(Engine::TracingTier)];
+    println!("\n| kernel | interpreter / lua5.4 | our best native tier / luajit |");
+    println!("|---|---:|---:|");
+    let ratio = |a: Option<&Cell>, b: Option<&Cell>| match (a, b) {
+        (Some(Ok(a)), Some(Ok(b))) => format!("{:.2}×", ms(*a) / ms(*b)),
+        _ => "—".into(),
+    };
+    for (name, cells) in rows {
+        let best = tiers
+            .iter()
+            .flatten()
+            .filter_map(|&c| cells[c].as_ref().ok())
+            .min()
+            .map(|d| Ok(*d));
+        println!(
+            "| {name} | {} | {} |",
+            ratio(interp.map(|i| &cells[i]), Some(&cells[lua])),
+            ratio(best.as_ref(), jit.map(|j| &cells[j]))
+        );
+    }
+    println!("\nLower is faster for us; — where a side has no time (see the notes above).");
 }
 
 /// What getting to native code cost one (kernel, tier) pair.

@@ -113,6 +113,7 @@ pub(crate) fn hash_insert(
 /// loop runs the same functions; native tiers call this for container ops
 /// on a boxed global.
 #[inline]
+#[cfg_attr(not(feature = "jit"), allow(dead_code))] // the native tiers call it
 pub(crate) fn apply_to_global(
     op: &crate::bytecode::op::Op,
     global: &mut Value,

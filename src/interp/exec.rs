@@ -38,7 +38,7 @@ impl VM {
     /// Runs from `self.ip` until the end of the chunk or a top-level return.
     /// On error `self.ip` is left at the failing op.
     pub(crate) fn execute(&mut self) -> Result<(), VmError> {
-        match (self.tracer.is_some(), self.fuel.is_some()) {
+        match (self.has_tiers(), self.fuel.is_some()) {
             (true, true) => self.execute_ops::<true, true>(),
             (true, false) => self.execute_ops::<true, false>(),
             (false, true) => self.execute_ops::<false, true>(),
@@ -414,7 +414,7 @@ impl VM {
                 // ── calls and frames ──
                 // A hot subroutine may run natively (the result replaces
                 // the arguments, and the interpreter goes on after the call).
-                Op::Call(n, argc) if TRACE && self.hot_call(n, argc) => {}
+                Op::Call(n, argc) if TRACE && self.tiers_call(n, argc) => {}
                 Op::Call(n, argc) => {
                     let entry = chunk.sub_entry(n).expect("verifier checked Call targets");
                     base = t!(self.push_call(argc, next));
@@ -608,7 +608,7 @@ impl VM {
             }
             if TRACE
                 && (next <= ip || self.recording)
-                && let Some(resume) = self.trace_hook(ip, &op, next)
+                && let Some(resume) = self.tiers_after_op(ip, &op, next)
             {
                 // Native code ran: it may have pushed scope frames, or
                 // failed to write output.

@@ -7,7 +7,9 @@
 //! - `fuse`: superinstructions the dispatch loop runs in one step;
 //! - `containers`: arrays, hashes, ranges;
 //! - `host`: builtins, extension handlers, output and input;
-//! - `pool`: recycling VMs.
+//! - `pool`: recycling VMs;
+//! - [`tiers`]: the few points where a run may change tiers, as a trait
+//!   native tiers implement (the interpreter imports nothing of them).
 
 mod calls;
 pub(crate) mod containers;
@@ -16,4 +18,5 @@ pub(crate) mod fuse;
 pub mod host;
 pub mod pool;
 pub mod semantics;
+pub mod tiers;
 pub mod vm;

@@ -3,7 +3,9 @@
 
 use super::fuse::{Fused, fuse};
 use super::host::{BuiltinHandler, ExtensionFn, ExtensionHandler, ExtensionWideHandler, Host};
+use super::tiers::Tiers;
 use crate::bytecode::chunk::Chunk;
+use crate::bytecode::op::Op;
 use crate::bytecode::value::Value;
 use crate::bytecode::verify::verify;
 use std::fmt;
@@ -154,11 +156,9 @@ pub struct VM {
     pub(crate) limits: Limits,
     /// An error raised by a builtin or extension handler.
     pub(crate) raised: Option<String>,
-    /// Whether `run` may use the native tiers.
-    jit: bool,
-    /// Back-edge counters and the trace recorder, while the JIT is enabled.
-    pub(crate) tracer: Option<Box<crate::jit::trace::Tracer>>,
-    /// Whether the trace recorder is capturing (every op goes to the hook).
+    /// The native tiers `run` may hand control to (see `tiers.rs`).
+    tiers: Option<Box<dyn Tiers>>,
+    /// Whether the tiers are recording (every op goes to them).
     pub(crate) recording: bool,
     /// Steps left in the step budget (`None`: unbounded).
     pub(crate) fuel: Option<u64>,
@@ -189,8 +189,7 @@ impl VM {
             host: Host::default(),
             limits: Limits::default(),
             raised: None,
-            jit: false,
-            tracer: None,
+            tiers: None,
             recording: false,
             fuel: None,
             fused_forward: None,
@@ -232,8 +231,10 @@ impl VM {
         self.globals.resize(chunk.names().len(), Value::Undef);
         self.ip = 0;
         self.raised = None;
-        self.tracer = None;
         self.recording = false;
+        if let Some(t) = self.tiers.as_mut() {
+            t.chunk_changed(&chunk);
+        }
         self.chunk = chunk;
     }
 
@@ -249,23 +250,60 @@ impl VM {
         }
     }
 
-    /// Lets [`VM::run`] use the native tiers (off by default): an eligible
-    /// chunk runs through the block tier once past `block_threshold`
-    /// invocations on this thread. Results never depend on it.
-    pub fn enable_tracing_jit(&mut self) {
-        self.jit = true;
+    /// Without the `jit` feature there are no native tiers: runs stay in
+    /// the interpreter (the method exists so embedders compile either way).
+    #[cfg(not(feature = "jit"))]
+    pub fn enable_tracing_jit(&mut self) {}
+
+    /// Hands [`VM::run`] to `tiers` at the points `tiers.rs` names (`None`:
+    /// interpret only). `VM::enable_tracing_jit` installs the crate's own.
+    pub fn set_tiers(&mut self, tiers: Option<Box<dyn Tiers>>) {
+        self.tiers = tiers;
+        self.recording = false;
     }
 
     /// Keeps [`VM::run`] in the interpreter.
     pub fn disable_tracing_jit(&mut self) {
-        self.jit = false;
-        self.tracer = None;
-        self.recording = false;
+        self.set_tiers(None);
     }
 
-    /// Whether [`VM::run`] may use the native tiers.
+    /// Whether [`VM::run`] may use native tiers.
     pub fn tracing_jit_enabled(&self) -> bool {
-        self.jit
+        self.tiers.is_some()
+    }
+
+    /// A fresh run may go native: the tiers run the chunk from op 0 and
+    /// hand back the interpreter's state where they stopped.
+    fn tiers_enter_run(&mut self) {
+        if let Some(mut t) = self.tiers.take() {
+            t.enter_run(self);
+            self.tiers = Some(t);
+        }
+    }
+
+    /// After op `ip` chose `next` (a back-edge, or any op while recording):
+    /// `Some(resume)` when native code ran.
+    pub(crate) fn tiers_after_op(&mut self, ip: usize, op: &Op, next: usize) -> Option<usize> {
+        let mut t = self.tiers.take()?;
+        let resume = t.after_op(self, ip, op, next);
+        self.recording = t.recording();
+        self.tiers = Some(t);
+        resume
+    }
+
+    /// Whether the tiers ran `Call name argc` natively.
+    pub(crate) fn tiers_call(&mut self, name: u16, argc: u8) -> bool {
+        let Some(mut t) = self.tiers.take() else {
+            return false;
+        };
+        let ran = t.call(self, name, argc);
+        self.tiers = Some(t);
+        ran
+    }
+
+    /// Whether native tiers are installed (the dispatch loop's `TRACE`).
+    pub(crate) fn has_tiers(&self) -> bool {
+        self.tiers.is_some()
     }
 
     /// Turns superinstructions (fused execution of common op sequences) on
@@ -283,13 +321,8 @@ impl VM {
         if let Err(e) = &self.verified {
             return VMResult::Error(e.clone());
         }
-        // A fresh run may go native: the block tier runs the chunk from op 0
-        // and hands back the interpreter's state where it stopped.
-        if self.jit && self.ip == 0 && self.frames.len() == 1 && self.raised.is_none() {
-            crate::jit::compiler::enter_block(self);
-        }
-        if self.jit && self.tracer.is_none() {
-            self.tracer = Some(Box::new(crate::jit::trace::Tracer::new(self.chunk.len())));
+        if self.ip == 0 && self.frames.len() == 1 && self.raised.is_none() {
+            self.tiers_enter_run();
         }
         let outcome = self.execute();
         let flushed = self.host.output.flush();

@@ -70,16 +70,11 @@ impl VM {
     /// Runs `Call n argc` natively if its subroutine is hot and compiles:
     /// the arguments are replaced by the result and `true` is returned;
     /// `false` leaves everything as it was for the interpreter.
-    pub(crate) fn hot_call(&mut self, n: u16, argc: u8) -> bool {
+    pub(crate) fn hot_call(&mut self, hc: &mut HotCalls, n: u16, argc: u8) -> bool {
         if self.recording || self.fuel.is_some() {
             return false;
         }
-        let Some(mut tracer) = self.tracer.take() else {
-            return false;
-        };
-        let ran = self.run_hot_call(&mut tracer.calls, n, argc);
-        self.tracer = Some(tracer);
-        ran
+        self.run_hot_call(hc, n, argc)
     }
 
     fn run_hot_call(&mut self, hc: &mut HotCalls, n: u16, argc: u8) -> bool {

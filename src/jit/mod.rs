@@ -21,5 +21,6 @@ pub(crate) mod hot_call;
 pub(crate) mod kinds;
 pub mod persist;
 pub(crate) mod support;
+pub(crate) mod tiers;
 pub(crate) mod trace;
 pub(crate) mod values;

@@ -4,6 +4,7 @@
 pub mod kernels;
 pub mod outcome;
 pub mod programs;
+#[cfg(feature = "jit")]
 pub mod traced;
 
 use fusevm_llvm::{Chunk, ChunkBuilder, Op, VM, VMResult, Value, assemble};
@@ -88,6 +89,7 @@ impl Rng {
 
 /// Pins the thread's JIT thresholds: the block tier compiles on the first
 /// run (`block`) or never, and tracing never arms.
+#[cfg(feature = "jit")]
 pub fn pin_block_tier(block: bool) {
     let mut cfg = fusevm_llvm::JitCompiler::get_config();
     cfg.block_threshold = if block { 0 } else { u32::MAX };
@@ -108,6 +110,7 @@ pub fn run_vm(chunk: &Chunk, jit: bool) -> (VMResult, VM) {
 
 /// Asserts the interpreter and the block tier agree on `chunk` (result,
 /// slots, stack) and that the block tier really ran it.
+#[cfg(feature = "jit")]
 #[track_caller]
 pub fn assert_block_agrees(chunk: &Chunk) {
     pin_block_tier(true);

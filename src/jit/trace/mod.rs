@@ -273,18 +273,24 @@ fn call_context(vm: &VM) -> usize {
         .unwrap_or(0)
 }
 
-impl VM {
-    /// After every op when tracing: records, counts back-edges, enters
-    /// compiled traces. `Some(ip)`: native code ran, resume at `ip`.
-    pub(crate) fn trace_hook(&mut self, ip: usize, op: &Op, next: usize) -> Option<usize> {
-        let mut tracer = self.tracer.take()?;
-        let resume = self.trace_step(&mut tracer, ip, op, next);
-        self.recording = tracer.recording.is_some();
-        self.tracer = Some(tracer);
-        resume
+impl Tracer {
+    /// Whether a recording is in progress (every op must reach the hook).
+    pub fn is_recording(&self) -> bool {
+        self.recording.is_some()
     }
+}
 
-    fn trace_step(&mut self, tr: &mut Tracer, ip: usize, op: &Op, next: usize) -> Option<usize> {
+impl VM {
+    /// After a back-edge, or any op while recording: records, counts
+    /// back-edges, enters compiled traces. `Some(ip)`: native code ran,
+    /// resume at `ip`.
+    pub(crate) fn trace_step(
+        &mut self,
+        tr: &mut Tracer,
+        ip: usize,
+        op: &Op,
+        next: usize,
+    ) -> Option<usize> {
         // A blacklisted anchor costs one array read per back-edge.
         if tr.recording.is_none() && tr.counts.get(next) == Some(&BLACKLISTED) {
             return None;
