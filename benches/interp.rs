@@ -1,5 +1,9 @@
 //! The interpreter against hand-written Rust, side by side in one run.
 //!
+//! The example programs (`examples/`, constant sizes), then every suite
+//! kernel in its plain forms (`benches/kernels/plain/`: what a simple
+//! frontend emits, loops top-tested and do-while; sizes from slots).
+//!
 //! `sum_loop` is the target kernel: 1e7 iterations of the unfused
 //! `sum = sum + i; i = i + 1` loop (GetSlot/Add/SetSlot/NumLt/JumpIfFalse/
 //! Jump). The native baseline feeds `i` through `black_box` so LLVM can not
@@ -12,10 +16,12 @@ use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Duration;
 
-#[path = "../tests/common/kernels.rs"]
-mod kernels;
 #[path = "common/medians.rs"]
 mod medians;
+#[path = "suite/table.rs"]
+#[allow(dead_code)]
+mod table;
+use table::native as kernels;
 
 fn example(name: &str) -> Arc<Chunk> {
     let path = format!("{}/examples/{name}.fasm", env!("CARGO_MANIFEST_DIR"));
@@ -62,6 +68,51 @@ fn report_ratio(group: &str, since: std::time::SystemTime) {
     }
 }
 
+/// A plain kernel's chunk, run with its sizes in its slots.
+fn plain_runner(k: &table::Kernel) -> impl Fn() -> Value {
+    let path = format!(
+        "{}/benches/kernels/{}.fasm",
+        env!("CARGO_MANIFEST_DIR"),
+        k.file
+    );
+    let src = std::fs::read_to_string(&path).expect("kernel exists");
+    let chunk = Arc::new(assemble(&src).expect("kernel assembles"));
+    let params = k.params;
+    move || {
+        let mut vm = VM::with_shared_chunk(Arc::clone(&chunk));
+        for (s, v) in params {
+            vm.set_slot(*s, Value::Int(black_box(*v)));
+        }
+        match vm.run() {
+            VMResult::Ok(v) => v,
+            other => panic!("kernel failed: {other}"),
+        }
+    }
+}
+
+fn plain_benches(c: &mut Criterion) {
+    for k in table::PLAIN_KERNELS {
+        let run = plain_runner(k);
+        let expected = (k.native)();
+        assert!(
+            run().same_as(&expected),
+            "{}: interpreter disagrees with native",
+            k.name
+        );
+        let started = std::time::SystemTime::now();
+        // Criterion names directories after groups: no slashes.
+        let group = format!("plain_{}", k.name.replace('/', "_"));
+        let mut g = c.benchmark_group(&group);
+        g.sample_size(10)
+            .warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_secs(3));
+        g.bench_function("interpreter", |b| b.iter(&run));
+        g.bench_function("native_rust", |b| b.iter(k.native));
+        g.finish();
+        report_ratio(&group, started);
+    }
+}
+
 fn benches(c: &mut Criterion) {
     bench_kernel(c, "sum_loop", example("sum"), || {
         Value::Int(kernels::sum(black_box(10_000_000)))
@@ -83,5 +134,5 @@ fn benches(c: &mut Criterion) {
     });
 }
 
-criterion_group!(interp, benches);
+criterion_group!(interp, benches, plain_benches);
 criterion_main!(interp);

@@ -45,10 +45,10 @@ fn check_programs(start: u64, count: usize) {
 
 #[test]
 fn random_programs_agree_interpreted_and_block_compiled_even_seeds() {
-    check_programs(0, 5_000);
+    check_programs(0, common::differential_count());
 }
 
 #[test]
 fn random_programs_agree_interpreted_and_block_compiled_odd_seeds() {
-    check_programs(1, 5_000);
+    check_programs(1, common::differential_count());
 }

@@ -7,6 +7,9 @@
 //! result or error, slots, stack, frames, globals, printed output, steps
 //! left. Then every reproducer in `tests/regressions/`.
 //!
+//! Every eighth program (`--cache-every N`) also runs with the persistent
+//! code cache: stored, forgotten, run again from disk, compared again.
+//!
 //! `cargo test --test differential` runs the fixed budget CI runs (2,000
 //! programs from seed 0). Longer:
 //!
@@ -66,6 +69,37 @@ fn check(chunk: &Chunk, presets: &[Value], budget: Option<u64>) -> Result<(), (T
             return Err((tier, d));
         }
     }
+    Ok(())
+}
+
+/// Runs one program in every tier with the persistent code cache in
+/// `dir`, forgets its code, and runs it again: the second time its units
+/// are linked from the records the first time stored (the traces from its
+/// traces record), and it must still agree. A key that missed
+/// something code depends on would serve one unit's code to another here.
+fn check_cached(
+    chunk: &Chunk,
+    presets: &[Value],
+    budget: Option<u64>,
+    dir: &std::path::Path,
+) -> Result<(), (Tier, String)> {
+    JitCompiler::set_code_cache_dir(Some(dir));
+    let before = JitCompiler::stats().disk;
+    let first = check(chunk, presets, budget);
+    let stored = JitCompiler::stats().disk;
+    JitCompiler::new().evict(chunk);
+    let second = first.and_then(|()| check(chunk, presets, budget));
+    let linked = JitCompiler::stats().disk;
+    JitCompiler::set_code_cache_dir(None);
+    second?;
+    // Code linked from disk runs from the start, so later tiering decisions
+    // (which kinds a loop is hot with) may differ and compile new units;
+    // but whatever the first run stored, the second linked some of it.
+    let first_stored = stored.stores > before.stores;
+    assert!(
+        !first_stored || linked.hits > stored.hits,
+        "the second run linked nothing the first stored"
+    );
     Ok(())
 }
 
@@ -158,7 +192,7 @@ fn regressions() -> usize {
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let (mut seed, mut count, mut long) = (0u64, 2_000u64, None);
+    let (mut seed, mut count, mut long, mut cache_every) = (0u64, 2_000u64, None, 8u64);
     while let Some(a) = args.next() {
         let mut num = || {
             args.next()
@@ -169,11 +203,15 @@ fn main() {
             "--seed" => seed = num(),
             "--count" => count = num(),
             "--long" => long = Some(Duration::from_secs(num())),
+            "--cache-every" => cache_every = num().max(1),
             _ => {} // the test harness's own flags
         }
     }
+    let cache_dir =
+        std::env::temp_dir().join(format!("fusevm-differential-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&cache_dir);
     let started = Instant::now();
-    let mut checked = 0u64;
+    let (mut checked, mut cached) = (0u64, 0u64);
     loop {
         let done = match long {
             Some(limit) => started.elapsed() >= limit,
@@ -185,7 +223,13 @@ fn main() {
         let s = seed + checked;
         let (chunk, presets, budget) = case(s);
         TRACE_LIMITS.set(limits_for(s));
-        if let Err((tier, why)) = check(&chunk, &presets, budget) {
+        let outcome = if s % cache_every == 0 {
+            cached += 1;
+            check_cached(&chunk, &presets, budget, &cache_dir)
+        } else {
+            check(&chunk, &presets, budget)
+        };
+        if let Err((tier, why)) = outcome {
             report(&format!("seed-{s}"), &chunk, &presets, budget, tier, &why);
         }
         checked += 1;
@@ -196,17 +240,24 @@ fn main() {
             );
         }
     }
+    let _ = std::fs::remove_dir_all(&cache_dir);
     let n = regressions();
     let s = JitCompiler::stats();
     println!(
         "differential: {checked} programs (seeds {seed}..{}) and {n} regressions agree in every tier, {:.1} s; \
-         {} chunks compiled whole, {} traces ({} calls inlined, {} exits inside inlined calls)",
+         {} chunks compiled whole, {} traces ({} calls inlined, {} exits inside inlined calls); \
+         {cached} programs run again from the persistent cache ({} units linked)",
         seed + checked,
         started.elapsed().as_secs_f64(),
         s.block_compiled,
         s.trace_compiled,
         s.trace_inlined_calls,
-        s.trace_callee_exits
+        s.trace_callee_exits,
+        s.disk.hits
+    );
+    assert!(
+        cached < 20 || s.disk.hits > 0,
+        "no unit was linked from the cache"
     );
     assert!(
         s.block_compiled > 0 && s.trace_compiled > 0,

@@ -10,13 +10,13 @@ use common::*;
 use fusevm_llvm::JitCompiler;
 
 /// Checks `count` programs from seeds `start..` (stepping by 2).
-fn check_programs(start: u64, count: u64) {
+fn check_programs(start: u64, count: usize) {
     let mut cfg = JitCompiler::get_config();
     cfg.block_threshold = u32::MAX;
     cfg.trace_threshold = 1;
     JitCompiler::set_config(cfg);
     let before = JitCompiler::stats().trace_compiled;
-    for seed in (start..).step_by(2).take(count as usize) {
+    for seed in (start..).step_by(2).take(count) {
         let (prints, strings) = match seed % 8 / 2 {
             0 => (true, false),
             1 => (true, true),
@@ -34,15 +34,18 @@ fn check_programs(start: u64, count: u64) {
     }
     // The tier really ran: most programs have a loop that gets hot.
     let compiled = JitCompiler::stats().trace_compiled - before;
-    assert!(compiled > count / 4, "only {compiled} traces compiled");
+    assert!(
+        compiled > count as u64 / 4,
+        "only {compiled} traces compiled"
+    );
 }
 
 #[test]
 fn random_programs_agree_interpreted_and_traced_even_seeds() {
-    check_programs(0, 5_000);
+    check_programs(0, common::differential_count());
 }
 
 #[test]
 fn random_programs_agree_interpreted_and_traced_odd_seeds() {
-    check_programs(1, 5_000);
+    check_programs(1, common::differential_count());
 }

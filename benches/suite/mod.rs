@@ -9,8 +9,8 @@
 //! sum and calls kernels' xor is there for that).
 #![allow(dead_code)]
 
-#[path = "../../tests/common/kernels.rs"]
-pub mod native;
+pub mod table;
+
 #[cfg(feature = "peer-bench")]
 pub mod peer;
 
@@ -18,70 +18,7 @@ use fusevm_llvm::{BlockNum, Chunk, JitCompiler, SlotKind, VM, VMResult, Value, a
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-/// One benchmark program.
-pub struct Kernel {
-    /// Group name.
-    pub name: &'static str,
-    /// `benches/kernels/{file}.fasm`.
-    pub file: &'static str,
-    /// Slots the embedder sets: (slot, value).
-    pub params: &'static [(u16, i64)],
-    /// The native-Rust baseline (its result is the expected one).
-    pub native: fn() -> Value,
-}
-
-/// Every kernel, in report order.
-pub const KERNELS: &[Kernel] = &[
-    Kernel {
-        name: "sum_loop",
-        file: "sum",
-        params: &[(0, 10_000_000)],
-        native: || Value::Int(native::sum_xor(black_box(10_000_000))),
-    },
-    Kernel {
-        name: "float_recurrence",
-        file: "float_recurrence",
-        params: &[(2, 1_000_000)],
-        native: || Value::Float(native::float_recurrence(black_box(1_000_000))),
-    },
-    Kernel {
-        name: "branch",
-        file: "branch",
-        params: &[(2, 3_000_000)],
-        native: || Value::Int(native::branch_plain(black_box(3_000_000))),
-    },
-    Kernel {
-        name: "nested",
-        file: "nested",
-        params: &[(3, 1000)],
-        native: || Value::Int(native::nested(black_box(1000))),
-    },
-    Kernel {
-        name: "fib27",
-        file: "fib",
-        params: &[(0, 27)],
-        native: || Value::Int(native::fib(black_box(27))),
-    },
-    Kernel {
-        name: "mandelbrot",
-        file: "mandelbrot",
-        params: &[(9, 200), (10, 50)],
-        native: || Value::Int(native::mandelbrot(black_box(200), black_box(50))),
-    },
-    Kernel {
-        name: "calls",
-        file: "calls",
-        params: &[(0, 3_000_000)],
-        native: || Value::Int(native::calls(black_box(3_000_000))),
-    },
-    Kernel {
-        name: "sieve",
-        file: "sieve",
-        params: &[(0, 1_000_000)],
-        native: || Value::Int(native::sieve(black_box(1_000_000))),
-    },
-];
+pub use table::{KERNELS, Kernel};
 
 /// What runs a kernel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -310,7 +247,7 @@ pub fn runner(k: &'static Kernel, e: Engine) -> Result<Runner, String> {
 /// (its own CPU-time clock around each call, in one process); checks its
 /// result against native Rust's and returns the median.
 pub fn lua_median(k: &Kernel, e: Engine, runs: usize) -> Result<Duration, String> {
-    let script = format!("{}/benches/lua/{}.lua", env!("CARGO_MANIFEST_DIR"), k.file);
+    let script = format!("{}/benches/lua/{}.lua", env!("CARGO_MANIFEST_DIR"), k.lua());
     let mut params: Vec<(u16, i64)> = k.params.to_vec();
     params.sort_unstable();
     let out = std::process::Command::new(e.name())

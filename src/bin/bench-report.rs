@@ -5,7 +5,8 @@
 //! `cargo run --release --bin bench-report` (add `--features peer-bench` for
 //! the fusevm columns). Options: `--runs N` (timed runs per cell, default
 //! 7), `--budget-ms M` (time per cell before it stops at 3 runs, default
-//! 1500), `--kernel NAME` (only that kernel).
+//! 1500), `--kernel NAME` (only that kernel, and its plain forms),
+//! `--no-plain` (leave out the plain forms: `benches/kernels/plain/`).
 //!
 //! With `lua5.4` and `luajit` on PATH (`ci/setup-bench.sh`), each kernel's
 //! Lua version (`benches/lua/`) runs too, timed inside its own process, and
@@ -24,12 +25,15 @@ mod suite;
 
 use fusevm_llvm::JitCompiler;
 use std::time::Duration;
+use suite::table::PLAIN_KERNELS;
 use suite::{Engine, KERNELS};
 
 struct Options {
     runs: usize,
     budget: Duration,
     only: Option<String>,
+    /// Also the plain forms (`--no-plain` leaves them out).
+    plain: bool,
 }
 
 fn options() -> Options {
@@ -37,6 +41,7 @@ fn options() -> Options {
         runs: 7,
         budget: Duration::from_millis(1500),
         only: None,
+        plain: true,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -48,6 +53,7 @@ fn options() -> Options {
                 o.budget = Duration::from_millis(ms);
             }
             "--kernel" => o.only = Some(value()),
+            "--no-plain" => o.plain = false,
             _ => usage(&a),
         }
     }
@@ -56,7 +62,7 @@ fn options() -> Options {
 
 fn usage(at: &str) -> ! {
     eprintln!(
-        "bench-report: bad argument {at:?}\nusage: bench-report [--runs N] [--budget-ms M] [--kernel NAME]"
+        "bench-report: bad argument {at:?}\nusage: bench-report [--runs N] [--budget-ms M] [--kernel NAME] [--no-plain]"
     );
     std::process::exit(2)
 }
@@ -75,15 +81,55 @@ fn main() {
     suite::configure();
     let mut engines = Engine::available();
     engines.extend(Engine::lua_available());
-    let mut rows: Vec<(&str, Vec<Cell>)> = Vec::new();
     let mut costs = Vec::new();
-    for k in KERNELS {
-        if o.only.as_deref().is_some_and(|n| n != k.name) {
+    let rows = measure(KERNELS, &engines, &o, &mut costs);
+    print_table(&engines, &rows);
+    print_against_lua(&engines, &rows);
+    if o.plain {
+        let plain = measure(PLAIN_KERNELS, &engines, &o, &mut costs);
+        println!(
+            "\n### Plain forms\n\nThe same kernels as a plain frontend emits them (`benches/kernels/plain/`: \
+             no fused ops, loops top-tested or do-while), same sizes and baselines.\n"
+        );
+        print_table(&engines, &plain);
+        print_against_lua(&engines, &plain);
+    }
+
+    print_costs(&costs);
+    print_warm_cache(&engines, &rows);
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    println!(
+        "\nMeasured on {cpu} ({} threads available), {} timed runs per cell (median).",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        o.runs
+    );
+}
+
+/// Every kernel of `kernels` (those `--kernel` picks) on every engine: a
+/// row of cells each; what compiling cost is added to `costs`.
+fn measure(
+    kernels: &'static [suite::Kernel],
+    engines: &[Engine],
+    o: &Options,
+    costs: &mut Vec<Cost>,
+) -> Vec<(&'static str, Vec<Cell>)> {
+    let mut rows = Vec::new();
+    for k in kernels {
+        let picked = |n: &str| k.name == n || k.name.split('/').next() == Some(n);
+        if o.only.as_deref().is_some_and(|n| !picked(n)) {
             continue;
         }
         eprint!("{}:", k.name);
         let mut cells = Vec::new();
-        for &e in &engines {
+        for &e in engines {
             eprint!(" {}", e.name());
             if e.is_lua() {
                 cells.push(suite::lua_median(k, e, o.runs));
@@ -102,25 +148,7 @@ fn main() {
         eprintln!();
         rows.push((k.name, cells));
     }
-    print_table(&engines, &rows);
-    print_against_lua(&engines, &rows);
-
-    print_costs(&costs);
-    print_warm_cache(&engines, &rows);
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|s| s.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    println!(
-        "\nMeasured on {cpu} ({} threads available), {} timed runs per cell (median).",
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
-        o.runs
-    );
+    rows
 }
 
 fn print_table(engines: &[Engine], rows: &[(&str, Vec<Cell>)]) {

@@ -212,6 +212,7 @@ impl Cache {
 pub(crate) fn touch(owner: u128) {
     if let Some(old) = with_cache(|c| c.touch(owner)) {
         trace::forget(old);
+        persist::traces::forget_chunk(old);
         events::emit(|| JitEvent::Evicted { chunk: old });
     }
 }
@@ -603,6 +604,7 @@ impl JitCompiler {
             had
         });
         trace::forget(h);
+        persist::traces::forget_chunk(h);
         if had {
             events::emit(|| JitEvent::Evicted { chunk: h });
         }

@@ -87,6 +87,16 @@ impl Rng {
     }
 }
 
+/// Programs each half of a tier's differential test checks: 1,500 (3,000 a
+/// tier in the default test run); `FUSEVM_DIFFERENTIAL_PROGRAMS=N` for a
+/// longer run (`tests/differential.rs --long` for the longest).
+pub fn differential_count() -> usize {
+    std::env::var("FUSEVM_DIFFERENTIAL_PROGRAMS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_500)
+}
+
 /// Pins the thread's JIT thresholds: the block tier compiles on the first
 /// run (`block`) or never, and tracing never arms.
 #[cfg(feature = "jit")]

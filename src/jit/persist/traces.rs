@@ -107,3 +107,11 @@ pub(crate) fn load_once(chunk: &Chunk) -> bool {
 pub(crate) fn forget_lookups() {
     *LOOKED.lock().unwrap_or_else(|e| e.into_inner()) = None;
 }
+
+/// Forgets that `hash` was looked up (its traces were evicted: a later
+/// run may import them again).
+pub(crate) fn forget_chunk(hash: u128) {
+    if let Some(looked) = LOOKED.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+        looked.remove(&hash);
+    }
+}
