@@ -683,7 +683,11 @@ impl JitCompiler {
     /// stays in the interpreter).
     pub fn warm_up() -> bool {
         persist::identity();
-        engine::jit().is_ok()
+        let Ok(jit) = engine::jit() else {
+            return false;
+        };
+        persist::warm_linker(jit);
+        true
     }
 
     /// Keeps every unit's object code in `dir` (created if missing), so a

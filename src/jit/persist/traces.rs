@@ -16,7 +16,7 @@ use rustc_hash::FxHashSet;
 use std::sync::Mutex;
 
 /// The entry name a traces record carries (it holds no code of its own).
-const ENTRY: &str = "traces";
+pub(crate) const ENTRY: &str = "traces";
 
 /// Chunks whose traces record this process has looked for.
 static LOOKED: Mutex<Option<FxHashSet<u128>>> = Mutex::new(None);
