@@ -743,3 +743,24 @@ fn imported_trace_metadata_with_code_links_it_and_runs_no_llvm() {
     drop(events);
     jit.evict(&chunk);
 }
+
+#[test]
+fn warm_up_links_a_stored_unit_and_frees_it_for_its_owner() {
+    let _g = serial();
+    let dir = fresh_dir("warm-up");
+    JitCompiler::set_code_cache_dir(Some(&dir));
+    let chunk = block_chunk();
+    run_fresh(&chunk);
+    JitCompiler::new().evict(&chunk);
+    let before = JitCompiler::stats().disk;
+    assert!(JitCompiler::warm_up());
+    // Its trial link is not a hit, and leaves the entry symbol free: the
+    // unit itself links as usual.
+    assert_eq!(JitCompiler::stats().disk.hits, before.hits);
+    run_fresh(&chunk);
+    let after = JitCompiler::stats().disk;
+    assert_eq!(after.hits - before.hits, 1);
+    assert_eq!(after.llvm_compilations, before.llvm_compilations);
+    JitCompiler::set_code_cache_dir(None);
+    let _ = std::fs::remove_dir_all(&dir);
+}
