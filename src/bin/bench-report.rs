@@ -381,11 +381,23 @@ fn median(mut xs: Vec<f64>) -> Option<f64> {
 
 fn print_warm_cache(engines: &[Engine], rows: &[(&str, Vec<Cell>)]) {
     println!(
-        "\n| kernel | tier | steady state | 2nd process: first run, warm cache | ratio | units linked | LLVM compilations | linking ms per unit (median) | process start-up (LLVM session) |"
+        "\n| kernel | tier | steady state | 2nd process: first run, warm cache | ratio | units linked | LLVM compilations | linking ms per unit (median) | process start-up (LLVM session) | native Rust: first run / steady |"
     );
-    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut all_loads = Vec::new();
+    let native_col = engines.iter().position(|e| *e == Engine::NativeRust);
     for (name, cells) in rows {
+        // What a fresh process costs native code itself: cold caches,
+        // first-touch pages. The same measure as ours, for reference.
+        let scratch =
+            std::env::temp_dir().join(format!("fusevm-bench-native-{}", std::process::id()));
+        let native = native_col
+            .and_then(|c| cells[c].as_ref().ok())
+            .and_then(|steady| {
+                let first = first_run(name, Engine::NativeRust, &scratch).ok()?;
+                Some(format!("{:.2}×", ms(first.first) / ms(*steady)))
+            })
+            .unwrap_or_else(|| "—".into());
         for (e, cell) in engines.iter().zip(cells) {
             let Ok(steady) = cell else { continue };
             if !matches!(e, Engine::BlockTier | Engine::TracingTier) {
@@ -404,7 +416,7 @@ fn print_warm_cache(engines: &[Engine], rows: &[(&str, Vec<Cell>)]) {
                 Ok(w) => {
                     all_loads.extend(w.loads.iter().copied());
                     println!(
-                        "| {name} | {} | {:.2} ms | {:.2} ms | {:.2}× | {} | {} | {} | {:.2} ms |",
+                        "| {name} | {} | {:.2} ms | {:.2} ms | {:.2}× | {} | {} | {} | {:.2} ms | {native} |",
                         e.name(),
                         ms(*steady),
                         ms(w.first),
@@ -416,7 +428,7 @@ fn print_warm_cache(engines: &[Engine], rows: &[(&str, Vec<Cell>)]) {
                     );
                 }
                 Err(why) => println!(
-                    "| {name} | {} | {:.2} ms | {why} | | | | |",
+                    "| {name} | {} | {:.2} ms | {why} | | | | | | |",
                     e.name(),
                     ms(*steady)
                 ),

@@ -29,22 +29,70 @@ fn key(hash: u128) -> super::CacheKey {
 }
 
 /// Stores every trace of `chunk` (with code) as its traces record, if a
-/// cache directory is in use.
+/// cache directory is in use. The record's payload: a count, then per
+/// trace its metadata (JSON) and its code's record, each length-prefixed.
 pub(crate) fn save(chunk: &Chunk) {
     let Some(d) = directory() else { return };
-    let metas = meta::export_all(chunk, true);
-    let Ok(json) = serde_json::to_vec(&metas) else {
-        return;
-    };
+    let traces: Vec<_> = crate::jit::trace::anchors_of(chunk.content_hash())
+        .into_iter()
+        .flat_map(|ip| meta::export_with_records(chunk, ip))
+        .collect();
+    let mut payload = Vec::new();
+    payload.extend_from_slice(&(traces.len() as u32).to_le_bytes());
+    for (m, code) in &traces {
+        let Ok(json) = serde_json::to_vec(m) else {
+            return;
+        };
+        let code = code.as_deref().unwrap_or_default();
+        for part in [&json[..], code] {
+            payload.extend_from_slice(&(part.len() as u32).to_le_bytes());
+            payload.extend_from_slice(part);
+        }
+    }
     let key = key(chunk.content_hash());
     let file = key.file_name();
     let record = CacheRecord {
         key,
         entry: ENTRY.into(),
-        object: json,
+        object: payload,
     }
     .encode();
     super::store(chunk.content_hash(), &d, &file, &record);
+}
+
+/// A stored trace: its metadata and its code's cache record.
+type Stored = (TraceMetadata, Option<Vec<u8>>);
+
+/// The traces a payload holds, or why it is malformed.
+fn parse(payload: &[u8]) -> Result<Vec<Stored>, String> {
+    let mut rest = payload;
+    let word = |rest: &mut &[u8]| -> Result<usize, String> {
+        let (w, tail) = rest
+            .split_first_chunk::<4>()
+            .ok_or("the payload runs past its end")?;
+        *rest = tail;
+        Ok(u32::from_le_bytes(*w) as usize)
+    };
+    let count = word(&mut rest)?;
+    let mut traces = Vec::new();
+    for _ in 0..count {
+        let mut parts = [&[][..]; 2];
+        for part in &mut parts {
+            let len = word(&mut rest)?;
+            if len > rest.len() {
+                return Err("the payload runs past its end".into());
+            }
+            (*part, rest) = rest.split_at(len);
+        }
+        let meta: TraceMetadata = serde_json::from_slice(parts[0])
+            .map_err(|e| format!("trace metadata does not parse: {e}"))?;
+        let code = (!parts[1].is_empty()).then(|| parts[1].to_vec());
+        traces.push((meta, code));
+    }
+    if !rest.is_empty() {
+        return Err("bytes after the last trace".into());
+    }
+    Ok(traces)
 }
 
 /// Imports `chunk`'s traces record, once per process and chunk, if a cache
@@ -72,22 +120,19 @@ pub(crate) fn load_once(chunk: &Chunk) -> bool {
             return false;
         }
     };
-    let metas = CacheRecord::decode_for(&bytes, &key)
+    let traces = CacheRecord::decode_for(&bytes, &key)
         .map_err(|r| r.to_string())
-        .and_then(|rec| {
-            serde_json::from_slice::<Vec<TraceMetadata>>(&rec.object)
-                .map_err(|e| format!("trace metadata does not parse: {e}"))
-        });
-    let metas = match metas {
-        Ok(m) => m,
+        .and_then(|rec| parse(&rec.object));
+    let traces = match traces {
+        Ok(t) => t,
         Err(why) => {
             reject(hash, &file, why, Some(&d));
             return false;
         }
     };
     let mut any = false;
-    for m in &metas {
-        match meta::import(chunk, m) {
+    for (m, code) in traces {
+        match meta::import_with(chunk, &m, code) {
             Ok(()) => any = true,
             Err(why) => reject(
                 hash,

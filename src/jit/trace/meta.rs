@@ -81,35 +81,48 @@ fn steps_meta(steps: &[Step]) -> Vec<StepMeta> {
 }
 
 /// The metadata of every trace of `chunk` at `ip` (`with_code`: with its
-/// compiled code).
+/// compiled code, in hex).
 pub fn export(chunk: &Chunk, ip: usize, with_code: bool) -> Vec<TraceMetadata> {
+    export_with_records(chunk, ip)
+        .into_iter()
+        .map(|(mut m, record)| {
+            m.code = record
+                .filter(|_| with_code)
+                .map(|r| r.iter().map(|b| format!("{b:02x}")).collect());
+            m
+        })
+        .collect()
+}
+
+/// The metadata of every trace of `chunk` at `ip` (without `code`), each
+/// with its code's cache record as bytes.
+pub fn export_with_records(chunk: &Chunk, ip: usize) -> Vec<(TraceMetadata, Option<Vec<u8>>)> {
     let Some(a) = find_anchor(chunk.content_hash(), ip) else {
         return Vec::new();
     };
     let traces = lock(&a.traces).clone();
     traces
         .iter()
-        .map(|t| TraceMetadata {
-            format: FORMAT,
-            chunk: format!("{:032x}", chunk.content_hash()),
-            anchor: ip,
-            slot_kinds: t.tags.clone(),
-            global_kinds: t.gtags.clone(),
-            step_budget: t.fuel,
-            path: steps_meta(&t.steps),
-            side_paths: t
-                .sides
-                .iter()
-                .map(|s| SidePathMeta {
-                    exit: s.key,
-                    path: steps_meta(&s.steps),
-                })
-                .collect(),
-            code: t
-                .code
-                .record()
-                .filter(|_| with_code)
-                .map(|r| r.iter().map(|b| format!("{b:02x}")).collect()),
+        .map(|t| {
+            let meta = TraceMetadata {
+                format: FORMAT,
+                chunk: format!("{:032x}", chunk.content_hash()),
+                anchor: ip,
+                slot_kinds: t.tags.clone(),
+                global_kinds: t.gtags.clone(),
+                step_budget: t.fuel,
+                path: steps_meta(&t.steps),
+                side_paths: t
+                    .sides
+                    .iter()
+                    .map(|s| SidePathMeta {
+                        exit: s.key,
+                        path: steps_meta(&s.steps),
+                    })
+                    .collect(),
+                code: None,
+            };
+            (meta, t.code.record().map(<[u8]>::to_vec))
         })
         .collect()
 }
@@ -181,9 +194,23 @@ fn steps_from(
     }
 }
 
-/// Recompiles the trace `meta` describes for `chunk`; refuses metadata of
-/// another chunk or format, or paths that don't fit the chunk.
+/// Recompiles the trace `meta` describes for `chunk` (linking its `code`
+/// when that fits this process); refuses metadata of another chunk or
+/// format, or paths that don't fit the chunk.
 pub fn import(chunk: &Chunk, meta: &TraceMetadata) -> Result<(), String> {
+    let code = match &meta.code {
+        Some(hex) => Some(from_hex(hex).ok_or("its code is not hex")?),
+        None => None,
+    };
+    import_with(chunk, meta, code)
+}
+
+/// [`import`] with the code as a cache record's bytes (`meta.code` unread).
+pub fn import_with(
+    chunk: &Chunk,
+    meta: &TraceMetadata,
+    code: Option<Vec<u8>>,
+) -> Result<(), String> {
     if meta.format != FORMAT {
         return Err(format!(
             "metadata format {} (this build reads {FORMAT})",
@@ -232,10 +259,6 @@ pub fn import(chunk: &Chunk, meta: &TraceMetadata) -> Result<(), String> {
             steps: side_steps,
         });
     }
-    let code = match &meta.code {
-        Some(hex) => Some(from_hex(hex).ok_or("its code is not hex")?),
-        None => None,
-    };
     let a = anchor(chunk.content_hash(), meta.anchor);
     let trace = crate::jit::persist::with_offered(code, || {
         build_trace(
