@@ -716,8 +716,9 @@ impl JitCompiler {
     }
 
     /// Bounds the persistent cache directory's size in bytes (default
-    /// [`persist::DEFAULT_DIR_LIMIT`], 256 MiB): after each store, least
-    /// recently used records are removed until it fits.
+    /// [`persist::DEFAULT_DIR_LIMIT`], 256 MiB): once this process's stores
+    /// take it past the bound, least recently used records are removed
+    /// down to nine tenths of it.
     pub fn set_code_cache_dir_limit(bytes: u64) {
         persist::set_limit(bytes);
     }

@@ -119,26 +119,27 @@ fn records(dir: &Path, clean_temps: bool) -> io::Result<Vec<Stored>> {
     Ok(out)
 }
 
-/// Removes least recently used records until the directory's records take
-/// at most `limit` bytes; returns how many were removed.
-pub fn enforce_limit(dir: &Path, limit: u64) -> io::Result<usize> {
+/// When the directory's records take more than `limit` bytes, removes the
+/// least recently used until they take at most nine tenths of it (so a
+/// full directory is not rescanned at every store). Returns the bytes that
+/// remain.
+pub fn enforce_limit(dir: &Path, limit: u64) -> io::Result<u64> {
     let mut recs = records(dir, true)?;
     let mut total: u64 = recs.iter().map(|r| r.bytes).sum();
     if total <= limit {
-        return Ok(0);
+        return Ok(total);
     }
+    let target = limit - limit / 10;
     recs.sort_by_key(|r| r.used);
-    let mut removed = 0;
     for r in recs {
-        if total <= limit {
+        if total <= target {
             break;
         }
         if fs::remove_file(&r.path).is_ok() {
             total -= r.bytes;
-            removed += 1;
         }
     }
-    Ok(removed)
+    Ok(total)
 }
 
 /// What a cache directory holds.

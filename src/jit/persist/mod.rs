@@ -68,12 +68,14 @@ pub fn directory() -> Option<PathBuf> {
 pub fn set_directory(dir: Option<&Path>) {
     *dir_cell().write().unwrap_or_else(|e| e.into_inner()) = dir.map(Path::to_path_buf);
     *WARNED.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    *ESTIMATE.lock().unwrap_or_else(|e| e.into_inner()) = None;
     traces::forget_lookups();
 }
 
 /// Bounds the directory's size (checked after every store).
 pub fn set_limit(bytes: u64) {
     LIMIT.store(bytes, Relaxed);
+    *ESTIMATE.lock().unwrap_or_else(|e| e.into_inner()) = None;
 }
 
 // ── counters ──
@@ -411,6 +413,27 @@ pub(crate) fn reject(owner: u128, file: &str, reason: String, disk: Option<&Path
     });
 }
 
+/// This process's estimate of its cache directory's size: scanned at the
+/// first store, then counted up; rescanned (and trimmed) only past the
+/// bound. Another process's stores make it low, so a shared directory may
+/// overshoot until one of them rescans.
+static ESTIMATE: Mutex<Option<(PathBuf, u64)>> = Mutex::new(None);
+
+/// Keeps `dir` under the bound after a store of `added` bytes.
+fn bound(dir: &Path, added: u64) {
+    let limit = LIMIT.load(Relaxed);
+    let mut est = ESTIMATE.lock().unwrap_or_else(|e| e.into_inner());
+    let known = est.as_ref().filter(|(d, _)| d == dir).map(|(_, n)| *n);
+    match known.map(|n| n.saturating_add(added)) {
+        Some(n) if n <= limit => *est = Some((dir.to_path_buf(), n)),
+        _ => {
+            *est = dir::enforce_limit(dir, limit)
+                .ok()
+                .map(|n| (dir.to_path_buf(), n))
+        }
+    }
+}
+
 /// Writes a record and keeps the directory under its bound; a failure is
 /// reported once per directory, and the code is used all the same.
 pub(crate) fn store(owner: u128, dir: &Path, file: &str, record: &[u8]) {
@@ -422,7 +445,7 @@ pub(crate) fn store(owner: u128, dir: &Path, file: &str, record: &[u8]) {
                 file: file.to_string(),
                 bytes: record.len(),
             });
-            let _ = dir::enforce_limit(dir, LIMIT.load(Relaxed));
+            bound(dir, record.len() as u64);
         }
         Err(e) => {
             STORE_FAILURES.fetch_add(1, Relaxed);
