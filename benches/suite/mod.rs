@@ -122,6 +122,14 @@ impl Engine {
     }
 }
 
+/// The kernel (suite or plain form) called `name`.
+pub fn kernel_named(name: &str) -> Option<&'static Kernel> {
+    KERNELS
+        .iter()
+        .chain(table::PLAIN_KERNELS)
+        .find(|k| k.name == name)
+}
+
 /// A kernel ready to run on one engine; each call runs it once.
 pub type Runner = Box<dyn FnMut() -> Value>;
 
@@ -291,11 +299,9 @@ pub fn probe_main() {
     let Ok(what) = std::env::var(PROBE_ENV) else {
         return;
     };
-    let (kernel, engine) = what.split_once('/').expect("kernel/engine");
-    let k = KERNELS
-        .iter()
-        .find(|k| k.name == kernel)
-        .expect("known kernel");
+    // Kernel names may hold a slash (`sum_loop/while`); engine names don't.
+    let (kernel, engine) = what.rsplit_once('/').expect("kernel/engine");
+    let k = kernel_named(kernel).expect("known kernel");
     let e = Engine::named(engine).expect("known engine");
     configure();
     match prepare(k, e) {

@@ -284,8 +284,8 @@ fn first_run_child() {
     let Ok(what) = std::env::var(FIRST_RUN_ENV) else {
         return;
     };
-    let (kernel, engine) = what.split_once('/').expect("kernel/engine");
-    let k = KERNELS.iter().find(|k| k.name == kernel).expect("kernel");
+    let (kernel, engine) = what.rsplit_once('/').expect("kernel/engine");
+    let k = suite::kernel_named(kernel).expect("kernel");
     let e = Engine::named(engine).expect("engine");
     suite::configure();
     // Process start-up (the LLVM session), reported on its own.
