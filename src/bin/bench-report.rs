@@ -438,7 +438,7 @@ fn print_warm_cache(engines: &[Engine], rows: &[(&str, Vec<Cell>)]) {
     if let Some(m) = median(all_loads) {
         println!(
             "\nLinking a stored unit: {m:.3} ms median over every unit above. The first run is timed after \
-                  `JitCompiler::warm_up` (the process's LLVM session, once per process: last column)."
+                  `JitCompiler::warm_up` (the process's LLVM session, once per process: the start-up column)."
         );
     }
 }
