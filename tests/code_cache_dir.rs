@@ -221,34 +221,7 @@ fn a_second_process_links_a_trace_with_side_paths_and_runs_no_llvm() {
 
 #[test]
 fn a_second_process_links_a_hot_subroutine_and_runs_no_llvm() {
-    let file = write_program(
-        "fib",
-        "
-        LoadInt 24
-        Call fib 1
-        Dup
-        PrintLn 1
-        ReturnValue
-sub fib:
-        SetSlot 0
-        GetSlot 0
-        LoadInt 2
-        NumLt
-        JumpIfFalse recurse
-        GetSlot 0
-        ReturnValue
-recurse:
-        GetSlot 0
-        LoadInt 1
-        Sub
-        Call fib 1
-        GetSlot 0
-        LoadInt 2
-        Sub
-        Call fib 1
-        Add
-        ReturnValue",
-    );
+    let file = write_program("fib", &common::printing_fib(24));
     let (e1, e2) = second_process_runs_no_llvm("hot-call", &file);
     for e in [&e1, &e2] {
         assert!(e.contains("stays interpreted"), "{e}");
@@ -427,50 +400,34 @@ fn rejected_and_replaced(name: &str, spoil: impl FnOnce(&Path), reason: &str) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Rewrites the record at `f` through `edit`, sealed again (a sound record
+/// that says something else).
+fn reseal(f: &Path, edit: impl FnOnce(&mut CacheRecord)) {
+    let mut rec = CacheRecord::decode(&std::fs::read(f).unwrap()).unwrap();
+    edit(&mut rec);
+    std::fs::write(f, rec.encode()).unwrap();
+}
+
+/// Cuts the file at `f` to `len` bytes.
+fn cut(f: &Path, len: u64) {
+    std::fs::File::options()
+        .write(true)
+        .open(f)
+        .unwrap()
+        .set_len(len)
+        .unwrap();
+}
+
 #[test]
 fn bad_records_are_rejected_with_their_reason_and_replaced() {
     let _g = serial();
     let len = |f: &Path| std::fs::metadata(f).unwrap().len();
-    for cut in [0u64, 7, 12, 19, 20, 64] {
-        rejected_and_replaced(
-            &format!("cut{cut}"),
-            |f| {
-                std::fs::File::options()
-                    .write(true)
-                    .open(f)
-                    .unwrap()
-                    .set_len(cut)
-                    .unwrap()
-            },
-            if cut < 52 { "too short" } else { "truncated" },
-        );
+    for at in [0u64, 7, 12, 19, 20, 64] {
+        let reason = if at < 52 { "too short" } else { "truncated" };
+        rejected_and_replaced(&format!("cut{at}"), |f| cut(f, at), reason);
     }
-    rejected_and_replaced(
-        "cut-half",
-        |f| {
-            let n = len(f);
-            std::fs::File::options()
-                .write(true)
-                .open(f)
-                .unwrap()
-                .set_len(n / 2)
-                .unwrap()
-        },
-        "truncated",
-    );
-    rejected_and_replaced(
-        "cut-last",
-        |f| {
-            let n = len(f);
-            std::fs::File::options()
-                .write(true)
-                .open(f)
-                .unwrap()
-                .set_len(n - 1)
-                .unwrap()
-        },
-        "truncated",
-    );
+    rejected_and_replaced("cut-half", |f| cut(f, len(f) / 2), "truncated");
+    rejected_and_replaced("cut-last", |f| cut(f, len(f) - 1), "truncated");
     let flip = |at: fn(usize) -> usize| {
         move |f: &Path| {
             let mut b = std::fs::read(f).unwrap();
@@ -493,19 +450,15 @@ fn bad_records_are_rejected_with_their_reason_and_replaced() {
     rejected_and_replaced(
         "other-cpu-features",
         |f| {
-            let mut rec = CacheRecord::decode(&std::fs::read(f).unwrap()).unwrap();
-            rec.key.features = "+a-feature-this-cpu-lacks".into();
-            std::fs::write(f, rec.encode()).unwrap();
+            reseal(f, |rec| {
+                rec.key.features = "+a-feature-this-cpu-lacks".into()
+            })
         },
         "built for another CPU features (+a-feature-this-cpu-lacks;",
     );
     rejected_and_replaced(
         "other-llvm",
-        |f| {
-            let mut rec = CacheRecord::decode(&std::fs::read(f).unwrap()).unwrap();
-            rec.key.llvm_version = "18.1.8".into();
-            std::fs::write(f, rec.encode()).unwrap();
-        },
+        |f| reseal(f, |rec| rec.key.llvm_version = "18.1.8".into()),
         "built for another LLVM version (18.1.8;",
     );
     rejected_and_replaced(
@@ -519,11 +472,7 @@ fn bad_records_are_rejected_with_their_reason_and_replaced() {
     );
     rejected_and_replaced(
         "entry-renamed",
-        |f| {
-            let mut rec = CacheRecord::decode(&std::fs::read(f).unwrap()).unwrap();
-            rec.entry = "someone_else".into();
-            std::fs::write(f, rec.encode()).unwrap();
-        },
+        |f| reseal(f, |rec| rec.entry = "someone_else".into()),
         "entry symbol `someone_else`",
     );
 }

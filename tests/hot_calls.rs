@@ -17,31 +17,7 @@ fn hot_subroutines_of_printing_chunks_run_natively_and_agree() {
     // fib(27) with its result printed: the chunk stays interpreted, fib
     // goes native once it has been called 4 × 50 times.
     pin(50, |_| {});
-    let fib = asm("
-        LoadInt 27
-        Call fib 1
-        Dup
-        PrintLn 1
-        ReturnValue
-sub fib:
-        SetSlot 0
-        GetSlot 0
-        LoadInt 2
-        NumLt
-        JumpIfFalse recurse
-        GetSlot 0
-        ReturnValue
-recurse:
-        GetSlot 0
-        LoadInt 1
-        Sub
-        Call fib 1
-        GetSlot 0
-        LoadInt 2
-        Sub
-        Call fib 1
-        Add
-        ReturnValue");
+    let fib = asm(&printing_fib(27));
     let before = native_calls();
     let (r, vm, out) = agree_with(&fib, &[]);
     assert_same(&value(r), &Value::Int(kernels::fib(27)));

@@ -87,6 +87,38 @@ impl Rng {
     }
 }
 
+/// `fib(n)` with its result printed (so the block tier refuses the chunk
+/// and fib runs as a hot subroutine), as `.fasm` text.
+pub fn printing_fib(n: i64) -> String {
+    format!(
+        "
+        LoadInt {n}
+        Call fib 1
+        Dup
+        PrintLn 1
+        ReturnValue
+sub fib:
+        SetSlot 0
+        GetSlot 0
+        LoadInt 2
+        NumLt
+        JumpIfFalse recurse
+        GetSlot 0
+        ReturnValue
+recurse:
+        GetSlot 0
+        LoadInt 1
+        Sub
+        Call fib 1
+        GetSlot 0
+        LoadInt 2
+        Sub
+        Call fib 1
+        Add
+        ReturnValue"
+    )
+}
+
 /// Programs each half of a tier's differential test checks: 1,500 (3,000 a
 /// tier in the default test run); `FUSEVM_DIFFERENTIAL_PROGRAMS=N` for a
 /// longer run (`tests/differential.rs --long` for the longest).
