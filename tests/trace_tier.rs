@@ -513,3 +513,74 @@ fn mandelbrot_with_its_count_printed_traces_and_agrees() {
     assert_eq!(out, format!("{}\n", kernels::mandelbrot(200, 50)));
     assert!(JitCompiler::stats().trace_compiled > 0);
 }
+
+/// An outer loop that gets hot before its do-while inner loop (which
+/// iterates only on even trips of the outer one) used to be traced with
+/// the inner loop unrolled, exiting whenever the trip count differed: now
+/// its recording gives way when it sees the inner loop iterate, and the
+/// inner loop is traced first (here its trace takes the whole nest).
+#[test]
+fn an_outer_loop_hot_before_its_inner_loop_lets_the_inner_loop_trace_first() {
+    pin(50, |_| {});
+    // for i in 0..3000 { j = 0; do { s += i + j; j += 1 } while j < 2 - i % 2 }
+    let chunk = asm("
+        LoadInt 0
+        SetSlot 0
+        LoadInt 0
+        SetSlot 2
+outer:  GetSlot 0
+        LoadInt 3000
+        NumLt
+        JumpIfFalse done
+        LoadInt 0
+        SetSlot 1
+inner:  GetSlot 2
+        GetSlot 0
+        Add
+        GetSlot 1
+        Add
+        SetSlot 2
+        GetSlot 1
+        LoadInt 1
+        Add
+        SetSlot 1
+        GetSlot 1
+        LoadInt 2
+        GetSlot 0
+        LoadInt 2
+        Mod
+        Sub
+        NumLt
+        JumpIfTrue inner
+        GetSlot 0
+        LoadInt 1
+        Add
+        SetSlot 0
+        Jump outer
+done:   GetSlot 2
+        Dup
+        PrintLn 1");
+    let (r, _, _) = agree_with(&chunk, &[]);
+    let want: i64 = (0..3000i64)
+        .map(|i| (0..2 - i % 2).map(|j| i + j).sum::<i64>())
+        .sum();
+    assert_same(&value(r), &Value::Int(want));
+    let jit = JitCompiler::new();
+    let (outer, inner) = (4, 10);
+    assert!(
+        jit.trace_is_compiled(&chunk, inner),
+        "{:?}",
+        jit.trace_failure(&chunk, inner)
+    );
+    for ip in [inner, outer] {
+        assert!(!jit.trace_is_blacklisted(&chunk, ip), "{ip} blacklisted");
+    }
+    // The nest runs natively to its end: hardly any exit back to the
+    // interpreter (unrolled, the inner loop exited every other trip).
+    let exits = jit.trace_deopt_count(&chunk, inner) + jit.trace_deopt_count(&chunk, outer);
+    assert!(exits <= 5, "{exits} exits");
+    let gave_way = JitCompiler::trace_abort_reasons()
+        .iter()
+        .any(|(why, _)| why.contains("starts an inner loop with no trace yet"));
+    assert!(gave_way, "{:?}", JitCompiler::trace_abort_reasons());
+}

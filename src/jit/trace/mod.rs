@@ -21,6 +21,7 @@ pub mod synth;
 
 use super::block::BlockCode;
 use super::block::analysis::Inline;
+use super::config::TraceJitConfig;
 use super::events::{self, JitEvent};
 use super::kinds::tag_of;
 use crate::bytecode::chunk::Chunk;
@@ -42,6 +43,15 @@ pub const SIDE_TRACE_THRESHOLD: u32 = 10;
 /// Failed recordings or compilations of one anchor before it is blacklisted.
 pub const MAX_ATTEMPTS: u32 = 3;
 
+/// Recordings of one anchor given up so that an inner loop is traced first;
+/// past it, inner loops are recorded unrolled (whatever the layout, no two
+/// loops can defer to each other for ever).
+pub const MAX_DEFERRALS: u32 = 8;
+
+/// Times a hot exit may try to grow a side path when the first try gave way
+/// to an inner loop (at every `SIDE_TRACE_THRESHOLD` exits).
+pub const SIDE_RETRIES: u32 = 3;
+
 /// A compiled trace (for one set of slot kinds at the anchor).
 pub struct Trace {
     /// The main path and the side paths grown from its hot exits.
@@ -52,6 +62,8 @@ pub struct Trace {
     /// Each stub's open inlined call frames.
     stub_frames: Vec<Vec<synth::InlineFrame>>,
     exit_counts: Vec<AtomicU32>,
+    /// Stubs whose side recording gave way to an inner loop (they try again).
+    deferred: Vec<AtomicBool>,
     tags: Vec<u8>,
     /// Kinds of the globals it was compiled for.
     gtags: Vec<u8>,
@@ -81,6 +93,8 @@ pub struct Anchor {
     pub side_exits: AtomicU64,
     /// Exits inside inlined calls (their frames rebuilt for the interpreter).
     pub callee_exits: AtomicU64,
+    /// Recordings given up for an inner loop to be traced first.
+    deferrals: AtomicU32,
 }
 
 impl Anchor {
@@ -97,6 +111,21 @@ impl Anchor {
     /// Why the last recording or compilation failed.
     pub fn last_failure(&self) -> Option<String> {
         lock(&self.last_failure).clone()
+    }
+
+    /// A recording was given up for an inner loop: counted and reported
+    /// like an abort, but not toward blacklisting.
+    fn defer(&self, (chunk, anchor): (u128, usize), reason: String) {
+        stats().aborted.fetch_add(1, Relaxed);
+        *lock(&stats().abort_reasons)
+            .get_or_insert_with(FxHashMap::default)
+            .entry(reason_class(&reason))
+            .or_default() += 1;
+        events::emit(|| JitEvent::TraceAborted {
+            chunk,
+            anchor,
+            reason,
+        });
     }
 
     /// A recording or compilation failed. A failed side path costs the
@@ -317,6 +346,9 @@ impl VM {
         if next > ip || op.jump_target() != Some(next) {
             return None;
         }
+        if self.inner_loop_first(tr, next, &cfg) {
+            return None;
+        }
         let count = &mut tr.counts[next];
         *count = count.saturating_add(1).min(BLACKLISTED - 1);
         let first = *count == 1;
@@ -409,6 +441,48 @@ impl VM {
             tr.recording = Some(Recording::new(next, call_context(self), tags, gtags, None));
         }
         None
+    }
+
+    /// Inner loops first: a recording that takes the back-edge of an inner
+    /// loop (a header after its anchor, in the anchor's frame) with no trace
+    /// of its own gives up — at no cost to its anchor — and that loop
+    /// records at its next back-edge; the outer loop, recorded again once
+    /// it is traced, keeps it whole. (Recorded unrolled, an inner loop makes
+    /// the outer trace exit whenever its trip count differs, until the
+    /// outer loop is blacklisted.) `true` if the recording was given up.
+    fn inner_loop_first(&mut self, tr: &mut Tracer, header: usize, cfg: &TraceJitConfig) -> bool {
+        let Some(rec) = tr.recording.as_ref() else {
+            return false;
+        };
+        let inner = header > rec.anchor
+            && rec.skipping.is_none()
+            && rec.frames.is_empty()
+            && call_context(self) == rec.ctx
+            && tr.counts[header] != BLACKLISTED;
+        if !inner || cfg.trace_threshold == u32::MAX {
+            return false;
+        }
+        let hash = self.chunk().content_hash();
+        let inner = find_anchor(hash, header);
+        if inner.is_some_and(|a| a.is_blacklisted() || lock(&a.range).is_some()) {
+            return false;
+        }
+        let outer = anchor(hash, rec.anchor);
+        if outer.deferrals.fetch_add(1, Relaxed) >= MAX_DEFERRALS {
+            return false;
+        }
+        let rec = tr.recording.take().expect("recording");
+        if let Some((parent, key)) = &rec.side
+            && let Some(s) = parent.stub_keys.iter().position(|k| k == key)
+        {
+            parent.deferred[s].store(true, Relaxed);
+        }
+        let why =
+            format!("op {header} starts an inner loop with no trace yet: it is recorded first");
+        outer.defer((hash, rec.anchor), why);
+        tr.counts[rec.anchor] = 0;
+        tr.counts[header] = tr.counts[header].max(cfg.trace_threshold.saturating_sub(1));
+        true
     }
 
     /// Compiles a closed recording: a new trace of its anchor, or, for a
@@ -528,7 +602,11 @@ impl VM {
         if let Some(s) = stub.filter(|_| !leaves && failed_print.is_none()) {
             let key = t.stub_keys[s];
             let n = t.exit_counts[s].fetch_add(1, Relaxed) + 1;
-            if n == SIDE_TRACE_THRESHOLD && Self::chain_depth(t, key) < max_chain {
+            let retry = t.deferred[s].load(Relaxed)
+                && n % SIDE_TRACE_THRESHOLD == 0
+                && n <= SIDE_TRACE_THRESHOLD * (1 + SIDE_RETRIES);
+            if (n == SIDE_TRACE_THRESHOLD || retry) && Self::chain_depth(t, key) < max_chain {
+                t.deferred[s].store(false, Relaxed);
                 grow = Some((key, t.stub_frames[s].clone()));
             }
         }
@@ -594,12 +672,18 @@ pub(crate) fn build_trace(
     });
     *lock(&a.range) = Some(tc.span);
     let exit_counts = tc.stub_keys.iter().map(|_| AtomicU32::new(0)).collect();
+    let deferred = tc
+        .stub_keys
+        .iter()
+        .map(|_| AtomicBool::new(false))
+        .collect();
     Ok(Arc::new(Trace {
         steps,
         sides,
         stub_keys: tc.stub_keys,
         stub_frames: tc.stub_frames,
         exit_counts,
+        deferred,
         tags,
         gtags,
         fuel,
