@@ -311,6 +311,9 @@ fn first_run_child() {
         std::process::exit(3)
     }
     let d = JitCompiler::stats().disk;
+    // The steady state of this same process (code placement, caches and
+    // clock as the first run had them).
+    let steady = suite::median_time(&mut run, 7, Duration::from_millis(1500));
     let loads: Vec<String> = loads
         .lock()
         .unwrap()
@@ -318,9 +321,10 @@ fn first_run_child() {
         .map(|m| m.to_string())
         .collect();
     println!(
-        "{} {} {} {} {}",
+        "{} {} {} {} {} {}",
         first.as_nanos(),
         startup.as_nanos(),
+        steady.as_nanos(),
         d.hits,
         d.llvm_compilations,
         loads.join(",")
@@ -332,6 +336,8 @@ fn first_run_child() {
 struct FirstRun {
     first: Duration,
     startup: Duration,
+    /// The median of the runs after it, in the same process.
+    steady: Duration,
     hits: u64,
     compiles: u64,
     loads: Vec<f64>,
@@ -357,10 +363,11 @@ fn first_run(k: &str, e: Engine, dir: &std::path::Path) -> Result<FirstRun, Stri
     };
     let first = Duration::from_nanos(num()?);
     let startup = Duration::from_nanos(num()?);
+    let steady = Duration::from_nanos(num()?);
     let (hits, compiles) = (num()?, num()?);
     let loads = said
         .split(' ')
-        .nth(4)
+        .nth(5)
         .unwrap_or("")
         .split(',')
         .filter_map(|m| m.parse().ok())
@@ -368,8 +375,37 @@ fn first_run(k: &str, e: Engine, dir: &std::path::Path) -> Result<FirstRun, Stri
     Ok(FirstRun {
         first,
         startup,
+        steady,
         hits,
         compiles,
+        loads,
+    })
+}
+
+/// Second processes run one after another: a first run is one sample, and
+/// samples of fresh processes scatter.
+const WARM_PROCESSES: usize = 5;
+
+/// [`first_run`] in [`WARM_PROCESSES`] processes: the median first run and
+/// steady state, every unit's linking time, the last one's counts.
+fn warm_runs(k: &str, e: Engine, dir: &std::path::Path) -> Result<FirstRun, String> {
+    let runs = (0..WARM_PROCESSES)
+        .map(|_| first_run(k, e, dir))
+        .collect::<Result<Vec<_>, _>>()?;
+    let med = |f: fn(&FirstRun) -> Duration| {
+        let mut v: Vec<Duration> = runs.iter().map(f).collect();
+        v.sort();
+        v[v.len() / 2]
+    };
+    let (first, steady, startup) = (med(|r| r.first), med(|r| r.steady), med(|r| r.startup));
+    let loads = runs.iter().flat_map(|r| r.loads.iter().copied()).collect();
+    let last = runs.last().expect("WARM_PROCESSES > 0");
+    Ok(FirstRun {
+        first,
+        startup,
+        steady,
+        hits: last.hits,
+        compiles: runs.iter().map(|r| r.compiles).max().unwrap_or(0),
         loads,
     })
 }
@@ -381,23 +417,18 @@ fn median(mut xs: Vec<f64>) -> Option<f64> {
 
 fn print_warm_cache(engines: &[Engine], rows: &[(&str, Vec<Cell>)]) {
     println!(
-        "\n| kernel | tier | steady state | 2nd process: first run, warm cache | ratio | units linked | LLVM compilations | linking ms per unit (median) | process start-up (LLVM session) | native Rust: first run / steady |"
+        "\n| kernel | tier | steady state (above) | 2nd process: first run, warm cache | its steady state | ratio | units linked | LLVM compilations | linking ms per unit (median) | process start-up (LLVM session) | native Rust: first run / steady, same process |"
     );
-    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let mut all_loads = Vec::new();
-    let native_col = engines.iter().position(|e| *e == Engine::NativeRust);
     for (name, cells) in rows {
         // What a fresh process costs native code itself: cold caches,
         // first-touch pages. The same measure as ours, for reference.
         let scratch =
             std::env::temp_dir().join(format!("fusevm-bench-native-{}", std::process::id()));
-        let native = native_col
-            .and_then(|c| cells[c].as_ref().ok())
-            .and_then(|steady| {
-                let first = first_run(name, Engine::NativeRust, &scratch).ok()?;
-                Some(format!("{:.2}×", ms(first.first) / ms(*steady)))
-            })
-            .unwrap_or_else(|| "—".into());
+        let native = warm_runs(name, Engine::NativeRust, &scratch)
+            .map(|n| format!("{:.2}×", ms(n.first) / ms(n.steady)))
+            .unwrap_or_else(|_| "—".into());
         for (e, cell) in engines.iter().zip(cells) {
             let Ok(steady) = cell else { continue };
             if !matches!(e, Engine::BlockTier | Engine::TracingTier) {
@@ -410,17 +441,18 @@ fn print_warm_cache(engines: &[Engine], rows: &[(&str, Vec<Cell>)]) {
             ));
             let _ = std::fs::remove_dir_all(&dir);
             let cold = first_run(name, *e, &dir);
-            let warm = cold.and_then(|_| first_run(name, *e, &dir));
+            let warm = cold.and_then(|_| warm_runs(name, *e, &dir));
             let _ = std::fs::remove_dir_all(&dir);
             match warm {
                 Ok(w) => {
                     all_loads.extend(w.loads.iter().copied());
                     println!(
-                        "| {name} | {} | {:.2} ms | {:.2} ms | {:.2}× | {} | {} | {} | {:.2} ms | {native} |",
+                        "| {name} | {} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2}× | {} | {} | {} | {:.2} ms | {native} |",
                         e.name(),
                         ms(*steady),
                         ms(w.first),
-                        ms(w.first) / ms(*steady),
+                        ms(w.steady),
+                        ms(w.first) / ms(w.steady),
                         w.hits,
                         w.compiles,
                         median(w.loads).map_or("—".into(), |m| format!("{m:.3}")),
@@ -428,7 +460,7 @@ fn print_warm_cache(engines: &[Engine], rows: &[(&str, Vec<Cell>)]) {
                     );
                 }
                 Err(why) => println!(
-                    "| {name} | {} | {:.2} ms | {why} | | | | | | |",
+                    "| {name} | {} | {:.2} ms | {why} | | | | | | | |",
                     e.name(),
                     ms(*steady)
                 ),
@@ -438,7 +470,10 @@ fn print_warm_cache(engines: &[Engine], rows: &[(&str, Vec<Cell>)]) {
     if let Some(m) = median(all_loads) {
         println!(
             "\nLinking a stored unit: {m:.3} ms median over every unit above. The first run is timed after \
-                  `JitCompiler::warm_up` (the process's LLVM session, once per process: the start-up column)."
+                  `JitCompiler::warm_up` (the process's LLVM session, once per process: the start-up column); \
+                  first runs and steady states are medians over {WARM_PROCESSES} second processes, the \
+                  steady state measured in the same process after its first run (code placement and caches \
+                  as the first run had them)."
         );
     }
 }
