@@ -212,7 +212,6 @@ impl Cache {
 pub(crate) fn touch(owner: u128) {
     if let Some(old) = with_cache(|c| c.touch(owner)) {
         trace::forget(old);
-        persist::traces::forget_chunk(old);
         events::emit(|| JitEvent::Evicted { chunk: old });
     }
 }
@@ -604,7 +603,6 @@ impl JitCompiler {
             had
         });
         trace::forget(h);
-        persist::traces::forget_chunk(h);
         if had {
             events::emit(|| JitEvent::Evicted { chunk: h });
         }

@@ -136,6 +136,18 @@ impl BlockCode {
         dumps: DumpOptions,
         want: persist::Want,
     ) -> Result<Option<BlockCode>, String> {
+        let unit = persist::unit_bytes(
+            chunk.content_hash(),
+            (tier, inlined),
+            fuel,
+            entry_tags,
+            global_tags,
+        );
+        // Below a threshold only a stored unit is wanted: no analysis for
+        // one that isn't there.
+        if want == persist::Want::StoredOnly && !persist::is_stored(&unit) {
+            return Ok(None);
+        }
         let kinds = |tags: &[u8]| tags.iter().map(|t| KindSet::of(*t)).collect::<Vec<_>>();
         let plan = analysis::analyse(
             chunk,
@@ -144,13 +156,6 @@ impl BlockCode {
             tier,
             inlined,
         )?;
-        let unit = persist::unit_bytes(
-            chunk.content_hash(),
-            (tier, inlined),
-            fuel,
-            entry_tags,
-            global_tags,
-        );
         let wants_dumps = dumps.ir_before || dumps.ir_after || dumps.asm;
         let obtained = persist::obtain(jit, owner, unit, want, wants_dumps, |root| {
             jit.compile(root, &[root], dumps, |ctx, module| {

@@ -227,10 +227,10 @@ pub(crate) struct Symbol {
 }
 
 impl Symbol {
-    /// Reserves `fvm_<key>` if free, else a unique stand-in.
-    fn reserve(key: &CacheKey) -> Symbol {
-        let stem = key.file_name();
-        let stem = stem.trim_end_matches(&format!(".{EXTENSION}"));
+    /// Reserves `fvm_<stem>` for the record `file` (its key's name) if
+    /// free, else a unique stand-in.
+    fn reserve(file: &str) -> Symbol {
+        let stem = file.trim_end_matches(&format!(".{EXTENSION}"));
         let mut live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
         let live = live.get_or_insert_with(FxHashSet::default);
         let name = format!("fvm_{stem}");
@@ -288,6 +288,12 @@ pub(crate) enum Want {
     StoredOnly,
 }
 
+/// Whether the cache directory holds a record for `unit` (not checked:
+/// [`obtain`] does that).
+pub(crate) fn is_stored(unit: &[u8]) -> bool {
+    directory().is_some_and(|d| d.join(key_of(unit.to_vec()).file_name()).is_file())
+}
+
 /// A unit's code and where it came from.
 pub(crate) struct Obtained {
     pub compiled: Compiled,
@@ -317,7 +323,7 @@ pub(crate) fn obtain(
     }
     let key = key_of(unit);
     let file = key.file_name();
-    let symbol = Symbol::reserve(&key);
+    let symbol = Symbol::reserve(&file);
     if symbol.canonical && !dumps {
         let start = Instant::now();
         let found = offered

@@ -33,10 +33,7 @@ fn key(hash: u128) -> super::CacheKey {
 /// trace its metadata (JSON) and its code's record, each length-prefixed.
 pub(crate) fn save(chunk: &Chunk) {
     let Some(d) = directory() else { return };
-    let traces: Vec<_> = crate::jit::trace::anchors_of(chunk.content_hash())
-        .into_iter()
-        .flat_map(|ip| meta::export_with_records(chunk, ip))
-        .collect();
+    let traces = meta::export_all_with_records(chunk);
     let mut payload = Vec::new();
     payload.extend_from_slice(&(traces.len() as u32).to_le_bytes());
     for (m, code) in &traces {

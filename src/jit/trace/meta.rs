@@ -135,6 +135,14 @@ pub fn export_all(chunk: &Chunk, with_code: bool) -> Vec<TraceMetadata> {
         .collect()
 }
 
+/// [`export_with_records`] for every loop of `chunk`.
+pub fn export_all_with_records(chunk: &Chunk) -> Vec<(TraceMetadata, Option<Vec<u8>>)> {
+    super::anchors_of(chunk.content_hash())
+        .into_iter()
+        .flat_map(|ip| export_with_records(chunk, ip))
+        .collect()
+}
+
 /// Bytes from a hex string (`None` if it isn't hex).
 fn from_hex(hex: &str) -> Option<Vec<u8>> {
     if hex.len() % 2 != 0 || !hex.is_ascii() {

@@ -115,33 +115,15 @@ impl Anchor {
 
     /// A recording was given up for an inner loop: counted and reported
     /// like an abort, but not toward blacklisting.
-    fn defer(&self, (chunk, anchor): (u128, usize), reason: String) {
-        stats().aborted.fetch_add(1, Relaxed);
-        *lock(&stats().abort_reasons)
-            .get_or_insert_with(FxHashMap::default)
-            .entry(reason_class(&reason))
-            .or_default() += 1;
-        events::emit(|| JitEvent::TraceAborted {
-            chunk,
-            anchor,
-            reason,
-        });
+    fn defer(&self, at: (u128, usize), reason: String) {
+        count_abort(at, &reason);
     }
 
     /// A recording or compilation failed. A failed side path costs the
     /// parent nothing (its exit stays an exit); a failed trace counts toward
     /// blacklisting the anchor.
     fn fail(&self, (chunk, anchor): (u128, usize), reason: String, side: bool) {
-        stats().aborted.fetch_add(1, Relaxed);
-        *lock(&stats().abort_reasons)
-            .get_or_insert_with(FxHashMap::default)
-            .entry(reason_class(&reason))
-            .or_default() += 1;
-        events::emit(|| JitEvent::TraceAborted {
-            chunk,
-            anchor,
-            reason: reason.clone(),
-        });
+        count_abort((chunk, anchor), &reason);
         *lock(&self.last_failure) = Some(reason);
         if !side
             && self.attempts.fetch_add(1, Relaxed) + 1 >= MAX_ATTEMPTS
@@ -155,6 +137,20 @@ impl Anchor {
             });
         }
     }
+}
+
+/// Counts an abandoned recording by kind of reason and reports it.
+fn count_abort((chunk, anchor): (u128, usize), reason: &str) {
+    stats().aborted.fetch_add(1, Relaxed);
+    *lock(&stats().abort_reasons)
+        .get_or_insert_with(FxHashMap::default)
+        .entry(reason_class(reason))
+        .or_default() += 1;
+    events::emit(|| JitEvent::TraceAborted {
+        chunk,
+        anchor,
+        reason: reason.to_string(),
+    });
 }
 
 /// Aggregate counters of the tracing tier (process-wide).
@@ -265,6 +261,8 @@ pub fn forget(hash: u128) {
     if let Some(reg) = lock(&REGISTRY).as_mut() {
         reg.retain(|(h, _), _| *h != hash);
     }
+    // A later run may import its stored traces again.
+    super::persist::traces::forget_chunk(hash);
 }
 
 /// The shared record of `(chunk hash, anchor ip)`, if it exists.
