@@ -713,3 +713,45 @@ fn warm_up_links_a_stored_unit_and_frees_it_for_its_owner() {
     JitCompiler::set_code_cache_dir(None);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_stored_chunk_runs_natively_below_block_threshold_but_not_when_it_is_max() {
+    let _g = serial();
+    let dir = fresh_dir("threshold");
+    JitCompiler::set_code_cache_dir(Some(&dir));
+    let chunk = block_chunk();
+    let jit = JitCompiler::new();
+    let run_with = |threshold: u32| {
+        jit.evict(&chunk);
+        JitCompiler::set_config(TraceJitConfig {
+            block_threshold: threshold,
+            trace_threshold: u32::MAX,
+            ..TraceJitConfig::defaults()
+        });
+        let before = (jit.block_run_count(&chunk), JitCompiler::stats().disk);
+        let mut vm = VM::new(chunk.clone());
+        vm.enable_tracing_jit();
+        let r = vm.run();
+        assert_eq!(
+            format!("{r:?}"),
+            format!("{:?}", VM::new(chunk.clone()).run())
+        );
+        let after = (jit.block_run_count(&chunk), JitCompiler::stats().disk);
+        (
+            after.0 - before.0,
+            after.1.hits - before.1.hits,
+            after.1.llvm_compilations - before.1.llvm_compilations,
+        )
+    };
+    // Nothing stored yet: below the threshold the first run is interpreted,
+    // and nothing is compiled or refused.
+    assert_eq!(run_with(5), (0, 0, 0));
+    assert_eq!(jit.block_compile_attempts(&chunk), 0);
+    // Stored (threshold 0 compiles at once), then linked on a first run
+    // below a threshold of 5; never with the block tier off.
+    assert_eq!(run_with(0), (1, 0, 1));
+    assert_eq!(run_with(5), (1, 1, 0));
+    assert_eq!(run_with(u32::MAX), (0, 0, 0));
+    JitCompiler::set_code_cache_dir(None);
+    let _ = std::fs::remove_dir_all(&dir);
+}
