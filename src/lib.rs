@@ -129,7 +129,10 @@ pub use interp::host::{
 pub use interp::pool::VMPool;
 pub use interp::vm::{Frame, FrameKind, Limits, VM, VMResult, VmError};
 #[cfg(feature = "jit")]
-pub use jit::compiler::{BlockNum, DEFAULT_CODE_CACHE_CAPACITY, JitCompiler, JitStats, SlotKind};
+pub use jit::compiler::{
+    BlockNum, DEFAULT_CODE_CACHE_CAPACITY, DEFAULT_CODE_CACHE_PRELOAD, JitCompiler, JitStats,
+    SlotKind,
+};
 #[cfg(feature = "jit")]
 pub use jit::config::TraceJitConfig;
 #[cfg(feature = "jit")]

@@ -35,9 +35,15 @@ fn text(b: &[u8]) -> String {
 
 /// `fusevm-llvm run --stats --jit-verbose FILE` with the cache in `dir`.
 fn run_cli(dir: &Path, file: &Path) -> Output {
+    run_cli_with(dir, file, &[])
+}
+
+/// [`run_cli`] with more flags.
+fn run_cli_with(dir: &Path, file: &Path, flags: &[&str]) -> Output {
     let out = Command::new(env!("CARGO_BIN_EXE_fusevm-llvm"))
         .arg("run")
         .args(["--stats", "--jit-verbose", "--time"])
+        .args(flags)
         .arg(file)
         .env_remove("FUSEVM_JIT_BLOCK_THRESHOLD")
         .env_remove("FUSEVM_JIT_TRACE_THRESHOLD")
@@ -129,7 +135,7 @@ fn a_second_process_links_a_block_tier_chunk_and_runs_no_llvm() {
     let (e1, e2) = second_process_runs_no_llvm("block", &file);
     assert!(e1.contains("compiled whole"), "{e1}");
     assert!(
-        e2.contains("block tier, of which loading from the code cache"),
+        e2.contains("block tier, code from the code cache (linked in"),
         "{e2}"
     );
 }
@@ -227,6 +233,37 @@ fn a_second_process_links_a_hot_subroutine_and_runs_no_llvm() {
         assert!(e.contains("stays interpreted"), "{e}");
         let native = count(e, "jit: inlined calls:", "interpreted calls run natively");
         assert!(native > 0, "{e}");
+    }
+}
+
+#[test]
+fn a_warmed_up_second_process_finds_every_unit_linked_before_its_run() {
+    for (name, file) in [
+        (
+            "warm-block",
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/mandelbrot.fasm"),
+        ),
+        ("warm-trace", write_program("branchy-warm", BRANCHY)),
+    ] {
+        let (_, e2, dir) = two_processes(name, &file);
+        let cold = run_cli(&dir, &file);
+        let warm = run_cli_with(&dir, &file, &["--warm-up"]);
+        let e3 = text(&warm.stderr);
+        assert_eq!(text(&warm.stdout), text(&cold.stdout), "{name}");
+        assert_eq!(stat(&e3, "LLVM compilations:"), 0, "{name}: {e3}");
+        // The run takes what start-up linked: as many hits as without a
+        // warm-up, each one preloaded.
+        let hits = stat(&e3, "hits");
+        assert_eq!(hits, stat(&e2, "hits"), "{name}: {e3}");
+        assert!(stat(&e3, "; preloaded") >= hits, "{name}: {e3}");
+        let hit_lines: Vec<_> = e3.lines().filter(|l| l.contains("cache hit")).collect();
+        assert_eq!(hit_lines.len() as u64, hits, "{name}: {e3}");
+        assert!(
+            hit_lines.iter().all(|l| l.contains("(preloaded)")),
+            "{name}: {e3}"
+        );
+        assert!(e3.contains("time: warm-up"), "{name}: {e3}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
 
@@ -694,22 +731,177 @@ fn imported_trace_metadata_with_code_links_it_and_runs_no_llvm() {
 }
 
 #[test]
-fn warm_up_links_a_stored_unit_and_frees_it_for_its_owner() {
+fn warm_up_preloads_stored_units_and_a_run_takes_each_once() {
     let _g = serial();
     let dir = fresh_dir("warm-up");
     JitCompiler::set_code_cache_dir(Some(&dir));
     let chunk = block_chunk();
     run_fresh(&chunk);
     JitCompiler::new().evict(&chunk);
+    let events = Events::listen();
+    // No preloading when the bound is 0.
+    JitCompiler::set_code_cache_preload(0);
     let before = JitCompiler::stats().disk;
     assert!(JitCompiler::warm_up());
-    // Its trial link is not a hit, and leaves the entry symbol free: the
-    // unit itself links as usual.
-    assert_eq!(JitCompiler::stats().disk.hits, before.hits);
+    assert_eq!(JitCompiler::stats().disk.preloaded, before.preloaded);
+    JitCompiler::set_code_cache_preload(fusevm_llvm::DEFAULT_CODE_CACHE_PRELOAD);
+    assert!(JitCompiler::warm_up());
+    let after = JitCompiler::stats().disk;
+    assert_eq!(after.preloaded - before.preloaded, 1);
+    assert_eq!(after.hits, before.hits, "preloading is not a hit");
+    assert_eq!(events.with("cache preload").len(), 1, "{:?}", events.all());
+    // The run takes it: a hit, nothing read, linked or compiled.
+    run_fresh(&chunk);
+    let taken = JitCompiler::stats().disk;
+    assert_eq!(taken.hits - after.hits, 1);
+    assert_eq!(taken.llvm_compilations, before.llvm_compilations);
+    let hits = events.with("cache hit");
+    assert!(
+        hits.len() == 1 && hits[0].contains("(preloaded)"),
+        "{hits:?}"
+    );
+    // Taken once: evicted, the unit links from the directory as usual.
+    JitCompiler::new().evict(&chunk);
+    run_fresh(&chunk);
+    let hits = events.with("cache hit");
+    assert!(
+        hits.len() == 2 && !hits[1].contains("(preloaded)"),
+        "{hits:?}"
+    );
+    assert_eq!(
+        JitCompiler::stats().disk.llvm_compilations,
+        before.llvm_compilations
+    );
+    // A unit nobody takes waits until the directory changes; then it is
+    // freed and its entry symbol with it (the unit links again).
+    JitCompiler::new().evict(&chunk);
+    assert!(JitCompiler::warm_up());
+    JitCompiler::set_code_cache_dir(Some(&dir));
+    let before = JitCompiler::stats().disk;
     run_fresh(&chunk);
     let after = JitCompiler::stats().disk;
     assert_eq!(after.hits - before.hits, 1);
     assert_eq!(after.llvm_compilations, before.llvm_compilations);
+    let hits = events.with("cache hit");
+    assert!(!hits[hits.len() - 1].contains("(preloaded)"), "{hits:?}");
+    drop(events);
+    JitCompiler::set_code_cache_dir(None);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn warm_up_installs_a_chunks_stored_traces_before_any_run() {
+    let _g = serial();
+    let dir = fresh_dir("warm-traces");
+    JitCompiler::set_code_cache_dir(Some(&dir));
+    JitCompiler::set_config(TraceJitConfig {
+        block_threshold: u32::MAX,
+        ..TraceJitConfig::defaults()
+    });
+    let chunk = assemble(BRANCHY).unwrap();
+    let head = 4; // the loop header
+    let run = || {
+        let mut vm = VM::new(chunk.clone());
+        vm.set_output(Box::new(std::io::sink()));
+        vm.enable_tracing_jit();
+        vm.run()
+    };
+    let want = run();
+    let jit = JitCompiler::new();
+    assert!(jit.trace_is_compiled(&chunk, head));
+    jit.evict(&chunk);
+    assert!(!jit.trace_is_compiled(&chunk, head));
+    // The record carries the chunk: its traces are installed at start-up,
+    // their code taken from what the warm-up linked.
+    let before = JitCompiler::stats();
+    assert!(JitCompiler::warm_up());
+    assert!(jit.trace_is_compiled(&chunk, head));
+    let after = JitCompiler::stats();
+    assert!(after.disk.hits > before.disk.hits);
+    assert_eq!(after.disk.llvm_compilations, before.disk.llvm_compilations);
+    // The run records nothing and agrees.
+    let got = run();
+    assert_eq!(format!("{got:?}"), format!("{want:?}"));
+    let ran = JitCompiler::stats();
+    assert_eq!(ran.trace_recorded, after.trace_recorded);
+    assert_eq!(ran.disk.llvm_compilations, before.disk.llvm_compilations);
+    // A record whose chunk does not verify or is another chunk waits for
+    // the chunk's first back-edge instead.
+    let file = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            CacheRecord::decode(&std::fs::read(p).unwrap()).is_ok_and(|r| r.entry == "traces")
+        })
+        .expect("a traces record");
+    let other = serde_json::to_vec(&assemble("LoadInt 1").unwrap()).unwrap();
+    reseal(&file, |r| r.meta = other);
+    jit.evict(&chunk);
+    JitCompiler::set_code_cache_dir(Some(&dir));
+    assert!(JitCompiler::warm_up());
+    assert!(!jit.trace_is_compiled(&chunk, head));
+    let got = run();
+    assert_eq!(format!("{got:?}"), format!("{want:?}"));
+    assert!(
+        jit.trace_is_compiled(&chunk, head),
+        "imported at the back-edge"
+    );
+    assert_eq!(JitCompiler::stats().trace_recorded, after.trace_recorded);
+    jit.evict(&chunk);
+    JitCompiler::set_config(TraceJitConfig::defaults());
+    JitCompiler::set_code_cache_dir(None);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_record_without_its_exit_map_still_links_and_runs_exactly() {
+    let _g = serial();
+    let dir = fresh_dir("no-exit-map");
+    JitCompiler::set_code_cache_dir(Some(&dir));
+    let chunk = block_chunk();
+    let want = run_fresh(&chunk);
+    let file = the_record(&dir);
+    let rec = CacheRecord::decode(&std::fs::read(&file).unwrap()).unwrap();
+    assert!(!rec.meta.is_empty(), "a unit's record carries its exit map");
+    // An older writer's record, or a map that does not parse under a sound
+    // checksum: the exits come from analysing the chunk again.
+    for meta in [Vec::new(), vec![7; 13]] {
+        reseal(&file, |r| r.meta = meta.clone());
+        let before = JitCompiler::stats().disk;
+        let got = run_fresh(&chunk);
+        let after = JitCompiler::stats().disk;
+        assert_eq!(format!("{got:?}"), format!("{want:?}"));
+        assert_eq!(after.hits - before.hits, 1);
+        assert_eq!(after.llvm_compilations, before.llvm_compilations);
+        assert_eq!(after.rejected, before.rejected);
+    }
+    JitCompiler::set_code_cache_dir(None);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_hit_marks_its_record_used_unless_it_was_used_within_a_minute() {
+    let _g = serial();
+    let dir = fresh_dir("touch");
+    JitCompiler::set_code_cache_dir(Some(&dir));
+    let chunk = block_chunk();
+    run_fresh(&chunk);
+    let file = the_record(&dir);
+    let set_age = |secs: u64| {
+        let then = std::time::SystemTime::now() - std::time::Duration::from_secs(secs);
+        let f = std::fs::File::options().append(true).open(&file).unwrap();
+        f.set_modified(then).unwrap();
+        then
+    };
+    let used = || std::fs::metadata(&file).unwrap().modified().unwrap();
+    // Used two hours ago: a hit makes it the most recently used.
+    let then = set_age(7200);
+    run_fresh(&chunk);
+    assert!(used() > then + std::time::Duration::from_secs(7000));
+    // Used 20 s ago: a hit leaves it (eviction needs no finer order).
+    let then = set_age(20);
+    run_fresh(&chunk);
+    assert!(used() < then + std::time::Duration::from_secs(1));
     JitCompiler::set_code_cache_dir(None);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -8,7 +8,8 @@
 //! left. Then every reproducer in `tests/regressions/`.
 //!
 //! Every eighth program (`--cache-every N`) also runs with the persistent
-//! code cache: stored, forgotten, run again from disk, compared again.
+//! code cache: stored, forgotten, run again from disk (every other time
+//! after a warm-up has preloaded the directory), compared again.
 //!
 //! `cargo test --test differential` runs the fixed budget CI runs (2,000
 //! programs from seed 0). Longer:
@@ -75,19 +76,24 @@ fn check(chunk: &Chunk, presets: &[Value], budget: Option<u64>) -> Result<(), (T
 /// Runs one program in every tier with the persistent code cache in
 /// `dir`, forgets its code, and runs it again: the second time its units
 /// are linked from the records the first time stored (the traces from its
-/// traces record), and it must still agree. A key that missed
-/// something code depends on would serve one unit's code to another here.
+/// traces record; with `warm`, linked and parsed ahead by a warm-up), and
+/// it must still agree. A key that missed something code depends on would
+/// serve one unit's code to another here.
 fn check_cached(
     chunk: &Chunk,
     presets: &[Value],
     budget: Option<u64>,
     dir: &std::path::Path,
+    warm: bool,
 ) -> Result<(), (Tier, String)> {
     JitCompiler::set_code_cache_dir(Some(dir));
     let before = JitCompiler::stats().disk;
     let first = check(chunk, presets, budget);
     let stored = JitCompiler::stats().disk;
     JitCompiler::new().evict(chunk);
+    if warm {
+        JitCompiler::warm_up();
+    }
     let second = first.and_then(|()| check(chunk, presets, budget));
     let linked = JitCompiler::stats().disk;
     JitCompiler::set_code_cache_dir(None);
@@ -225,7 +231,7 @@ fn main() {
         TRACE_LIMITS.set(limits_for(s));
         let outcome = if s % cache_every == 0 {
             cached += 1;
-            check_cached(&chunk, &presets, budget, &cache_dir)
+            check_cached(&chunk, &presets, budget, &cache_dir, cached % 2 == 0)
         } else {
             check(&chunk, &presets, budget)
         };

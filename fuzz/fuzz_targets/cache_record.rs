@@ -36,6 +36,7 @@ fuzz_target!(|data: &[u8]| {
         },
         entry: "fvm_fuzz".into(),
         object: data.iter().rev().copied().collect(),
+        meta: data.iter().step_by(2).copied().collect(),
     };
     let bytes = rec.encode();
     assert_eq!(CacheRecord::decode_for(&bytes, &rec.key).as_ref(), Ok(&rec));

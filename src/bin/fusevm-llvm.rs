@@ -76,6 +76,11 @@ struct RunArgs {
     /// Print what the native tiers did (compiled, exits, traces) to stderr.
     #[arg(long)]
     stats: bool,
+    /// Before the run, set up LLVM and link the persistent code cache's
+    /// most recently used units (what an embedder's start-up does with
+    /// `JitCompiler::warm_up`); --time reports it apart from the run.
+    #[arg(long)]
+    warm_up: bool,
     /// Print the LLVM IR (after O2) of the natively compiled code to stderr.
     #[arg(long)]
     dump_ir: bool,
@@ -164,6 +169,11 @@ fn run(args: &RunArgs) -> Result<ExitCode, String> {
     if args.jit_verbose || !args.jit_dump.is_empty() {
         JitCompiler::set_event_hook(Some(std::sync::Arc::new(|e| eprintln!("{e}"))));
     }
+    let warm_up = args.warm_up.then(|| {
+        let t = Instant::now();
+        JitCompiler::warm_up();
+        t.elapsed()
+    });
     let jit = JitCompiler::new();
     let runs_before = jit.block_run_count(&chunk);
     let mut vm = VM::new(chunk.clone());
@@ -183,9 +193,10 @@ fn run(args: &RunArgs) -> Result<ExitCode, String> {
     }
     let tier = if jit.block_run_count(&chunk) > runs_before {
         match jit.block_compile_timings(&chunk) {
-            // Linked from the persistent cache: no optimiser ran.
+            // Linked from the persistent cache (by the run, or at warm-up):
+            // no optimiser ran.
             Some(t) if t.optimize.is_zero() && !t.link.is_zero() => format!(
-                "block tier, of which loading from the code cache {:.3} ms",
+                "block tier, code from the code cache (linked in {:.3} ms)",
                 t.link.as_secs_f64() * 1e3
             ),
             Some(t) => format!(
@@ -233,7 +244,7 @@ fn run(args: &RunArgs) -> Result<ExitCode, String> {
         );
         let d = s.disk;
         eprintln!(
-            "jit: LLVM compilations: {}; code cache {}: hits {}, misses {}, stored {}, rejected {}, not stored {}, loading {:.3} ms",
+            "jit: LLVM compilations: {}; code cache {}: hits {}, misses {}, stored {}, rejected {}, not stored {}, loading {:.3} ms; preloaded {} in {:.3} ms",
             d.llvm_compilations,
             JitCompiler::code_cache_dir().map_or("off".to_string(), |p| p.display().to_string()),
             d.hits,
@@ -241,7 +252,9 @@ fn run(args: &RunArgs) -> Result<ExitCode, String> {
             d.stores,
             d.rejected,
             d.store_failures,
-            ms(d.load_time)
+            ms(d.load_time),
+            d.preloaded,
+            ms(d.preload_time)
         );
         for (reason, n) in JitCompiler::trace_abort_reasons() {
             eprintln!("jit: aborted {n}×: {reason}");
@@ -253,6 +266,12 @@ fn run(args: &RunArgs) -> Result<ExitCode, String> {
             elapsed.as_secs_f64() * 1e3,
             if args.no_jit { ", --no-jit" } else { "" }
         );
+        if let Some(w) = warm_up {
+            eprintln!(
+                "time: warm-up {:.3} ms before the run",
+                w.as_secs_f64() * 1e3
+            );
+        }
     }
     match result {
         VMResult::Error(e) => {

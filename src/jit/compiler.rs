@@ -179,6 +179,10 @@ static CAPACITY: AtomicU64 = AtomicU64::new(DEFAULT_CODE_CACHE_CAPACITY as u64);
 /// The default for [`JitCompiler::set_code_cache_capacity`].
 pub const DEFAULT_CODE_CACHE_CAPACITY: usize = 512;
 
+/// How many cache records [`JitCompiler::warm_up`] links ahead of time by
+/// default (see [`JitCompiler::set_code_cache_preload`]).
+pub const DEFAULT_CODE_CACHE_PRELOAD: usize = persist::preload::DEFAULT_RECORDS;
+
 impl Cache {
     /// Marks `owner` used now; returns the chunk to evict to stay within
     /// the capacity, if any.
@@ -673,19 +677,33 @@ impl JitCompiler {
         // Shrinking takes effect at the next compilation.
     }
 
-    /// Creates the process's LLVM session and reads the host CPU's identity
-    /// now (about 1 ms, once per process), so the first compilation or
-    /// persistent-cache load doesn't pay for it. Optional: an embedder that
-    /// restarts often can call it at start-up, or on a thread of its own
-    /// while it starts. `false` if LLVM can't be set up (every tier then
-    /// stays in the interpreter).
+    /// Gets a process ready to run natively at once: creates the LLVM
+    /// session, reads the host CPU's identity (about 1 ms together, once
+    /// per process) and, when a persistent cache directory is in use,
+    /// links its most recently used units of this build ahead of time
+    /// (bounded by [`Self::set_code_cache_preload`]; each ~0.02–0.05 ms),
+    /// so first runs find their code ready. Optional: an embedder that
+    /// restarts often calls it at start-up, or on a thread of its own while
+    /// it starts (a run that needs a unit before it is linked links or
+    /// compiles it itself). Returns whether LLVM is usable (if not, every
+    /// tier stays in the interpreter). Units linked: [`JitStats::disk`]'s
+    /// `preloaded`.
     pub fn warm_up() -> bool {
         persist::identity();
         let Ok(jit) = engine::jit() else {
             return false;
         };
-        persist::warm_linker(jit);
+        persist::preload::preload(jit);
         true
+    }
+
+    /// Bounds how many of the cache directory's most recently used records
+    /// [`Self::warm_up`] links ahead of time (default
+    /// [`DEFAULT_CODE_CACHE_PRELOAD`]; 0: none). Records are also bounded
+    /// to 16 MiB read; a preloaded unit no run asks for stays linked until
+    /// the directory changes.
+    pub fn set_code_cache_preload(records: usize) {
+        persist::preload::set_records(records);
     }
 
     /// Keeps every unit's object code in `dir` (created if missing), so a

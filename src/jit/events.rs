@@ -110,6 +110,16 @@ pub enum JitEvent {
         /// Reading, checking and linking it, in milliseconds.
         millis: f64,
     },
+    /// A unit was linked from the cache directory at start-up
+    /// ([`JitCompiler::warm_up`]), before any run asked for it.
+    ///
+    /// [`JitCompiler::warm_up`]: crate::jit::compiler::JitCompiler::warm_up
+    CachePreloaded {
+        /// The record's file name.
+        file: String,
+        /// Linking it, in milliseconds.
+        millis: f64,
+    },
     /// A unit was looked up in the cache directory, not found, and compiled.
     CacheMiss {
         /// The chunk the unit belongs to.
@@ -249,6 +259,10 @@ impl fmt::Display for JitEvent {
                 f,
                 "[jit] cache hit: chunk {} code linked from {file} in {millis:.2} ms",
                 Short(*chunk)
+            ),
+            JitEvent::CachePreloaded { file, millis } => write!(
+                f,
+                "[jit] cache preload: {file} linked at start-up in {millis:.2} ms"
             ),
             JitEvent::CacheMiss { chunk, file } => write!(
                 f,

@@ -18,8 +18,8 @@ use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
 
 /// Largest frame (physical slots) and operand stack the block tier takes.
-const MAX_SLOTS: usize = 1024;
-const MAX_DEPTH: usize = 1024;
+pub(crate) const MAX_SLOTS: usize = 1024;
+pub(crate) const MAX_DEPTH: usize = 1024;
 const MAX_FUNCTIONS: usize = 256;
 
 /// A frame opened in top-level code: a scope (`PushFrame`) or, in a trace,

@@ -3,10 +3,12 @@
 //! native code can't go on, with the interpreter's exact state.
 //!
 //! [`analysis`] decides what the chunk needs and what kinds flow where;
-//! [`lower`] turns that into LLVM IR; this file compiles it, enters it and
-//! materialises its exit state into a VM.
+//! [`lower`] turns that into LLVM IR; [`exits`] keeps what running it needs
+//! of the analysis; this file compiles it, enters it and materialises its
+//! exit state into a VM.
 
 pub mod analysis;
+pub mod exits;
 pub mod lower;
 
 use super::entry;
@@ -15,7 +17,7 @@ use super::persist;
 use crate::bytecode::chunk::Chunk;
 use crate::bytecode::value::Value;
 use crate::interp::vm::{Frame, FrameKind, Limits, MAX_STACK, VM};
-use analysis::Plan;
+use exits::ExitMap;
 use fusevm_llvm_backend::{CompileTimings, Compiled, DumpOptions, Jit};
 
 /// A compiled chunk for one set of entry kinds (slots and globals).
@@ -29,11 +31,10 @@ pub struct BlockCode {
     loaded: bool,
     /// A trace's cache record (what an export with code carries).
     record: Option<Vec<u8>>,
-    plan: Plan,
+    /// Its frame sizes and the scopes open at each exit.
+    exits: ExitMap,
     entry_tags: Vec<u8>,
     global_tags: Vec<u8>,
-    /// Deepest operand stack of any subroutine (bounds the frame budget).
-    sub_depth: usize,
     /// Boxes the root uses (boxed plans: the chunk's helpers read its ops).
     layout: lower::BoxLayout,
     chunk: Option<std::sync::Arc<Chunk>>,
@@ -119,11 +120,14 @@ fn words(
 }
 
 impl BlockCode {
-    /// Analyses `chunk` for slots of kinds `entry_tags` and globals of
-    /// kinds `global_tags` (a trace chunk: with its `inlined` calls), then
-    /// links its code from the persistent cache or lowers and compiles it
-    /// (`want`: [`persist::Want::StoredOnly`] gives `None` rather than
-    /// compile). `owner` is the chunk the unit belongs to.
+    /// Links the code of `chunk` for slots of kinds `entry_tags` and
+    /// globals of kinds `global_tags` (a trace chunk: with its `inlined`
+    /// calls) from the persistent cache, or analyses, lowers and compiles
+    /// it (`want`: [`persist::Want::StoredOnly`] gives `None` rather than
+    /// compile). `owner` is the chunk the unit belongs to. A unit that may
+    /// be stored is looked up before any analysis (its record carries its
+    /// exit map); one that can't be is analysed first, so a refusal costs
+    /// no lookup.
     #[allow(clippy::too_many_arguments)]
     pub fn compile(
         jit: &Jit,
@@ -136,68 +140,73 @@ impl BlockCode {
         dumps: DumpOptions,
         want: persist::Want,
     ) -> Result<Option<BlockCode>, String> {
-        let unit = persist::unit_bytes(
+        let unit = persist::UnitKey::new(persist::unit_bytes(
             chunk.content_hash(),
             (tier, inlined),
             fuel,
             entry_tags,
             global_tags,
-        );
-        // Below a threshold only a stored unit is wanted: no analysis for
-        // one that isn't there.
-        if want == persist::Want::StoredOnly && !persist::is_stored(&unit) {
+        ));
+        let stored = persist::is_stored(&unit);
+        if want == persist::Want::StoredOnly && !stored {
             return Ok(None);
         }
         let kinds = |tags: &[u8]| tags.iter().map(|t| KindSet::of(*t)).collect::<Vec<_>>();
-        let plan = analysis::analyse(
-            chunk,
-            &kinds(entry_tags),
-            &kinds(global_tags),
-            tier,
-            inlined,
-        )?;
+        let analyse = || {
+            analysis::analyse(
+                chunk,
+                &kinds(entry_tags),
+                &kinds(global_tags),
+                tier,
+                inlined,
+            )
+        };
+        let mut plan = if stored { None } else { Some(analyse()?) };
         let wants_dumps = dumps.ir_before || dumps.ir_after || dumps.asm;
         let obtained = persist::obtain(jit, owner, unit, want, wants_dumps, |root| {
-            jit.compile(root, &[root], dumps, |ctx, module| {
-                let tags = lower::EntryTags {
-                    slots: entry_tags,
-                    globals: global_tags,
-                    fuel,
-                };
-                lower::build(ctx, module, root, chunk, &plan, tags).map_err(|e| e.0)
-            })
-            .map_err(|e| e.to_string())
+            let plan = match plan.take() {
+                Some(p) => p,
+                None => analyse()?,
+            };
+            let compiled = jit
+                .compile(root, &[root], dumps, |ctx, module| {
+                    let tags = lower::EntryTags {
+                        slots: entry_tags,
+                        globals: global_tags,
+                        fuel,
+                    };
+                    lower::build(ctx, module, root, chunk, &plan, tags).map_err(|e| e.0)
+                })
+                .map_err(|e| e.to_string())?;
+            Ok((compiled, ExitMap::of(&plan).encode()))
         })?;
         let Some(obtained) = obtained else {
             return Ok(None);
         };
-        let compiled = obtained.compiled;
-        let sub_depth = plan
-            .functions
-            .iter()
-            .skip(1)
-            .map(|f| f.max_depth)
-            .max()
-            .unwrap_or(0);
+        // A record of an older writer (or a damaged map under a sound
+        // checksum) costs an analysis, never a wrong exit.
+        let exits = match ExitMap::decode(&obtained.meta, chunk.len()) {
+            Some(m) => m,
+            None => ExitMap::of(&analyse()?),
+        };
         let layout = lower::BoxLayout {
-            slots: plan.functions[0].slot_count,
-            depth: plan.functions[0].max_depth,
+            slots: exits.slot_count,
+            depth: exits.max_depth,
             globals: global_tags.len(),
         };
-        let chunk = plan.boxed.then(|| std::sync::Arc::new(chunk.clone()));
+        let chunk = exits.boxed.then(|| std::sync::Arc::new(chunk.clone()));
         let needs_boxes = chunk.is_some()
             || entry_tags.contains(&TAG_OPAQUE)
             || global_tags.contains(&TAG_OPAQUE);
         Ok(Some(BlockCode {
             needs_boxes,
-            compiled,
+            compiled: obtained.compiled,
             _symbol: obtained.symbol,
             loaded: obtained.loaded,
             record: (tier == analysis::Tier::Trace).then_some(obtained.record),
-            plan,
+            exits,
             entry_tags: entry_tags.to_vec(),
             global_tags: global_tags.to_vec(),
-            sub_depth,
             layout,
             chunk,
         }))
@@ -225,7 +234,7 @@ impl BlockCode {
 
     /// Physical slots native code works on.
     pub fn slot_count(&self) -> usize {
-        self.plan.functions[0].slot_count
+        self.exits.slot_count
     }
 
     /// Runs native code from op 0 with the entry slots and globals (of the
@@ -244,8 +253,8 @@ impl BlockCode {
         limits: &Limits,
         fuel: Option<u64>,
     ) -> Option<Exit> {
-        let root = &self.plan.functions[0];
-        if entry_depth + root.max_depth > MAX_STACK {
+        let max_depth = self.exits.max_depth;
+        if entry_depth + max_depth > MAX_STACK {
             return None;
         }
         let l = self.layout;
@@ -262,11 +271,11 @@ impl BlockCode {
             &mut boxes,
             |n| l.global(n),
         );
-        let mut stack = vec![0u64; 2 * root.max_depth];
+        let mut stack = vec![0u64; 2 * max_depth];
         let native_stack = limits.native_stack;
         // The interpreter's operand stack holds every live frame's values:
         // bound native frames so it could never outgrow MAX_STACK either.
-        let by_stack = (MAX_STACK - entry_depth - root.max_depth) / (self.sub_depth + 1);
+        let by_stack = (MAX_STACK - entry_depth - max_depth) / (self.exits.sub_depth + 1);
         let frames = frames_left.min(by_stack).min(i64::MAX as usize) as i64;
         let marker = 0u8;
         let sp = std::ptr::addr_of!(marker) as usize;
@@ -305,9 +314,7 @@ impl BlockCode {
 
     /// Scopes and inlined call frames open at `exit` (outermost first).
     pub fn scopes_at(&self, exit: &Exit) -> &[analysis::Scope] {
-        self.plan.functions[0].states[exit.ip]
-            .as_ref()
-            .map_or(&[], |s| s.scopes.as_slice())
+        self.exits.scopes_at(exit.ip)
     }
 
     /// Writes an exit's state into `vm`: native code was entered with

@@ -20,6 +20,7 @@
 //! [`JitCompiler::set_code_cache_dir`]: super::compiler::JitCompiler::set_code_cache_dir
 
 pub mod dir;
+pub(crate) mod preload;
 pub mod record;
 pub(crate) mod traces;
 
@@ -70,6 +71,7 @@ pub fn set_directory(dir: Option<&Path>) {
     *WARNED.lock().unwrap_or_else(|e| e.into_inner()) = None;
     *ESTIMATE.lock().unwrap_or_else(|e| e.into_inner()) = None;
     traces::forget_lookups();
+    preload::forget();
 }
 
 /// Bounds the directory's size (checked after every store).
@@ -96,8 +98,16 @@ pub struct DiskStats {
     pub rejected: u64,
     /// Records that could not be written (unwritable or full directory).
     pub store_failures: u64,
-    /// Time spent reading, checking and linking records.
+    /// Time runs spent reading, checking and linking records (or taking
+    /// preloaded ones).
     pub load_time: Duration,
+    /// Units linked at start-up by [`JitCompiler::warm_up`] (each becomes
+    /// a hit when a run takes it).
+    ///
+    /// [`JitCompiler::warm_up`]: super::compiler::JitCompiler::warm_up
+    pub preloaded: u64,
+    /// Time start-up spent linking them.
+    pub preload_time: Duration,
 }
 
 static COMPILES: AtomicU64 = AtomicU64::new(0);
@@ -110,7 +120,10 @@ static LOAD_NANOS: AtomicU64 = AtomicU64::new(0);
 
 /// The counters.
 pub fn stats() -> DiskStats {
+    let (preloaded, preload_time) = preload::counts();
     DiskStats {
+        preloaded,
+        preload_time,
         llvm_compilations: COMPILES.load(Relaxed),
         hits: HITS.load(Relaxed),
         misses: MISSES.load(Relaxed),
@@ -175,41 +188,6 @@ pub(crate) fn key_of(unit: Vec<u8>) -> CacheKey {
         cpu: id.cpu.clone(),
         features: id.features.clone(),
         unit,
-    }
-}
-
-/// Links one record of this build from the cache directory and frees it
-/// again, so the linker's own code is paged in and set up before the first
-/// unit a run needs (the first link in a process costs several times the
-/// next). Nothing if there is no directory or no such record.
-pub(crate) fn warm_linker(jit: &Jit) {
-    let Some(d) = directory() else { return };
-    let Ok(entries) = std::fs::read_dir(&d) else {
-        return;
-    };
-    let here = key_of(Vec::new());
-    for e in entries.flatten().take(64) {
-        let Ok(bytes) = std::fs::read(e.path()) else {
-            continue;
-        };
-        let Ok(rec) = CacheRecord::decode(&bytes) else {
-            continue;
-        };
-        let same_build = CacheKey {
-            unit: Vec::new(),
-            ..rec.key.clone()
-        } == here;
-        if !same_build || rec.entry == traces::ENTRY {
-            continue;
-        }
-        let live = LIVE.lock().unwrap_or_else(|e| e.into_inner());
-        if live.as_ref().is_some_and(|l| l.contains(&rec.entry)) {
-            continue;
-        }
-        // Held while linked, so no unit can take the name meanwhile.
-        let _ = jit.load_object(&[&rec.entry], &rec.object);
-        drop(live);
-        return;
     }
 }
 
@@ -288,10 +266,28 @@ pub(crate) enum Want {
     StoredOnly,
 }
 
-/// Whether the cache directory holds a record for `unit` (not checked:
-/// [`obtain`] does that).
-pub(crate) fn is_stored(unit: &[u8]) -> bool {
-    directory().is_some_and(|d| d.join(key_of(unit.to_vec()).file_name()).is_file())
+/// A unit's key in this process and the file name it is stored under.
+pub(crate) struct UnitKey {
+    key: CacheKey,
+    file: String,
+}
+
+impl UnitKey {
+    /// The key of `unit` (its canonical bytes: [`unit_bytes`]).
+    pub fn new(unit: Vec<u8>) -> UnitKey {
+        let key = key_of(unit);
+        let file = key.file_name();
+        UnitKey { key, file }
+    }
+}
+
+/// Whether a record for `unit` may be at hand: preloaded, offered by an
+/// imported trace, or in the cache directory (not checked: [`obtain`] does
+/// that).
+pub(crate) fn is_stored(unit: &UnitKey) -> bool {
+    preload::is_waiting(&unit.file)
+        || OFFERED.with(|o| o.borrow().is_some())
+        || directory().is_some_and(|d| d.join(&unit.file).is_file())
 }
 
 /// A unit's code and where it came from.
@@ -300,63 +296,67 @@ pub(crate) struct Obtained {
     pub symbol: Symbol,
     /// The record's bytes (what a trace export carries).
     pub record: Vec<u8>,
+    /// What running it needs besides the code (the record's `meta`).
+    pub meta: Vec<u8>,
     /// Linked from a record, not compiled.
     pub loaded: bool,
 }
 
-/// The code of the unit `unit` (owned by chunk `owner`): linked from an
-/// offered record or the directory when one fits, else compiled by
-/// `compile` (given the entry symbol to define) and stored. `dumps`: the
-/// caller wants IR or assembly, which only a compilation has.
+/// The code of the unit `unit` (owned by chunk `owner`): linked from a
+/// preloaded or offered record or the directory when one fits, else
+/// compiled by `compile` (given the entry symbol to define; it returns the
+/// code and the record's `meta`) and stored. `dumps`: the caller wants IR
+/// or assembly, which only a compilation has.
 pub(crate) fn obtain(
     jit: &Jit,
     owner: u128,
-    unit: Vec<u8>,
+    unit: UnitKey,
     want: Want,
     dumps: bool,
-    compile: impl FnOnce(&str) -> Result<Compiled, String>,
+    compile: impl FnOnce(&str) -> Result<(Compiled, Vec<u8>), String>,
 ) -> Result<Option<Obtained>, String> {
     let dir = directory();
     let offered = OFFERED.with(|o| o.borrow_mut().take());
     if dir.is_none() && offered.is_none() && want == Want::StoredOnly {
         return Ok(None);
     }
-    let key = key_of(unit);
-    let file = key.file_name();
+    let start = Instant::now();
+    let UnitKey { key, file } = unit;
+    if !dumps && let Some((got, used)) = preload::take_unit(&file, &key) {
+        if let Some(d) = dir.as_deref() {
+            dir::touch(d, &file, used);
+        }
+        hit(owner, format!("{file} (preloaded)"), start.elapsed());
+        return Ok(Some(got));
+    }
     let symbol = Symbol::reserve(&file);
     if symbol.canonical && !dumps {
-        let start = Instant::now();
+        // The bytes, where they came from, and when a file was last used.
         let found = offered
-            .map(|bytes| ("imported trace code".to_string(), bytes, false))
+            .map(|bytes| ("imported trace code".to_string(), bytes, None))
             .or_else(|| {
                 let dir = dir.as_deref()?;
                 match dir::read(dir, &file) {
-                    Ok(bytes) => bytes.map(|b| (file.clone(), b, true)),
+                    Ok(r) => r.map(|r| (file.clone(), r.bytes, Some(r.used))),
                     Err(e) => {
                         reject(owner, &file, e.to_string(), None);
                         None
                     }
                 }
             });
-        if let Some((source, bytes, on_disk)) = found {
-            let disk = dir.as_deref().filter(|_| on_disk);
+        if let Some((source, bytes, used)) = found {
+            let disk = dir.as_deref().filter(|_| used.is_some());
             match link(jit, &key, &symbol, &bytes) {
-                Ok(compiled) => {
-                    let took = start.elapsed();
-                    HITS.fetch_add(1, Relaxed);
-                    LOAD_NANOS.fetch_add(took.as_nanos() as u64, Relaxed);
-                    if let Some(d) = disk {
-                        dir::touch(d, &file);
+                Ok((compiled, meta)) => {
+                    if let (Some(d), Some(used)) = (disk, used) {
+                        dir::touch(d, &file, used);
                     }
-                    events::emit(|| JitEvent::CacheHit {
-                        chunk: owner,
-                        file: source,
-                        millis: took.as_secs_f64() * 1e3,
-                    });
+                    hit(owner, source, start.elapsed());
                     return Ok(Some(Obtained {
                         compiled,
                         symbol,
                         record: bytes,
+                        meta,
                         loaded: true,
                     }));
                 }
@@ -374,13 +374,14 @@ pub(crate) fn obtain(
         return Ok(None);
     }
     COMPILES.fetch_add(1, Relaxed);
-    let mut compiled = compile(symbol.name())?;
+    let (mut compiled, meta) = compile(symbol.name())?;
     let record = CacheRecord {
         key,
         entry: symbol.name.clone(),
         object: compiled.object.take().unwrap_or_default(),
-    }
-    .encode();
+        meta,
+    };
+    let (meta, record) = (record.meta.clone(), record.encode());
     if let Some(d) = dir.filter(|_| symbol.canonical) {
         store(owner, &d, &file, &record);
     }
@@ -388,12 +389,31 @@ pub(crate) fn obtain(
         compiled,
         symbol,
         record,
+        meta,
         loaded: false,
     }))
 }
 
-/// Checks `bytes` against `key` and links the object under `symbol`.
-fn link(jit: &Jit, key: &CacheKey, symbol: &Symbol, bytes: &[u8]) -> Result<Compiled, String> {
+/// Counts and reports a unit's code taken from the cache (`took`: finding,
+/// checking and linking it).
+fn hit(owner: u128, file: String, took: Duration) {
+    HITS.fetch_add(1, Relaxed);
+    LOAD_NANOS.fetch_add(took.as_nanos() as u64, Relaxed);
+    events::emit(|| JitEvent::CacheHit {
+        chunk: owner,
+        file,
+        millis: took.as_secs_f64() * 1e3,
+    });
+}
+
+/// Checks `bytes` against `key` and links the object under `symbol`;
+/// gives the code and the record's `meta`.
+fn link(
+    jit: &Jit,
+    key: &CacheKey,
+    symbol: &Symbol,
+    bytes: &[u8],
+) -> Result<(Compiled, Vec<u8>), String> {
     let rec = CacheRecord::decode_for(bytes, key).map_err(|r| r.to_string())?;
     if rec.entry != symbol.name {
         return Err(format!(
@@ -402,6 +422,7 @@ fn link(jit: &Jit, key: &CacheKey, symbol: &Symbol, bytes: &[u8]) -> Result<Comp
         ));
     }
     jit.load_object(&[&symbol.name], &rec.object)
+        .map(|c| (c, rec.meta))
         .map_err(|e| format!("linking failed: {e}"))
 }
 

@@ -6,8 +6,8 @@
 //! format    u32       FORMAT
 //! body_len  u64       bytes of the body
 //! body      key (crate version, build, LLVM version, triple, CPU, CPU
-//!           features, unit), entry symbol, object — each a u32 length
-//!           and that many bytes
+//!           features, unit), entry symbol, object, exit map — each a
+//!           u32 length and that many bytes
 //! sha256    32 bytes  over magic .. body
 //! ```
 //!
@@ -20,7 +20,7 @@ use sha2::{Digest, Sha256};
 use std::fmt;
 
 /// The record format this build writes and reads.
-pub const FORMAT: u32 = 1;
+pub const FORMAT: u32 = 2;
 
 /// The file name ending of cache records.
 pub const EXTENSION: &str = "fvo";
@@ -107,6 +107,10 @@ pub struct CacheRecord {
     pub entry: String,
     /// The object file (ELF on Linux) LLVM generated.
     pub object: Vec<u8>,
+    /// What running the unit needs of its analysis (the block tier's exit
+    /// map; empty in a traces record), so a linked unit is not analysed
+    /// again.
+    pub meta: Vec<u8>,
 }
 
 /// Why a record was not loaded.
@@ -179,6 +183,7 @@ impl CacheRecord {
         }
         put(self.entry.as_bytes());
         put(&self.object);
+        put(&self.meta);
         let mut out = Vec::with_capacity(HEADER + body.len() + CHECKSUM);
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&FORMAT.to_le_bytes());
@@ -229,8 +234,9 @@ impl CacheRecord {
         let entry = String::from_utf8(body.field()?.to_vec())
             .map_err(|_| Rejection::Malformed("the entry symbol is not UTF-8"))?;
         let object = body.field()?.to_vec();
+        let meta = body.field()?.to_vec();
         if !body.0.is_empty() {
-            return Err(Rejection::Malformed("bytes after the object"));
+            return Err(Rejection::Malformed("bytes after the exit map"));
         }
         if entry.is_empty() || entry.contains('\0') {
             return Err(Rejection::Malformed("bad entry symbol"));
@@ -247,6 +253,7 @@ impl CacheRecord {
             },
             entry,
             object,
+            meta,
         })
     }
 
@@ -300,6 +307,7 @@ mod tests {
             },
             entry: "fvm_x".into(),
             object: vec![0x7f, b'E', b'L', b'F', 9, 9],
+            meta: vec![4, 2],
         }
     }
 

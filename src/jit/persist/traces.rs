@@ -6,7 +6,10 @@
 //!
 //! The record is sealed and keyed like any unit's (a file of another build
 //! or CPU is foreign); its metadata is checked by the import like any
-//! other, so a record can only ever describe paths that fit the chunk.
+//! other, so a record can only ever describe paths that fit the chunk. It
+//! carries the chunk too (as its `meta`), so a warm-up can import the
+//! traces before any run (`preload.rs`): the chunk must verify and have
+//! the content hash the record is keyed by.
 
 use super::record::CacheRecord;
 use super::{dir, directory, key_of, reject};
@@ -14,6 +17,7 @@ use crate::bytecode::chunk::Chunk;
 use crate::jit::trace::meta::{self, TraceMetadata};
 use rustc_hash::FxHashSet;
 use std::sync::Mutex;
+use std::time::SystemTime;
 
 /// The entry name a traces record carries (it holds no code of its own).
 pub(crate) const ENTRY: &str = "traces";
@@ -22,7 +26,7 @@ pub(crate) const ENTRY: &str = "traces";
 static LOOKED: Mutex<Option<FxHashSet<u128>>> = Mutex::new(None);
 
 /// The key of `chunk`'s traces record.
-fn key(hash: u128) -> super::CacheKey {
+pub(crate) fn key(hash: u128) -> super::CacheKey {
     let mut unit = b"traces1".to_vec();
     unit.extend_from_slice(&hash.to_le_bytes());
     key_of(unit)
@@ -30,7 +34,8 @@ fn key(hash: u128) -> super::CacheKey {
 
 /// Stores every trace of `chunk` (with code) as its traces record, if a
 /// cache directory is in use. The record's payload: a count, then per
-/// trace its metadata (JSON) and its code's record, each length-prefixed.
+/// trace its metadata (JSON) and its code's record, each length-prefixed;
+/// its `meta`: the chunk (JSON).
 pub(crate) fn save(chunk: &Chunk) {
     let Some(d) = directory() else { return };
     let traces = meta::export_all_with_records(chunk);
@@ -52,16 +57,17 @@ pub(crate) fn save(chunk: &Chunk) {
         key,
         entry: ENTRY.into(),
         object: payload,
+        meta: serde_json::to_vec(chunk).unwrap_or_default(),
     }
     .encode();
     super::store(chunk.content_hash(), &d, &file, &record);
 }
 
 /// A stored trace: its metadata and its code's cache record.
-type Stored = (TraceMetadata, Option<Vec<u8>>);
+pub(crate) type Stored = (TraceMetadata, Option<Vec<u8>>);
 
 /// The traces a payload holds, or why it is malformed.
-fn parse(payload: &[u8]) -> Result<Vec<Stored>, String> {
+pub(crate) fn parse(payload: &[u8]) -> Result<Vec<Stored>, String> {
     let mut rest = payload;
     let word = |rest: &mut &[u8]| -> Result<usize, String> {
         let (w, tail) = rest
@@ -97,52 +103,92 @@ fn parse(payload: &[u8]) -> Result<Vec<Stored>, String> {
 pub(crate) fn load_once(chunk: &Chunk) -> bool {
     let Some(d) = directory() else { return false };
     let hash = chunk.content_hash();
-    {
-        let mut looked = LOOKED.lock().unwrap_or_else(|e| e.into_inner());
-        let looked = looked.get_or_insert_with(FxHashSet::default);
-        if looked.len() >= 1 << 16 {
-            looked.clear(); // bounded: looking again is only a file read
-        }
-        if !looked.insert(hash) {
-            return false;
-        }
+    if !first_look(hash) {
+        return false;
     }
     let key = key(hash);
     let file = key.file_name();
-    let bytes = match dir::read(&d, &file) {
-        Ok(Some(b)) => b,
-        Ok(None) => return false,
-        Err(e) => {
-            reject(hash, &file, e.to_string(), None);
-            return false;
-        }
+    let (traces, used) = match super::preload::take_traces(&file, &key) {
+        Some(t) => t,
+        None => match read(&d, &file, &key) {
+            Ok(Some(t)) => t,
+            Ok(None) => return false,
+            Err((why, disk)) => {
+                reject(hash, &file, why, disk.then_some(&*d));
+                return false;
+            }
+        },
     };
-    let traces = CacheRecord::decode_for(&bytes, &key)
-        .map_err(|r| r.to_string())
-        .and_then(|rec| parse(&rec.object));
-    let traces = match traces {
-        Ok(t) => t,
-        Err(why) => {
-            reject(hash, &file, why, Some(&d));
-            return false;
-        }
-    };
+    install(chunk, &file, traces, used)
+}
+
+/// Imports the traces of a traces record read at start-up, for the chunk it
+/// carries, unless the chunk was looked up already.
+pub(crate) fn install_at_start(chunk: &Chunk, file: &str, traces: Vec<Stored>, used: SystemTime) {
+    if first_look(chunk.content_hash()) {
+        install(chunk, file, traces, used);
+    }
+}
+
+/// Marks `hash` looked up; whether this is the first time.
+fn first_look(hash: u128) -> bool {
+    let mut looked = LOOKED.lock().unwrap_or_else(|e| e.into_inner());
+    let looked = looked.get_or_insert_with(FxHashSet::default);
+    if looked.len() >= 1 << 16 {
+        looked.clear(); // bounded: looking again is only a file read
+    }
+    looked.insert(hash)
+}
+
+/// Imports `chunk`'s stored traces (from the record `file`, last used at
+/// `used`); a trace that does not fit is refused with the reason. Returns
+/// whether any came in.
+fn install(chunk: &Chunk, file: &str, traces: Vec<Stored>, used: SystemTime) -> bool {
+    let hash = chunk.content_hash();
     let mut any = false;
     for (m, code) in traces {
         match meta::import_with(chunk, &m, code) {
             Ok(()) => any = true,
-            Err(why) => reject(
-                hash,
-                &file,
-                format!("trace at op {}: {why}", m.anchor),
-                None,
-            ),
+            Err(why) => reject(hash, file, format!("trace at op {}: {why}", m.anchor), None),
         }
     }
-    if any {
-        dir::touch(&d, &file);
+    if any && let Some(d) = directory() {
+        dir::touch(&d, file, used);
     }
     any
+}
+
+/// The chunk a traces record carries, if it verifies and is the chunk the
+/// record is keyed by.
+pub(crate) fn carried_chunk(rec: &CacheRecord) -> Option<Chunk> {
+    let hash = rec.key.unit.strip_prefix(b"traces1")?;
+    let hash = u128::from_le_bytes(hash.try_into().ok()?);
+    let chunk: Chunk = serde_json::from_slice(&rec.meta).ok()?;
+    (chunk.content_hash() == hash && crate::bytecode::verify::verify(&chunk).is_ok())
+        .then_some(chunk)
+}
+
+/// A traces record's traces and its file's last use.
+type Found = (Vec<Stored>, SystemTime);
+
+/// Reads, checks and parses the traces record `file`, with its last use
+/// (`Ok(None)`: there is none); a refusal says whether the file itself is
+/// bad (to remove it).
+fn read(
+    d: &std::path::Path,
+    file: &str,
+    key: &super::CacheKey,
+) -> Result<Option<Found>, (String, bool)> {
+    let r = match dir::read(d, file) {
+        Ok(Some(r)) => r,
+        Ok(None) => return Ok(None),
+        Err(e) => return Err((e.to_string(), false)),
+    };
+    CacheRecord::decode_for(&r.bytes, key)
+        .map_err(|r| r.to_string())
+        .and_then(|rec| parse(&rec.object))
+        .map(|t| Some((t, r.used)))
+        .map_err(|why| (why, true))
 }
 
 /// Forgets which chunks were looked up (a new directory was set).
