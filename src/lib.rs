@@ -115,6 +115,10 @@ pub mod interp;
 #[cfg(feature = "jit")]
 pub mod jit;
 
+// fusevm's module paths too, so a port is a rename (`fusevm::op::Op`).
+pub use bytecode::{chunk, op, value};
+pub use interp::vm;
+
 pub use bytecode::asm::{AsmError, assemble};
 pub use bytecode::chunk::{BuildError, Chunk, ChunkBuilder};
 pub use bytecode::disasm::{DisasmError, disassemble};

@@ -181,15 +181,20 @@ fn scope_frames_have_fresh_slots() {
     let src = "
         LoadInt 1
         SetSlot 0
+        LoadInt 10         ; below the scope's stack base: stays
         PushFrame
         GetSlot 0          ; undef in the new scope
+        JumpIfTrue bad
         LoadInt 2
         SetSlot 0
         PopFrame
         GetSlot 0          ; back to the outer slot
         Add
+        Jump end
+bad:    LoadInt -1
+end:    Nop
 ";
-    assert_same(&ok(run_src(src)), &Value::Float(1.0));
+    assert_same(&ok(run_src(src)), &Value::Int(11));
 }
 
 #[test]
@@ -296,7 +301,7 @@ fn hashes_store_delete_and_list_keys_in_order() {
 #[test]
 fn make_hash_pairs_keys_with_values() {
     let v = ok(run_src(
-        "LoadConst \"k\"\nLoadInt 1\nLoadInt 2\nLoadFloat 0.5\nMakeHash 2",
+        "LoadConst \"k\"\nLoadInt 1\nLoadInt 2\nLoadFloat 0.5\nMakeHash 4",
     ));
     assert_same(
         &v,

@@ -446,7 +446,8 @@ define_ops! {
     HashKeys(n: Name) = 37;
     /// Pushes the values of hash global `n` as an array, in key order.
     HashValues(n: Name) = 38;
-    /// Pops `k` key/value pairs (`k1 v1 k2 v2 …`) and pushes a hash.
+    /// Pops `k` values, key/value pairs (`k1 v1 k2 v2 …`; an odd last key
+    /// has no value and is dropped), and pushes a hash.
     MakeHash(k: Count16) = 39;
 
     // ── arithmetic ──
@@ -474,7 +475,8 @@ define_ops! {
     Concat = 50;
     /// `[string, count] →` the string repeated `count` times.
     StringRepeat = 51;
-    /// Length of the string form, in characters.
+    /// A string's length in bytes (UTF-8), an array's or hash's number of
+    /// elements, else the byte length of the value's string form.
     StringLen = 52;
 
     // ── numeric comparison (→ Bool) ──
@@ -554,7 +556,8 @@ define_ops! {
     ReturnValue = 103;
     /// Open a scope frame with fresh slots.
     PushFrame = 104;
-    /// Close the innermost scope frame.
+    /// Close the innermost scope frame: its slots go, and the stack is cut
+    /// back to the depth it had when the scope opened.
     PopFrame = 105;
 
     // ── I/O ──

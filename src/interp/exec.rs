@@ -300,8 +300,10 @@ impl VM {
                     self.stack.push(v);
                 }
                 Op::MakeHash(k) => {
+                    // `k` values: key, value, key, value, …; an odd last
+                    // key has no value and is dropped (as in fusevm).
                     let n = self.stack.len();
-                    let k = 2 * k as usize;
+                    let k = k as usize;
                     if n < k {
                         break Err(Fault::Underflow);
                     }
@@ -465,7 +467,9 @@ impl VM {
                 Op::PopFrame => {
                     match self.frames.last() {
                         Some(f) if f.kind == FrameKind::Scope => {
+                            // The scope's slots and the values it left go.
                             self.slots.truncate(f.slot_base);
+                            self.stack.truncate(f.stack_base);
                             self.frames.pop();
                         }
                         _ => break Err(Fault::msg("PopFrame without a matching PushFrame")),

@@ -367,11 +367,15 @@ pub fn repeat(a: &Value, count: &Value, max_len: usize) -> Result<Value, &'stati
     Ok(Value::str(s.repeat(count as usize)))
 }
 
-/// Length of the string form of `a`, in characters.
+/// `StringLen`: a string's length in bytes (UTF-8, as in fusevm: 6 for
+/// "héllo"), an array's or hash's number of elements, else the byte length
+/// of the value's string form.
 pub fn string_len(a: &Value) -> Value {
     let n = match a {
-        Value::Str(s) => s.chars().count(),
-        other => other.to_str().chars().count(),
+        Value::Str(s) => s.len(),
+        Value::Array(items) => items.len(),
+        Value::Hash(map) => map.len(),
+        other => other.to_str().len(),
     };
     Value::Int(n as i64)
 }

@@ -24,3 +24,8 @@ pub(crate) mod support;
 pub(crate) mod tiers;
 pub(crate) mod trace;
 pub(crate) mod values;
+
+// fusevm's paths (`fusevm::jit::JitCompiler`, …).
+pub use compiler::{BlockNum, JitCompiler, JitStats, SlotKind};
+pub use config::TraceJitConfig;
+pub use trace::meta::TraceMetadata;

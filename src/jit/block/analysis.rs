@@ -522,6 +522,8 @@ fn analyse_function(
                     *k = KindSet::UNDEF;
                 }
                 st.len = Some(sc.slot_base);
+                // The values the scope left on the stack go with it.
+                st.stack.truncate(sc.stack_depth);
                 next.push((ip + 1, st));
             }
             _ => {
