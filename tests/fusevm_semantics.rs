@@ -205,3 +205,113 @@ fn value(r: fusevm_llvm::VMResult) -> Value {
         other => panic!("{other:?}"),
     }
 }
+
+// ── fusevm's API names ──
+
+#[test]
+fn fusevm_module_paths_and_accessors_work_as_there() {
+    use fusevm_llvm::chunk::{Chunk, ChunkBuilder};
+    use fusevm_llvm::jit::{JitCompiler as Jit, TraceJitConfig as Config};
+    use fusevm_llvm::op::Op;
+    use fusevm_llvm::value::Value as V;
+    use fusevm_llvm::vm::{VM, VMResult};
+    let _ = (Jit::new(), Config::defaults());
+    assert_eq!(Chunk::new().len(), 0);
+    assert_eq!(Chunk::default().content_hash(), Chunk::new().content_hash());
+    let mut b = ChunkBuilder::new();
+    let f = b.add_name("f");
+    b.emit(Op::Call(f, 0), 1);
+    b.emit(Op::Jump(3), 1);
+    b.add_sub_entry(f, 2);
+    b.emit(Op::ReturnValue, 1);
+    let c = b.build();
+    assert_eq!(c.find_sub(f), Some(2));
+    assert_eq!(c.find_sub(f + 1), None);
+    // Errors read as their message.
+    let mut b = ChunkBuilder::new();
+    b.emit(Op::LoadInt(1), 1);
+    b.emit(Op::Jump(9), 1);
+    let VMResult::Error(e) = VM::new(b.build()).run() else {
+        panic!("a jump past the end is an error");
+    };
+    assert!(e.contains("past the end"), "{e}");
+    assert!(e == *e.message.as_str());
+    assert_eq!(e.ip, Some(1));
+    // Values.
+    assert_eq!(V::str("héllo").len(), 6);
+    assert!(V::str("").is_empty() && V::Undef.is_empty());
+    assert_eq!(V::Int(-12).len(), 3);
+    assert_eq!(V::str("x").as_str_cow(), "x");
+    assert_eq!(V::Float(0.5).as_str_cow(), "0.5");
+    let mut a = V::array(vec![V::Int(1), V::Int(2)]);
+    let shared = a.clone();
+    a.array_mut().unwrap().push(V::Int(3));
+    assert_eq!(a.as_array().map(Vec::len), Some(3));
+    assert_eq!(shared.as_array().map(Vec::len), Some(2), "copy on write");
+    assert_eq!(shared.into_array(), Some(vec![V::Int(1), V::Int(2)]));
+    assert_eq!(V::Int(1).as_array(), None);
+}
+
+#[test]
+fn equal_values_hash_alike_and_deep_ones_hash_without_recursion() {
+    use std::hash::{BuildHasher, RandomState};
+    let s = RandomState::new();
+    let h = |v: &Value| s.hash_one(v);
+    assert_eq!(h(&Value::Float(0.0)), h(&Value::Float(-0.0)));
+    assert_eq!(Value::Float(0.0), Value::Float(-0.0));
+    let a = Value::array(vec![Value::str("k"), Value::hash([("x", int(1))])]);
+    assert_eq!(h(&a), h(&a.clone()));
+    assert_ne!(h(&Value::Int(1)), h(&Value::Int(2)));
+    let mut deep = Value::Int(0);
+    for _ in 0..200_000 {
+        deep = Value::array(vec![deep]);
+    }
+    let _ = h(&deep);
+}
+
+// ── globals past the name pool ──
+
+#[test]
+fn globals_may_be_numbered_past_the_name_pool_in_every_tier() {
+    use fusevm_llvm::{ChunkBuilder, Op};
+    // fusevm frontends may number globals without naming them: GetVar 3
+    // with an empty pool is global 3.
+    let build = |n: i64| {
+        let mut b = ChunkBuilder::new();
+        b.emit(Op::LoadInt(0), 1);
+        b.emit(Op::SetVar(3), 1);
+        b.emit(Op::LoadInt(0), 1);
+        b.emit(Op::SetSlot(0), 1);
+        let head = b.emit(Op::GetSlot(0), 1);
+        b.emit(Op::LoadInt(n), 1);
+        b.emit(Op::NumLt, 1);
+        let exit = b.emit(Op::JumpIfFalse(0), 1);
+        b.emit(Op::GetVar(3), 1);
+        b.emit(Op::GetSlot(0), 1);
+        b.emit(Op::Add, 1);
+        b.emit(Op::SetVar(3), 1);
+        b.emit(Op::PreIncSlotVoid(0), 1);
+        b.emit(Op::Jump(head), 1);
+        let done = b.emit(Op::GetVar(3), 1);
+        b.patch_jump(exit, done);
+        b.build()
+    };
+    let chunk = build(300);
+    assert_eq!(chunk.names().len(), 0);
+    assert_eq!(chunk.global_count(), 4);
+    let (r, vm) = run_vm(&chunk, false);
+    assert!(
+        r.same_as(&fusevm_llvm::VMResult::Ok(int((0..300).sum()))),
+        "{r:?}"
+    );
+    assert_eq!(vm.globals().len(), 4);
+    assert_block_agrees(&chunk);
+    pin(2, |_| {});
+    let (r, _, _) = agree_with(&chunk, &[]);
+    assert_same(&value(r), &int((0..300).sum()));
+    assert!(JitCompiler::new().trace_is_compiled(&chunk, 4));
+    // A call still needs a named sub entry.
+    let mut b = ChunkBuilder::new();
+    b.emit(Op::Call(5, 0), 1);
+    assert!(fusevm_llvm::verify(&b.build()).is_err());
+}

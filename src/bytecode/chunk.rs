@@ -7,7 +7,7 @@
 //! it is the same across processes, machines and Rust versions. It is
 //! recomputed, never trusted, when a chunk is deserialized.
 
-use super::op::{DecodeError, Op};
+use super::op::{DecodeError, Op, Operand, OperandKind};
 use super::value::Value;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
@@ -28,6 +28,8 @@ pub struct Chunk {
     hash: u128,
     /// Derived: entry ip of the subroutine named by each name index.
     sub_table: Vec<Option<usize>>,
+    /// Derived: globals a VM keeps (see [`Chunk::global_count`]).
+    globals: usize,
     /// An error the builder recorded (pool overflow, bad patch); the verifier
     /// rejects such a chunk.
     build_error: Option<BuildError>,
@@ -74,6 +76,24 @@ impl Chunk {
     /// Subroutine entries as `(name index, entry ip)`.
     pub fn sub_entries(&self) -> &[(u16, usize)] {
         &self.sub_entries
+    }
+
+    /// How many globals a VM keeps for this chunk: one per name, and one
+    /// for every index a global op uses past the name pool (as in fusevm,
+    /// a frontend may number its globals without naming them).
+    pub fn global_count(&self) -> usize {
+        self.globals
+    }
+
+    /// An empty chunk (running it halts at once).
+    pub fn new() -> Chunk {
+        ChunkBuilder::new().build()
+    }
+
+    /// Entry ip of the subroutine whose name has index `name` (fusevm's
+    /// name for [`Chunk::sub_entry`]).
+    pub fn find_sub(&self, name: u16) -> Option<usize> {
+        self.sub_entry(name)
     }
 
     /// The stable content hash: equal for chunks with equal content, in any
@@ -136,6 +156,18 @@ impl Chunk {
                 slot.get_or_insert(ip);
             }
         }
+        // Global ops may name indices past the pool (fusevm allows it):
+        // each still has its global.
+        let globals = ops
+            .iter()
+            .filter(|op| !matches!(op, Op::Call(..)))
+            .filter_map(|op| {
+                op.operands().iter().find_map(|(kind, v)| match (kind, v) {
+                    (OperandKind::Name, Operand::Int(n)) => Some(n as usize + 1),
+                    _ => None,
+                })
+            })
+            .fold(names.len(), usize::max);
         let mut chunk = Chunk {
             ops,
             constants,
@@ -144,6 +176,7 @@ impl Chunk {
             sub_entries,
             hash: 0,
             sub_table,
+            globals,
             build_error,
         };
         chunk.hash = xxhash_rust::xxh3::xxh3_128(&chunk.canonical_bytes());
@@ -225,6 +258,12 @@ fn encode_value(v: &Value, out: &mut Vec<u8>) {
 
 /// The serialized form: ops in their binary encoding (exact, compact), no
 /// derived fields.
+impl Default for Chunk {
+    fn default() -> Chunk {
+        Chunk::new()
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 struct ChunkData {
     ops: Vec<u8>,

@@ -84,7 +84,8 @@ fn const_literal(v: &Value) -> Option<String> {
 }
 
 /// Disassembles a verified chunk. Fails only for a constant that has no
-/// literal form (an array, hash, builtin reference or handle in the pool).
+/// literal form (an array, hash, builtin reference or handle in the pool)
+/// and for a global numbered past the name pool (it has no name to write).
 pub fn disassemble(chunk: &Chunk) -> Result<String, DisasmError> {
     let ops = chunk.ops();
     let targets: BTreeSet<usize> = ops.iter().filter_map(|op| op.jump_target()).collect();

@@ -286,6 +286,91 @@ fn structurally_equal(a: &Value, b: &Value, float_eq: fn(f64, f64) -> bool) -> b
     true
 }
 
+// ── fusevm's accessors, so a port compiles unchanged ──
+
+impl Value {
+    /// A string's length in bytes, an array's or hash's number of elements,
+    /// else the byte length of the string form (what `StringLen` gives).
+    pub fn len(&self) -> usize {
+        match self {
+            Value::Str(s) => s.len(),
+            Value::Array(a) => a.len(),
+            Value::Hash(h) => h.len(),
+            other => other.to_str().len(),
+        }
+    }
+
+    /// `len() == 0`.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The string form, borrowed when the value is a string.
+    pub fn as_str_cow(&self) -> std::borrow::Cow<'_, str> {
+        match self {
+            Value::Str(s) => std::borrow::Cow::Borrowed(s.as_str()),
+            other => std::borrow::Cow::Owned(other.to_str()),
+        }
+    }
+
+    /// The elements, if this is an array.
+    pub fn as_array(&self) -> Option<&Vec<Value>> {
+        match self {
+            Value::Array(a) => Some(a),
+            _ => None,
+        }
+    }
+
+    /// The elements for writing (copied first if the array is shared), if
+    /// this is an array.
+    pub fn array_mut(&mut self) -> Option<&mut Vec<Value>> {
+        match self {
+            Value::Array(a) => Some(a.make_mut()),
+            _ => None,
+        }
+    }
+
+    /// The elements, owned, if this is an array (its buffer itself when no
+    /// one else holds the array).
+    pub fn into_array(self) -> Option<Vec<Value>> {
+        match self {
+            Value::Array(mut a) => Some(std::mem::take(a.make_mut())),
+            _ => None,
+        }
+    }
+}
+
+/// Consistent with `==`: kind and payload (floats by value, so `0.0` and
+/// `-0.0` hash alike), containers element by element, without recursion.
+impl std::hash::Hash for Value {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let mut work = vec![self];
+        while let Some(v) = work.pop() {
+            std::mem::discriminant(v).hash(state);
+            match v {
+                Value::Undef => {}
+                Value::Bool(b) => b.hash(state),
+                Value::Int(n) => n.hash(state),
+                Value::Float(f) => (if *f == 0.0 { 0 } else { f.to_bits() }).hash(state),
+                Value::NativeFn(id) => id.hash(state),
+                Value::Handle(h) => h.hash(state),
+                Value::Str(s) => s.hash(state),
+                Value::Array(a) => {
+                    a.len().hash(state);
+                    work.extend(a.iter().rev());
+                }
+                Value::Hash(h) => {
+                    h.len().hash(state);
+                    for (k, x) in h.iter().rev() {
+                        k.hash(state);
+                        work.push(x);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// IEEE equality for floats (NaN ≠ NaN); structural otherwise.
 impl PartialEq for Value {
     fn eq(&self, other: &Value) -> bool {

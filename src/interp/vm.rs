@@ -49,6 +49,27 @@ pub struct VmError {
     pub message: String,
 }
 
+/// Reads as its message, so code written for fusevm's `String` errors
+/// (`e.contains("…")`, `e == "…"`) works unchanged.
+impl std::ops::Deref for VmError {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.message
+    }
+}
+
+impl PartialEq<str> for VmError {
+    fn eq(&self, other: &str) -> bool {
+        self.message == other
+    }
+}
+
+impl PartialEq<&str> for VmError {
+    fn eq(&self, other: &&str) -> bool {
+        self.message == *other
+    }
+}
+
 /// The outcome of [`VM::run`].
 #[derive(Debug, Clone)]
 pub enum VMResult {
@@ -228,7 +249,7 @@ impl VM {
             slot_base: 0,
         });
         self.globals.clear();
-        self.globals.resize(chunk.names().len(), Value::Undef);
+        self.globals.resize(chunk.global_count(), Value::Undef);
         self.ip = 0;
         self.raised = None;
         self.recording = false;

@@ -509,7 +509,7 @@ impl JitCompiler {
         if let Err(e) = crate::verify(chunk) {
             return Some(format!("invalid chunk: {}", e.message));
         }
-        let globals = vec![KindSet::UNDEF; chunk.names().len()];
+        let globals = vec![KindSet::UNDEF; chunk.global_count()];
         super::block::analysis::analyse(chunk, &[], &globals, Tier::Block, &Inlined::new()).err()
     }
 
@@ -891,7 +891,7 @@ impl JitCompiler {
             .collect();
         let tags: Vec<u8> = values.iter().map(tag_of).collect();
         // The raw entry points have no globals: all start undefined.
-        let gtags = vec![TAG_UNDEF; chunk.names().len()];
+        let gtags = vec![TAG_UNDEF; chunk.global_count()];
         let (entry, code) = code_for(chunk, &tags, &gtags, eager, false)?;
         let mut globals = vec![Value::Undef; gtags.len()];
         let limits = crate::Limits::default();

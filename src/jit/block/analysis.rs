@@ -13,7 +13,7 @@
 use super::super::kinds::*;
 use super::super::support::{self, Support};
 use crate::bytecode::chunk::Chunk;
-use crate::bytecode::op::Op;
+use crate::bytecode::op::{Op, Operand, OperandKind};
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
 
@@ -188,7 +188,13 @@ pub fn analyse(
     let boxed = tier == Tier::Trace;
     let mut fns = vec![new_function(0, usize::MAX)];
     let mut index: FxHashMap<(usize, usize), usize> = FxHashMap::default();
-    discover(chunk, &mut fns, &mut index, tier, inlined)?;
+    discover(
+        chunk,
+        &mut fns,
+        &mut index,
+        (tier, global_kinds.len()),
+        inlined,
+    )?;
     // Fixpoint over argument and return kinds.
     for round in 0.. {
         if round > 64 {
@@ -261,7 +267,7 @@ fn discover(
     chunk: &Chunk,
     fns: &mut Vec<Function>,
     index: &mut FxHashMap<(usize, usize), usize>,
-    tier: Tier,
+    (tier, globals): (Tier, usize),
     inlined: &Inlined,
 ) -> Result<(), String> {
     let ops = chunk.ops();
@@ -293,6 +299,17 @@ fn discover(
                     return Err(format!("op {ip} `{op}` in a subroutine"));
                 }
                 _ => {}
+            }
+            // A global the caller did not provide (an index past the name
+            // pool, entered without it) stays with the interpreter.
+            let global = op.operands().iter().find_map(|(k, v)| match (k, v) {
+                (OperandKind::Name, Operand::Int(n)) if !matches!(op, Op::Call(..)) => Some(n),
+                _ => None,
+            });
+            if let Some(n) = global.filter(|n| root && *n as usize >= globals) {
+                return Err(format!(
+                    "op {ip} `{op}` uses global {n}, past the {globals} given"
+                ));
             }
             let inline = if root { inlined.get(&ip) } else { None };
             match op {

@@ -239,8 +239,8 @@ pub fn import_with(
     if meta.slot_kinds.iter().any(bad_kind) || meta.global_kinds.iter().any(bad_kind) {
         return Err("unknown kind tag".into());
     }
-    if meta.global_kinds.len() != chunk.names().len() {
-        return Err("global kinds do not match the chunk's names".into());
+    if meta.global_kinds.len() != chunk.global_count() {
+        return Err("global kinds do not match the chunk's globals".into());
     }
     let steps = steps_from(chunk, &meta.path, meta.anchor, meta.anchor)?;
     let mut sides = Vec::with_capacity(meta.side_paths.len());
