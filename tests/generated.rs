@@ -59,13 +59,22 @@ struct Gen {
 
 impl Gen {
     fn operand(&mut self) {
-        let op = match self.rng.below(3) {
+        let op = match self.rng.below(4) {
             0 => Op::GetSlot(self.rng.below(SLOTS as u64) as u16),
             1 => Op::LoadInt(
                 *self
                     .rng
                     .pick(&[0, 1, -1, 2, 3, 7, 63, 64, -5, i64::MAX, i64::MIN]),
             ),
+            2 => Op::LoadFloat(*self.rng.pick(&[
+                0.0,
+                -0.0,
+                1.5,
+                -7.25,
+                f64::NAN,
+                f64::INFINITY,
+                1e308,
+            ])),
             _ => Op::LoadConst(self.rng.below(self.n_consts as u64) as u16),
         };
         self.b.emit(op, 1);
@@ -78,8 +87,13 @@ impl Gen {
             self.operand();
             let op = *self.rng.pick(BINOPS);
             self.b.emit(op, 1);
-            let k = *self.rng.pick(&[0, 1, -1, 3, 64, i64::MAX]);
-            self.b.emit(Op::LoadInt(k), 1);
+            if self.rng.below(3) == 0 {
+                let k = *self.rng.pick(&[0.0, -0.0, 0.999, f64::NAN, -1e300]);
+                self.b.emit(Op::LoadFloat(k), 1);
+            } else {
+                let k = *self.rng.pick(&[0, 1, -1, 3, 64, i64::MAX]);
+                self.b.emit(Op::LoadInt(k), 1);
+            }
         } else {
             let a = self.rng.below(SLOTS as u64) as u16;
             self.b.emit(Op::GetSlot(a), 1);

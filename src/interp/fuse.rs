@@ -35,6 +35,7 @@ enum Rhs {
     Slot(u16),
     Int(i32),
     Const(u16),
+    Float(f64),
 }
 
 /// A binary op a group may end in (one flat enum: one jump table).
@@ -289,6 +290,45 @@ pub(crate) enum Fused {
         op: Bin,
         br: Branch,
     },
+    /// The stack top (popped) and slot `b`: `GetSlot b; op` then push,
+    /// store or branch.
+    TopSlotPush {
+        b: u16,
+        op: Bin,
+    },
+    TopSlotStore {
+        b: u16,
+        op: Bin,
+        d: u16,
+    },
+    TopSlotBranch {
+        b: u16,
+        op: Bin,
+        br: Branch,
+    },
+    /// A float immediate (`LoadFloat k`) as the second operand: push or
+    /// store only (a branch would not fit in 16 bytes; its jump runs on
+    /// its own).
+    FloatPush {
+        a: u16,
+        k: f64,
+        op: Bin,
+    },
+    FloatStore {
+        a: u16,
+        k: f64,
+        op: Bin,
+        d: u16,
+    },
+    TopFloatPush {
+        k: f64,
+        op: Bin,
+    },
+    TopFloatStore {
+        k: f64,
+        op: Bin,
+        d: u16,
+    },
 }
 
 /// What a group does with its result.
@@ -309,6 +349,8 @@ fn make(a: u16, rhs: Rhs, op: Bin, then: Then) -> Fused {
         (Rhs::Const(c), Then::Push) => Fused::ConstPush { a, c, op },
         (Rhs::Const(c), Then::Store(d)) => Fused::ConstStore { a, c, op, d },
         (Rhs::Const(c), Then::Branch(br)) => Fused::ConstBranch { a, c, op, br },
+        (Rhs::Float(k), Then::Store(d)) => Fused::FloatStore { a, k, op, d },
+        (Rhs::Float(k), Then::Push | Then::Branch(_)) => Fused::FloatPush { a, k, op },
     }
 }
 
@@ -317,6 +359,7 @@ fn rhs(op: &Op) -> Option<Rhs> {
         Op::GetSlot(s) => Some(Rhs::Slot(s)),
         Op::LoadInt(k) => i32::try_from(k).ok().map(Rhs::Int),
         Op::LoadConst(c) => Some(Rhs::Const(c)),
+        Op::LoadFloat(k) => Some(Rhs::Float(k)),
         _ => None,
     }
 }
@@ -328,7 +371,8 @@ impl Fused {
             Fused::SlotBranch { br, .. }
             | Fused::IntBranch { br, .. }
             | Fused::ConstBranch { br, .. }
-            | Fused::TopBranch { br, .. } => Some(br),
+            | Fused::TopBranch { br, .. }
+            | Fused::TopSlotBranch { br, .. } => Some(br),
             _ => None,
         }
     }
@@ -340,7 +384,8 @@ impl Fused {
             Fused::SlotBranch { .. }
             | Fused::IntBranch { .. }
             | Fused::ConstBranch { .. }
-            | Fused::TopBranch { .. } => Some(self),
+            | Fused::TopBranch { .. }
+            | Fused::TopSlotBranch { .. } => Some(self),
             _ => None,
         }
     }
@@ -465,6 +510,55 @@ pub(crate) fn run(
                     br.on_false
                 } as usize;
             }
+            Fused::TopSlotPush { b, op } => {
+                let Some(top) = stack.last_mut() else {
+                    return ip;
+                };
+                let y = slot!(b);
+                match (&*top, y) {
+                    (&Value::Int(x), &Value::Int(k)) => op.write_ints(x, k, top),
+                    (&Value::Float(x), &Value::Float(k)) => op.write_floats(x, k, top),
+                    _ => *top = op.apply(top, y),
+                }
+                ip += 2;
+            }
+            Fused::TopSlotStore { b, op, d } => {
+                if d as usize >= slots.len() {
+                    return ip;
+                }
+                let Some(a) = stack.pop() else { return ip };
+                store!(&a, slot!(b), op, d, 3);
+            }
+            Fused::TopSlotBranch { b, op, br } => {
+                if stack.len() > MAX_STACK + 1 {
+                    return ip;
+                }
+                let Some(a) = stack.pop() else { return ip };
+                ip = if op.test(&a, slot!(b)) {
+                    br.on_true
+                } else {
+                    br.on_false
+                } as usize;
+            }
+            Fused::FloatPush { a, k, op } => push!(slot!(a), &Value::Float(k), op),
+            Fused::FloatStore { a, k, op, d } => store!(slot!(a), &Value::Float(k), op, d, 4),
+            Fused::TopFloatPush { k, op } => {
+                let Some(top) = stack.last_mut() else {
+                    return ip;
+                };
+                match *top {
+                    Value::Float(x) => op.write_floats(x, k, top),
+                    _ => *top = op.apply(top, &Value::Float(k)),
+                }
+                ip += 2;
+            }
+            Fused::TopFloatStore { k, op, d } => {
+                if d as usize >= slots.len() {
+                    return ip;
+                }
+                let Some(a) = stack.pop() else { return ip };
+                store!(&a, &Value::Float(k), op, d, 3);
+            }
         }
     }
 }
@@ -530,6 +624,23 @@ pub(crate) fn fuse(ops: &[Op]) -> Vec<Fused> {
                 Then::Push => Fused::TopPush { k, op },
                 Then::Store(d) => Fused::TopStore { k, op, d },
                 Then::Branch(br) => Fused::TopBranch { k, op, br },
+            };
+            continue;
+        }
+        // GetSlot b; op; then   (first operand: the stack top)
+        if let (Op::GetSlot(b), Some(op)) = (ops[ip], Bin::of(&ops[ip + 1])) {
+            out[ip] = match then_at(ip + 2) {
+                Then::Push => Fused::TopSlotPush { b, op },
+                Then::Store(d) => Fused::TopSlotStore { b, op, d },
+                Then::Branch(br) => Fused::TopSlotBranch { b, op, br },
+            };
+            continue;
+        }
+        // LoadFloat k; op; then   (push or store)
+        if let (Op::LoadFloat(k), Some(op)) = (ops[ip], Bin::of(&ops[ip + 1])) {
+            out[ip] = match then_at(ip + 2) {
+                Then::Store(d) => Fused::TopFloatStore { k, op, d },
+                Then::Push | Then::Branch(_) => Fused::TopFloatPush { k, op },
             };
             continue;
         }
