@@ -329,6 +329,35 @@ pub(crate) enum Fused {
         op: Bin,
         d: u16,
     },
+    /// Branches on a float immediate that is exact as an `f32` (so the
+    /// group still fits 16 bytes).
+    FloatBranch {
+        a: u16,
+        k: f32,
+        op: Bin,
+        br: Branch,
+    },
+    TopFloatBranch {
+        k: f32,
+        op: Bin,
+        br: Branch,
+    },
+    /// The two top stack values (both popped): `op; SetSlot d` or
+    /// `op; JumpIf…`.
+    StackStore {
+        op: Bin,
+        d: u16,
+    },
+    StackBranch {
+        op: Bin,
+        br: Branch,
+    },
+}
+
+/// `k` as an `f32` if that loses nothing (every bit survives the round trip).
+fn narrow(k: f64) -> Option<f32> {
+    let n = k as f32;
+    (f64::from(n).to_bits() == k.to_bits()).then_some(n)
 }
 
 /// What a group does with its result.
@@ -350,7 +379,11 @@ fn make(a: u16, rhs: Rhs, op: Bin, then: Then) -> Fused {
         (Rhs::Const(c), Then::Store(d)) => Fused::ConstStore { a, c, op, d },
         (Rhs::Const(c), Then::Branch(br)) => Fused::ConstBranch { a, c, op, br },
         (Rhs::Float(k), Then::Store(d)) => Fused::FloatStore { a, k, op, d },
-        (Rhs::Float(k), Then::Push | Then::Branch(_)) => Fused::FloatPush { a, k, op },
+        (Rhs::Float(k), Then::Branch(br)) => match narrow(k) {
+            Some(k) => Fused::FloatBranch { a, k, op, br },
+            None => Fused::FloatPush { a, k, op },
+        },
+        (Rhs::Float(k), Then::Push) => Fused::FloatPush { a, k, op },
     }
 }
 
@@ -372,7 +405,10 @@ impl Fused {
             | Fused::IntBranch { br, .. }
             | Fused::ConstBranch { br, .. }
             | Fused::TopBranch { br, .. }
-            | Fused::TopSlotBranch { br, .. } => Some(br),
+            | Fused::TopSlotBranch { br, .. }
+            | Fused::FloatBranch { br, .. }
+            | Fused::TopFloatBranch { br, .. }
+            | Fused::StackBranch { br, .. } => Some(br),
             _ => None,
         }
     }
@@ -385,7 +421,10 @@ impl Fused {
             | Fused::IntBranch { .. }
             | Fused::ConstBranch { .. }
             | Fused::TopBranch { .. }
-            | Fused::TopSlotBranch { .. } => Some(self),
+            | Fused::TopSlotBranch { .. }
+            | Fused::FloatBranch { .. }
+            | Fused::TopFloatBranch { .. }
+            | Fused::StackBranch { .. } => Some(self),
             _ => None,
         }
     }
@@ -540,6 +579,42 @@ pub(crate) fn run(
                     br.on_false
                 } as usize;
             }
+            Fused::FloatBranch { a, k, op, br } => {
+                branch!(op.test(slot!(a), &Value::Float(f64::from(k))), br)
+            }
+            Fused::TopFloatBranch { k, op, br } => {
+                if stack.len() > MAX_STACK + 1 {
+                    return ip;
+                }
+                let Some(a) = stack.pop() else { return ip };
+                ip = if op.test(&a, &Value::Float(f64::from(k))) {
+                    br.on_true
+                } else {
+                    br.on_false
+                } as usize;
+            }
+            Fused::StackStore { op, d } => {
+                if d as usize >= slots.len() || stack.len() < 2 {
+                    return ip;
+                }
+                let (Some(b), Some(a)) = (stack.pop(), stack.pop()) else {
+                    return ip;
+                };
+                store!(&a, &b, op, d, 2);
+            }
+            Fused::StackBranch { op, br } => {
+                if stack.len() < 2 || stack.len() > MAX_STACK + 2 {
+                    return ip;
+                }
+                let (Some(b), Some(a)) = (stack.pop(), stack.pop()) else {
+                    return ip;
+                };
+                ip = if op.test(&a, &b) {
+                    br.on_true
+                } else {
+                    br.on_false
+                } as usize;
+            }
             Fused::FloatPush { a, k, op } => push!(slot!(a), &Value::Float(k), op),
             Fused::FloatStore { a, k, op, d } => store!(slot!(a), &Value::Float(k), op, d, 4),
             Fused::TopFloatPush { k, op } => {
@@ -638,9 +713,19 @@ pub(crate) fn fuse(ops: &[Op]) -> Vec<Fused> {
         }
         // LoadFloat k; op; then   (push or store)
         if let (Op::LoadFloat(k), Some(op)) = (ops[ip], Bin::of(&ops[ip + 1])) {
-            out[ip] = match then_at(ip + 2) {
-                Then::Store(d) => Fused::TopFloatStore { k, op, d },
-                Then::Push | Then::Branch(_) => Fused::TopFloatPush { k, op },
+            out[ip] = match (then_at(ip + 2), narrow(k)) {
+                (Then::Store(d), _) => Fused::TopFloatStore { k, op, d },
+                (Then::Branch(br), Some(k)) => Fused::TopFloatBranch { k, op, br },
+                _ => Fused::TopFloatPush { k, op },
+            };
+            continue;
+        }
+        // op; then   (both operands on the stack: store or branch)
+        if let Some(op) = Bin::of(&ops[ip]) {
+            out[ip] = match then_at(ip + 1) {
+                Then::Store(d) => Fused::StackStore { op, d },
+                Then::Branch(br) => Fused::StackBranch { op, br },
+                Then::Push => Fused::None,
             };
             continue;
         }
