@@ -386,8 +386,9 @@ fn first_run(k: &str, e: Engine, dir: &std::path::Path) -> Result<FirstRun, Stri
 }
 
 /// Second processes run one after another: a first run is one sample, and
-/// samples of fresh processes scatter.
-const WARM_PROCESSES: usize = 5;
+/// samples of fresh processes scatter (by ±10% on sub-millisecond kernels:
+/// nine keep the median steady).
+const WARM_PROCESSES: usize = 9;
 
 /// [`first_run`] in [`WARM_PROCESSES`] processes: the median first run and
 /// steady state, every unit's linking time, the last one's counts.
