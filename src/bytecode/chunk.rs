@@ -7,7 +7,7 @@
 //! it is the same across processes, machines and Rust versions. It is
 //! recomputed, never trusted, when a chunk is deserialized.
 
-use super::op::{DecodeError, Op, Operand, OperandKind};
+use super::op::{DecodeError, Op};
 use super::value::Value;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
@@ -160,13 +160,7 @@ impl Chunk {
         // each still has its global.
         let globals = ops
             .iter()
-            .filter(|op| !matches!(op, Op::Call(..)))
-            .filter_map(|op| {
-                op.operands().iter().find_map(|(kind, v)| match (kind, v) {
-                    (OperandKind::Name, Operand::Int(n)) => Some(n as usize + 1),
-                    _ => None,
-                })
-            })
+            .filter_map(|op| op.global().map(|n| n as usize + 1))
             .fold(names.len(), usize::max);
         let mut chunk = Chunk {
             ops,

@@ -315,6 +315,20 @@ macro_rules! define_ops {
 }
 
 impl Op {
+    /// The global this op reads or writes, by name index, if any (every
+    /// name operand but a `Call`'s, which names a subroutine).
+    pub fn global(&self) -> Option<u16> {
+        if matches!(self, Op::Call(..)) {
+            return None;
+        }
+        self.operands()
+            .iter()
+            .find_map(|(kind, v)| match (kind, v) {
+                (OperandKind::Name, Operand::Int(n)) => u16::try_from(n).ok(),
+                _ => None,
+            })
+    }
+
     /// The jump target of a control-flow op, if it has one.
     pub fn jump_target(&self) -> Option<usize> {
         match *self {

@@ -5,16 +5,19 @@
 //! group of ops that starts there:
 //!
 //! ```text
-//! GetSlot a                                operand a
-//! GetSlot b | LoadInt k | LoadConst c      operand b
-//! Add | Sub | Mul | … | NumLt | …          a binary op
+//! GetSlot a                                            operand a
+//! GetSlot b | LoadInt k | LoadFloat k | LoadConst c    operand b
+//! Add | Sub | Mul | … | NumLt | …                      a binary op
 //! SetSlot d | JumpIfFalse t | JumpIfTrue t | (nothing: push)
 //! ```
 //!
-//! or `LoadInt k; op; then` with the value on top of the stack as the first
-//! operand; and a `Jump` whose target starts a compare-and-branch group is threaded:
-//! it evaluates the group in place (loop inversion), saving a dispatch per
-//! loop iteration.
+//! or, with the value on top of the stack as the first operand,
+//! `LoadInt k | LoadFloat k | GetSlot b; op; then`, or with both operands on
+//! the stack `op; SetSlot d | JumpIf… t`; and a `Jump` whose target starts a
+//! compare-and-branch group is threaded: it evaluates the group in place
+//! (loop inversion), saving a dispatch per loop iteration. A float
+//! immediate branches fused only when it is exact as an `f32` (so every
+//! group fits 16 bytes).
 //!
 //! The array is parallel to the ops and indexed by the original ip, so jump
 //! targets, error positions and every other ip keep their meaning. A group
@@ -213,6 +216,14 @@ pub(crate) struct Branch {
     pub on_false: u32,
 }
 
+impl Branch {
+    /// The ip control goes to, given whether the result was truthy.
+    #[inline(always)]
+    fn to(self, truthy: bool) -> usize {
+        (if truthy { self.on_true } else { self.on_false }) as usize
+    }
+}
+
 /// A fused instruction starting at some ip. The prefix says where the
 /// operands come from (`Slot`/`Int`/`Const`: slot `a` and a slot, integer
 /// immediate or constant; `Top`: the stack top and an integer immediate), the
@@ -306,9 +317,8 @@ pub(crate) enum Fused {
         op: Bin,
         br: Branch,
     },
-    /// A float immediate (`LoadFloat k`) as the second operand: push or
-    /// store only (a branch would not fit in 16 bytes; its jump runs on
-    /// its own).
+    /// A float immediate (`LoadFloat k`) as the second operand, pushed or
+    /// stored (see `FloatBranch` for branches).
     FloatPush {
         a: u16,
         k: f64,
@@ -479,7 +489,7 @@ pub(crate) fn run(
                 return ip;
             }
             let br: Branch = $br;
-            ip = if $test { br.on_true } else { br.on_false } as usize;
+            ip = br.to($test);
         }};
     }
     loop {
@@ -543,11 +553,7 @@ pub(crate) fn run(
                     return ip;
                 }
                 let Some(a) = stack.pop() else { return ip };
-                ip = if op.test_int(&a, k as i64) {
-                    br.on_true
-                } else {
-                    br.on_false
-                } as usize;
+                ip = br.to(op.test_int(&a, k as i64));
             }
             Fused::TopSlotPush { b, op } => {
                 let Some(top) = stack.last_mut() else {
@@ -573,11 +579,7 @@ pub(crate) fn run(
                     return ip;
                 }
                 let Some(a) = stack.pop() else { return ip };
-                ip = if op.test(&a, slot!(b)) {
-                    br.on_true
-                } else {
-                    br.on_false
-                } as usize;
+                ip = br.to(op.test(&a, slot!(b)));
             }
             Fused::FloatBranch { a, k, op, br } => {
                 branch!(op.test(slot!(a), &Value::Float(f64::from(k))), br)
@@ -587,11 +589,7 @@ pub(crate) fn run(
                     return ip;
                 }
                 let Some(a) = stack.pop() else { return ip };
-                ip = if op.test(&a, &Value::Float(f64::from(k))) {
-                    br.on_true
-                } else {
-                    br.on_false
-                } as usize;
+                ip = br.to(op.test(&a, &Value::Float(f64::from(k))));
             }
             Fused::StackStore { op, d } => {
                 if d as usize >= slots.len() || stack.len() < 2 {
@@ -609,11 +607,7 @@ pub(crate) fn run(
                 let (Some(b), Some(a)) = (stack.pop(), stack.pop()) else {
                     return ip;
                 };
-                ip = if op.test(&a, &b) {
-                    br.on_true
-                } else {
-                    br.on_false
-                } as usize;
+                ip = br.to(op.test(&a, &b));
             }
             Fused::FloatPush { a, k, op } => push!(slot!(a), &Value::Float(k), op),
             Fused::FloatStore { a, k, op, d } => store!(slot!(a), &Value::Float(k), op, d, 4),

@@ -371,13 +371,7 @@ pub fn repeat(a: &Value, count: &Value, max_len: usize) -> Result<Value, &'stati
 /// "héllo"), an array's or hash's number of elements, else the byte length
 /// of the value's string form.
 pub fn string_len(a: &Value) -> Value {
-    let n = match a {
-        Value::Str(s) => s.len(),
-        Value::Array(items) => items.len(),
-        Value::Hash(map) => map.len(),
-        other => other.to_str().len(),
-    };
-    Value::Int(n as i64)
+    Value::Int(a.len() as i64)
 }
 
 /// `atan2(a, b)` on the float forms.

@@ -13,7 +13,7 @@
 use super::super::kinds::*;
 use super::super::support::{self, Support};
 use crate::bytecode::chunk::Chunk;
-use crate::bytecode::op::{Op, Operand, OperandKind};
+use crate::bytecode::op::Op;
 use rustc_hash::FxHashMap;
 use std::collections::BTreeMap;
 
@@ -302,11 +302,7 @@ fn discover(
             }
             // A global the caller did not provide (an index past the name
             // pool, entered without it) stays with the interpreter.
-            let global = op.operands().iter().find_map(|(k, v)| match (k, v) {
-                (OperandKind::Name, Operand::Int(n)) if !matches!(op, Op::Call(..)) => Some(n),
-                _ => None,
-            });
-            if let Some(n) = global.filter(|n| root && *n as usize >= globals) {
+            if let Some(n) = op.global().filter(|n| root && *n as usize >= globals) {
                 return Err(format!(
                     "op {ip} `{op}` uses global {n}, past the {globals} given"
                 ));

@@ -183,7 +183,8 @@ impl BlockCode {
         let Some(obtained) = obtained else {
             return Ok(None);
         };
-        // A record of an older writer (or a damaged map under a sound
+        // One path for every unit (a compiled one's map was just encoded);
+        // a record of an older writer (or a damaged map under a sound
         // checksum) costs an analysis, never a wrong exit.
         let exits = match ExitMap::decode(&obtained.meta, chunk.len()) {
             Some(m) => m,

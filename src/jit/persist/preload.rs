@@ -103,7 +103,7 @@ pub(crate) fn preload(jit: &Jit) -> usize {
             continue;
         }
         if rec.entry != traces::ENTRY {
-            linked += link(jit, rec, raw, used) as usize;
+            linked += link(jit, name, rec, raw, used) as usize;
             continue;
         }
         let Ok(stored) = traces::parse(&rec.object) else {
@@ -113,7 +113,8 @@ pub(crate) fn preload(jit: &Jit) -> usize {
             if let Ok(unit) = CacheRecord::decode(code)
                 && same_build(&unit.key)
             {
-                linked += link(jit, unit, code.clone(), used) as usize;
+                let file = unit.key.file_name();
+                linked += link(jit, file, unit, code.clone(), used) as usize;
             }
         }
         // With the chunk it carries, the traces go in now (taking the units
@@ -128,10 +129,9 @@ pub(crate) fn preload(jit: &Jit) -> usize {
     linked
 }
 
-/// Links one unit under its canonical symbol (if free and not waiting
-/// already); whether it was linked.
-fn link(jit: &Jit, rec: CacheRecord, raw: Vec<u8>, used: SystemTime) -> bool {
-    let file = rec.key.file_name();
+/// Links the unit of record `file` under its canonical symbol (if free and
+/// not waiting already); whether it was linked.
+fn link(jit: &Jit, file: String, rec: CacheRecord, raw: Vec<u8>, used: SystemTime) -> bool {
     // Held while linking: a run looking for this unit waits for it.
     let mut waiting = WAITING.lock().unwrap_or_else(|e| e.into_inner());
     let waiting = waiting.get_or_insert_with(Waiting::default);

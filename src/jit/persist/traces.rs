@@ -22,12 +22,15 @@ use std::time::SystemTime;
 /// The entry name a traces record carries (it holds no code of its own).
 pub(crate) const ENTRY: &str = "traces";
 
+/// What a traces record's unit starts with (the chunk's content hash follows).
+const UNIT_TAG: &[u8] = b"traces1";
+
 /// Chunks whose traces record this process has looked for.
 static LOOKED: Mutex<Option<FxHashSet<u128>>> = Mutex::new(None);
 
 /// The key of `chunk`'s traces record.
 pub(crate) fn key(hash: u128) -> super::CacheKey {
-    let mut unit = b"traces1".to_vec();
+    let mut unit = UNIT_TAG.to_vec();
     unit.extend_from_slice(&hash.to_le_bytes());
     key_of(unit)
 }
@@ -161,7 +164,7 @@ fn install(chunk: &Chunk, file: &str, traces: Vec<Stored>, used: SystemTime) -> 
 /// The chunk a traces record carries, if it verifies and is the chunk the
 /// record is keyed by.
 pub(crate) fn carried_chunk(rec: &CacheRecord) -> Option<Chunk> {
-    let hash = rec.key.unit.strip_prefix(b"traces1")?;
+    let hash = rec.key.unit.strip_prefix(UNIT_TAG)?;
     let hash = u128::from_le_bytes(hash.try_into().ok()?);
     let chunk: Chunk = serde_json::from_slice(&rec.meta).ok()?;
     (chunk.content_hash() == hash && crate::bytecode::verify::verify(&chunk).is_ok())
