@@ -221,8 +221,8 @@ fn fusevm_module_paths_and_accessors_work_as_there() {
     let mut a = V::array(vec![V::Int(1), V::Int(2)]);
     let shared = a.clone();
     a.array_mut().unwrap().push(V::Int(3));
-    assert_eq!(a.as_array().map(Vec::len), Some(3));
-    assert_eq!(shared.as_array().map(Vec::len), Some(2), "copy on write");
+    assert_eq!(a.as_array().map(|a| a.len()), Some(3));
+    assert_eq!(shared.as_array().map(|a| a.len()), Some(2), "copy on write");
     assert_eq!(shared.into_array(), Some(vec![V::Int(1), V::Int(2)]));
     assert_eq!(V::Int(1).as_array(), None);
 }

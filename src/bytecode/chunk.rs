@@ -228,7 +228,7 @@ fn encode_value(v: &Value, out: &mut Vec<u8>) {
             out.push(5);
             out.extend_from_slice(&(a.len() as u64).to_le_bytes());
             for item in a.iter() {
-                encode_value(item, out);
+                encode_value(&item, out);
             }
         }
         Value::Hash(h) => {

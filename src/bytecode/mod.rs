@@ -1,6 +1,7 @@
 //! Bytecode: the instruction set, values, chunks and their builder, the
 //! verifier, and the `.fasm` text format.
 
+pub mod array;
 pub mod asm;
 pub mod chunk;
 pub mod disasm;

@@ -11,10 +11,12 @@
 //! with explicit work lists, and `Debug` stops at a fixed depth.
 
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
+pub use super::array::{Array, Strategy};
 pub use super::shared::Shared;
 
 /// A VM value.
@@ -37,8 +39,9 @@ pub enum Value {
     // one range check on the tag.
     /// An immutable string.
     Str(Arc<String>),
-    /// An array (copy-on-write).
-    Array(Shared<Vec<Value>>),
+    /// An array (copy-on-write; Int, Float and Bool elements unboxed, see
+    /// [`Array`]).
+    Array(Shared<Array>),
     /// A hash keyed by string, iterated in key order (copy-on-write).
     Hash(Shared<BTreeMap<String, Value>>),
 }
@@ -101,7 +104,7 @@ impl Value {
 
     /// An Array.
     pub fn array(items: Vec<Value>) -> Self {
-        Value::Array(Shared::new(items))
+        Value::Array(Shared::new(Array::from_values(items)))
     }
 
     /// A Hash from any key/value pairs.
@@ -182,6 +185,7 @@ impl Value {
     pub fn write_str(&self, out: &mut String) {
         enum Piece<'a> {
             Val(&'a Value),
+            Scalar(Value),
             Key(&'a str),
             Space,
         }
@@ -193,7 +197,10 @@ impl Value {
                 Piece::Key(k) => out.push_str(k),
                 Piece::Val(Value::Array(a)) => {
                     for (i, x) in a.iter().enumerate().rev() {
-                        work.push(Piece::Val(x));
+                        work.push(match x {
+                            Cow::Borrowed(x) => Piece::Val(x),
+                            Cow::Owned(x) => Piece::Scalar(x),
+                        });
                         if i > 0 {
                             work.push(Piece::Space);
                         }
@@ -208,6 +215,7 @@ impl Value {
                     }
                 }
                 Piece::Val(scalar) => scalar.write_scalar(out),
+                Piece::Scalar(scalar) => scalar.write_scalar(out),
             }
         }
     }
@@ -270,7 +278,17 @@ fn structurally_equal(a: &Value, b: &Value, float_eq: fn(f64, f64) -> bool) -> b
             (Value::NativeFn(x), Value::NativeFn(y)) if x == y => {}
             (Value::Handle(x), Value::Handle(y)) if x == y => {}
             (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
-                work.extend(x.iter().zip(y.iter()));
+                for (p, q) in x.iter().zip(y.iter()) {
+                    match (p, q) {
+                        (Cow::Borrowed(p), Cow::Borrowed(q)) => work.push((p, q)),
+                        // One side is an unboxed scalar: nothing nested.
+                        (p, q) => {
+                            if !structurally_equal(&p, &q, float_eq) {
+                                return false;
+                            }
+                        }
+                    }
+                }
             }
             (Value::Hash(x), Value::Hash(y)) if x.len() == y.len() => {
                 for ((kx, vx), (ky, vy)) in x.iter().zip(y.iter()) {
@@ -313,28 +331,28 @@ impl Value {
         }
     }
 
-    /// The elements, if this is an array.
-    pub fn as_array(&self) -> Option<&Vec<Value>> {
+    /// The elements, if this is an array (borrowed when the array holds
+    /// `Value`s, built when its elements are stored unboxed).
+    pub fn as_array(&self) -> Option<Cow<'_, [Value]>> {
         match self {
-            Value::Array(a) => Some(a),
+            Value::Array(a) => Some(a.values()),
             _ => None,
         }
     }
 
     /// The elements for writing (copied first if the array is shared), if
-    /// this is an array.
+    /// this is an array. The array keeps `Value`s from then on.
     pub fn array_mut(&mut self) -> Option<&mut Vec<Value>> {
         match self {
-            Value::Array(a) => Some(a.make_mut()),
+            Value::Array(a) => Some(a.make_mut().values_mut()),
             _ => None,
         }
     }
 
-    /// The elements, owned, if this is an array (its buffer itself when no
-    /// one else holds the array).
+    /// The elements, owned, if this is an array.
     pub fn into_array(self) -> Option<Vec<Value>> {
         match self {
-            Value::Array(mut a) => Some(std::mem::take(a.make_mut())),
+            Value::Array(mut a) => Some(std::mem::take(a.make_mut()).into_values()),
             _ => None,
         }
     }
@@ -357,7 +375,11 @@ impl std::hash::Hash for Value {
                 Value::Str(s) => s.hash(state),
                 Value::Array(a) => {
                     a.len().hash(state);
-                    work.extend(a.iter().rev());
+                    match a.values() {
+                        Cow::Borrowed(items) => work.extend(items.iter().rev()),
+                        // Unboxed: scalars, hashed in order right away.
+                        Cow::Owned(items) => items.iter().for_each(|x| x.hash(state)),
+                    }
                 }
                 Value::Hash(h) => {
                     h.len().hash(state);
@@ -408,13 +430,15 @@ impl fmt::Debug for DebugAt<'_> {
     }
 }
 
-struct DebugList<'a>(&'a [Value], usize);
+struct DebugList<'a>(&'a Array, usize);
 
 impl fmt::Debug for DebugList<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list()
-            .entries(self.0.iter().map(|v| DebugAt(v, self.1)))
-            .finish()
+        let mut list = f.debug_list();
+        for v in self.0.iter() {
+            list.entry(&DebugAt(&v, self.1));
+        }
+        list.finish()
     }
 }
 

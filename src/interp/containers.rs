@@ -6,7 +6,7 @@
 //! first write (autovivification); any other non-container is an error.
 
 use super::exec::Fault;
-use crate::bytecode::value::{Shared, Value};
+use crate::bytecode::value::{Array, Shared, Value};
 use std::collections::BTreeMap;
 
 /// Resolves a possibly negative index against `len`.
@@ -29,7 +29,6 @@ pub(crate) fn element_of(container: &Value, idx: &Value) -> Result<Value, Fault>
     match container {
         Value::Array(a) => Ok(resolve(a.len(), idx.to_int())
             .and_then(|i| a.get(i))
-            .cloned()
             .unwrap_or_default()),
         Value::Undef => Ok(Value::Undef),
         other => Err(not_a("an array", other)),
@@ -37,7 +36,7 @@ pub(crate) fn element_of(container: &Value, idx: &Value) -> Result<Value, Fault>
 }
 
 /// The array in `slot`, made unique for writing; `undef` becomes `[]`.
-pub(crate) fn array_mut(slot: &mut Value) -> Result<&mut Vec<Value>, Fault> {
+pub(crate) fn array_mut(slot: &mut Value) -> Result<&mut Array, Fault> {
     if matches!(slot, Value::Undef) {
         *slot = Value::array(Vec::new());
     }
@@ -77,9 +76,13 @@ pub(crate) fn set_element(
                 "index {i} exceeds the collection size limit ({limit})"
             )));
         }
-        arr.resize(pos + 1, Value::Undef);
+        if pos > arr.len() {
+            arr.grow_with_undef(pos); // a gap: undef up to the new element
+        }
+        arr.push(v);
+        return Ok(());
     }
-    arr[pos] = v;
+    arr.set(pos, v);
     Ok(())
 }
 
@@ -204,7 +207,7 @@ pub(crate) fn range_values(from: i64, to: i64, step: i64, limit: usize) -> Resul
         )));
     }
     let items = (0..count as i64)
-        .map(|k| Value::Int(from.wrapping_add(k.wrapping_mul(step))))
+        .map(|k| from.wrapping_add(k.wrapping_mul(step)))
         .collect();
-    Ok(Value::array(items))
+    Ok(Value::Array(Shared::new(Array::from_ints(items))))
 }

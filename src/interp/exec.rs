@@ -244,11 +244,7 @@ impl VM {
                 }
                 Op::ArrayShift(n) => {
                     let arr = t!(containers::array_mut(&mut self.globals[n as usize]));
-                    let v = if arr.is_empty() {
-                        Value::Undef
-                    } else {
-                        arr.remove(0)
-                    };
+                    let v = arr.shift().unwrap_or_default();
                     self.stack.push(v);
                 }
                 Op::ArrayLen(n) => {
