@@ -1,6 +1,6 @@
 //! Differential test: random programs (`common/programs.rs`; by seed, a
 //! quarter printing, a quarter printing and making strings, a quarter making
-//! strings) give the same result, slots, stack, frames, globals and output
+//! strings; a third of all with Int arrays in globals) give the same result, slots, stack, frames, globals and output
 //! interpreted and with the tracing tier (block tier off, traces recorded
 //! after one back-edge).
 #![cfg(feature = "jit")]
@@ -23,7 +23,9 @@ fn check_programs(start: u64, count: usize) {
             2 => (false, true),
             _ => (false, false),
         };
-        let (chunk, presets) = programs::program_with(seed, prints, strings);
+        // A third keep Int arrays in globals.
+        let arrays = seed % 3 == 1;
+        let (chunk, presets) = programs::program_with_arrays(seed, prints, strings, arrays);
         if let Err(difference) = programs::compare(&chunk, &presets) {
             let small = programs::minimise(&chunk, &presets);
             panic!(

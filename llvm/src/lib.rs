@@ -13,7 +13,8 @@
 //! - [`Jit::load_object`] links such bytes again (another process's, read
 //!   back from a cache) without running LLVM's optimiser or code generator;
 //!   [`Jit::target_identity`] says what they depend on besides the IR;
-//! - dropping the [`Compiled`] frees its machine code.
+//! - dropping the [`Compiled`] frees its machine code;
+//! - [`ir`] has safe forms of the IR-building calls inkwell marks `unsafe`.
 //!
 //! ORC's asynchronous error reports are routed into [`Error`] instead of
 //! stderr. IR before and after O2 and assembly can be kept for debugging
@@ -45,6 +46,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 
 mod error;
+pub mod ir;
 mod jit;
 
 pub use error::Error;

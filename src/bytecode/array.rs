@@ -281,6 +281,32 @@ impl Array {
         }
     }
 
+    /// Lengthens an unboxed array to `len` elements (at most `len - 1` more
+    /// than now, so pushes amortise), the new ones zero (Int 0, Float 0.0,
+    /// false), so native code can push by writing them in place; false for
+    /// the general strategy. [`Array::truncate`] gives back the ones not
+    /// written.
+    pub fn open_room(&mut self, len: usize) -> bool {
+        fn grow<T: Clone + Default>(v: &mut Vec<T>, len: usize) {
+            if len > v.len() {
+                v.reserve(len - v.len());
+                v.resize(len, T::default());
+            }
+        }
+        match &mut self.0 {
+            Store::Int(v) => grow(v, len),
+            Store::Float(v) => grow(v, len),
+            Store::Bool(v) => grow(v, len),
+            Store::Any(_) => return false,
+        }
+        true
+    }
+
+    /// Shortens the array to `len` elements (nothing if it is not longer).
+    pub fn truncate(&mut self, len: usize) {
+        each!(&mut self.0, v => v.truncate(len))
+    }
+
     /// Base pointer, length and strategy, for native code that reads or
     /// writes elements in place. Valid until the array is next changed by
     /// Rust code (a push may move the buffer) or dropped.

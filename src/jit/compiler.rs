@@ -118,6 +118,13 @@ pub struct JitStats {
     /// linked from records instead (hits), misses, stores, rejected records
     /// (see [`JitCompiler::set_code_cache_dir`]).
     pub disk: persist::DiskStats,
+    /// Calls native code made to the value helper: ops it runs through the
+    /// interpreter's own code (boxed operands, strings, hashes, array
+    /// accesses off the fast path).
+    pub value_helper_calls: u64,
+    /// Array views native code fetched (once per array and loop entry, or
+    /// after a value helper call; see `block::lower::arrays`).
+    pub array_views: u64,
 }
 
 // ── the cache ──
@@ -591,6 +598,8 @@ impl JitCompiler {
             trace_blacklisted: ts.blacklisted.load(Relaxed),
             trace_compile_time: Duration::from_nanos(ts.compile_nanos.load(Relaxed)),
             disk: persist::stats(),
+            value_helper_calls: super::helpers::VALUE_OP_CALLS.load(Relaxed),
+            array_views: super::helpers::ARRAY_VIEWS.load(Relaxed),
         }
     }
 

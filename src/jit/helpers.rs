@@ -11,6 +11,7 @@ use fusevm_llvm_backend::inkwell::context::ContextRef;
 use fusevm_llvm_backend::inkwell::types::FunctionType;
 use std::cell::RefCell;
 use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 /// `f64 pow(f64, f64)`
 pub const POW: &str = "fusevm_pow";
@@ -43,6 +44,28 @@ pub const VALUE_OP: &str = "fusevm_value_op";
 pub const BOX_MOVE: &str = "fusevm_box_move";
 /// `i64 box_truthy(i64 box)`: whether the boxed value is true.
 pub const BOX_TRUTHY: &str = "fusevm_box_truthy";
+
+/// `{i64 base, i64 meta} array_view(i64 box)`: the array in box `box`,
+/// made unique for writing: its element buffer's address and `len << 2 |
+/// strategy`; base 0 if the box holds no array. See `block::lower::arrays`.
+pub const ARRAY_VIEW: &str = "fusevm_array_view";
+/// `{i64 base, i64 room} array_grow(i64 box, i64 len)`: the unboxed array
+/// in box `box`, `len` elements long as native code sees it, opened (zero
+/// elements appended) so pushes can write in place up to `room` elements,
+/// within the collection limit; base 0 when it can't be (the general
+/// strategy, the limit reached).
+pub const ARRAY_GROW: &str = "fusevm_array_grow";
+/// `i64 array_set_len(i64 box, i64 len)`: the array in box `box` shortened
+/// to `len`, the elements native code pushed (dropping room not written).
+pub const ARRAY_SET_LEN: &str = "fusevm_array_set_len";
+
+/// Calls to [`VALUE_OP`] (for `JitStats`).
+pub static VALUE_OP_CALLS: AtomicU64 = AtomicU64::new(0);
+/// Calls to [`ARRAY_VIEW`] (for `JitStats`).
+pub static ARRAY_VIEWS: AtomicU64 = AtomicU64::new(0);
+
+/// How many elements [`ARRAY_GROW`] opens at a time at most.
+const GROW_STEP: usize = 1024;
 
 /// The tag [`VALUE_OP`] returns when native code must leave before the op.
 pub const FAILED: u8 = 0xff;
@@ -137,6 +160,7 @@ extern "C" fn value_op(
         tag: FAILED as i64,
         bits: 0,
     };
+    VALUE_OP_CALLS.fetch_add(1, Relaxed);
     lent(|l| {
         let Some(op) = l.chunk.ops().get(ip as usize).copied() else {
             return failed;
@@ -239,6 +263,56 @@ fn general_op(
             None => None,
         }
     }
+}
+
+/// The array a box holds, made unique for writing.
+fn boxed_array(l: &mut Lent, bx: i64) -> Option<&mut crate::bytecode::value::Array> {
+    match l.boxes.get_mut(usize::try_from(bx).ok()?)? {
+        Value::Array(a) => Some(a.make_mut()),
+        _ => None,
+    }
+}
+
+extern "C" fn array_view(bx: i64) -> Pair {
+    ARRAY_VIEWS.fetch_add(1, Relaxed);
+    lent(|l| {
+        let raw = boxed_array(l, bx)?.raw();
+        Some(Pair {
+            tag: raw.base as i64,
+            bits: ((raw.len as i64) << 2) | raw.strategy as i64,
+        })
+    })
+    .flatten()
+    .unwrap_or(Pair { tag: 0, bits: 0 })
+}
+
+extern "C" fn array_grow(bx: i64, len: i64) -> Pair {
+    let none = Pair { tag: 0, bits: 0 };
+    lent(|l| {
+        let limit = l.max_collection_len;
+        let a = boxed_array(l, bx)?;
+        let len = usize::try_from(len).ok()?;
+        let room = len.saturating_add(GROW_STEP).min(limit);
+        if room <= len || !a.open_room(room) {
+            return None;
+        }
+        let raw = a.raw();
+        Some(Pair {
+            tag: raw.base as i64,
+            bits: raw.len as i64,
+        })
+    })
+    .flatten()
+    .unwrap_or(none)
+}
+
+extern "C" fn array_set_len(bx: i64, len: i64) -> i64 {
+    lent(|l| {
+        if let (Some(a), Ok(len)) = (boxed_array(l, bx), usize::try_from(len)) {
+            a.truncate(len);
+        }
+    });
+    0
 }
 
 extern "C" fn box_move(from: i64, to: i64) -> i64 {
@@ -346,8 +420,20 @@ type ValueOp = extern "C" fn(i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i
 
 /// Registers every helper with `jit`.
 pub fn register(jit: &Jit) -> Result<(), fusevm_llvm_backend::Error> {
-    let table: [(&str, usize); 12] = [
+    let table: [(&str, usize); 15] = [
         (VALUE_OP, value_op as ValueOp as usize),
+        (
+            ARRAY_VIEW,
+            array_view as extern "C" fn(i64) -> Pair as usize,
+        ),
+        (
+            ARRAY_GROW,
+            array_grow as extern "C" fn(i64, i64) -> Pair as usize,
+        ),
+        (
+            ARRAY_SET_LEN,
+            array_set_len as extern "C" fn(i64, i64) -> i64 as usize,
+        ),
         (
             BOX_MOVE,
             box_move as extern "C" fn(i64, i64) -> i64 as usize,
@@ -395,7 +481,13 @@ pub fn signature<'c>(name: &str, ctx: ContextRef<'c>) -> Option<FunctionType<'c>
         VALUE_OP => ctx
             .struct_type(&[i.into(), i.into()], false)
             .fn_type(&[i.into(); 12], false),
-        BOX_MOVE => i.fn_type(&[i.into(), i.into()], false),
+        BOX_MOVE | ARRAY_SET_LEN => i.fn_type(&[i.into(), i.into()], false),
+        ARRAY_VIEW => ctx
+            .struct_type(&[i.into(), i.into()], false)
+            .fn_type(&[i.into()], false),
+        ARRAY_GROW => ctx
+            .struct_type(&[i.into(), i.into()], false)
+            .fn_type(&[i.into(), i.into()], false),
         BOX_TRUTHY => i.fn_type(&[i.into()], false),
         _ => return None,
     })

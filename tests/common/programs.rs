@@ -104,6 +104,9 @@ struct Gen {
     prints: bool,
     /// Whether expressions may make and use strings.
     strings: bool,
+    /// Whether statements work on global arrays: g2 filled with Ints, g4
+    /// a copy of it (aliased until one side is written).
+    arrays: bool,
     /// The counter of the long loop being generated: calls inside pass it
     /// as their first argument, so a callee's branch on it flips mid-loop.
     hot: Option<u16>,
@@ -170,6 +173,11 @@ impl Gen {
             7 if self.strings && !self.in_sub && self.rng.below(4) == 0 => {
                 self.expr(depth + 1);
                 self.emit(Op::StringLen);
+            }
+            8 if self.arrays && !self.in_sub && self.rng.below(2) == 0 => {
+                self.index();
+                let g = if self.rng.below(4) == 0 { 4 } else { 2 };
+                self.emit(Op::ArrayGet(g));
             }
             8 if self.strings && !self.in_sub && self.rng.below(2) == 0 => {
                 // Reading the containers: array g2, hash g3.
@@ -293,6 +301,9 @@ impl Gen {
                 let s = self.slot();
                 self.emit(Op::SetSlot(s));
             }
+            2 | 3 if self.arrays && !self.in_sub && self.rng.below(3) != 0 => {
+                self.array_statement()
+            }
             2 if self.strings && !self.in_sub && self.rng.below(2) == 0 => {
                 // Writing the containers: array g2, hash g3.
                 self.expr(0);
@@ -403,6 +414,80 @@ impl Gen {
         self.b.patch_jump(to_end, end);
     }
 
+    /// An element to store: mostly an Int (the array stays unboxed), now
+    /// and then a Float, a Bool or any expression (a strategy change).
+    fn element(&mut self) {
+        match self.rng.below(10) {
+            0..=3 => {
+                let n = self.rng.below(100) as i64 - 20;
+                self.emit(Op::LoadInt(n));
+            }
+            4..=6 => {
+                let s = self.slot();
+                self.emit(Op::GetSlot(s));
+            }
+            7 => {
+                self.emit(Op::LoadFloat(-0.0));
+            }
+            8 => {
+                self.emit(Op::LoadTrue);
+            }
+            _ => self.expr(1),
+        }
+    }
+
+    /// An index: in range, past the end or negative, or a loop counter.
+    fn index(&mut self) {
+        match self.rng.below(5) {
+            0..=1 => {
+                let n = self.rng.below(16) as i64 - 4;
+                self.emit(Op::LoadInt(n));
+            }
+            2..=3 => {
+                let s = self.hot.unwrap_or_else(|| self.slot());
+                self.emit(Op::GetSlot(s));
+            }
+            _ => self.expr(2),
+        }
+    }
+
+    /// A statement on the global arrays g2 and g4.
+    fn array_statement(&mut self) {
+        match self.rng.below(8) {
+            0 | 1 => {
+                self.element();
+                self.emit(Op::ArrayPush(2));
+            }
+            2 | 3 => {
+                self.element();
+                self.index();
+                self.emit(Op::ArraySet(2));
+            }
+            4 => {
+                // An aliased copy: writes to either side must not show
+                // through the other.
+                self.emit(Op::GetArray(2));
+                self.emit(Op::SetArray(4));
+            }
+            5 => {
+                self.element();
+                self.index();
+                self.emit(Op::ArraySet(4));
+            }
+            6 => {
+                self.index();
+                self.emit(Op::ArrayGet(2));
+                let s = self.slot();
+                self.emit(Op::SetSlot(s));
+            }
+            _ => {
+                self.emit(Op::ArrayLen(2));
+                let s = self.slot();
+                self.emit(Op::SetSlot(s));
+            }
+        }
+    }
+
     fn counted_loop(&mut self, depth: u32) {
         let c = self.counter();
         // A long loop now and then (not nested in another): calls inside
@@ -461,6 +546,18 @@ pub fn program(seed: u64, prints: bool) -> (Chunk, Vec<Value>) {
 
 /// A random program that may also print and make strings.
 pub fn program_with(seed: u64, prints: bool, strings: bool) -> (Chunk, Vec<Value>) {
+    program_with_arrays(seed, prints, strings, false)
+}
+
+/// A random program that may also print, make strings and keep Int arrays
+/// in globals (read and written in and out of range, copied, changing
+/// strategy).
+pub fn program_with_arrays(
+    seed: u64,
+    prints: bool,
+    strings: bool,
+    arrays: bool,
+) -> (Chunk, Vec<Value>) {
     let mut consts = numeric_constants();
     if strings {
         consts.extend(string_constants());
@@ -474,6 +571,7 @@ pub fn program_with(seed: u64, prints: bool, strings: bool) -> (Chunk, Vec<Value
         in_sub: false,
         prints,
         strings,
+        arrays,
         hot: None,
     };
     for c in &consts {
@@ -481,9 +579,12 @@ pub fn program_with(seed: u64, prints: bool, strings: bool) -> (Chunk, Vec<Value
     }
     g.b.add_name("g0");
     g.b.add_name("g1");
-    if strings {
+    if strings || arrays {
         g.b.add_name("g2");
         g.b.add_name("g3");
+    }
+    if arrays {
+        g.b.add_name("g4");
     }
     let presets: Vec<Value> = match g.rng.below(3) {
         0 => vec![],
@@ -579,9 +680,16 @@ pub fn program_with(seed: u64, prints: bool, strings: bool) -> (Chunk, Vec<Value
     }
     let main = g.b.current_pos();
     g.b.patch_jump(main_jump, main);
-    if strings {
+    if strings || arrays {
         g.emit(Op::DeclareArray(2));
         g.emit(Op::DeclareHash(3));
+    }
+    if arrays {
+        for k in 0..g.rng.below(12) as i64 {
+            g.emit(Op::LoadInt(k * 7 - 5));
+            g.emit(Op::ArrayPush(2));
+        }
+        g.emit(Op::DeclareArray(4));
     }
     // Size the slot area up front, as a frontend declaring its locals
     // would: a `PushFrame` after a branch then sees one static length.

@@ -21,6 +21,7 @@
 //! touch nothing but their own frame, so the interpreter simply runs that
 //! call again, and reports the frame limit exactly where it would have.
 
+mod arrays;
 mod boxed;
 mod frame;
 
@@ -157,6 +158,8 @@ struct FnBuilder<'a, 'c, 'm> {
     /// Boxed values flow here (the root of a boxed plan).
     boxed: bool,
     layout: BoxLayout,
+    /// Boxed root: views of the global arrays its array ops use.
+    views: Vec<arrays::View<'c>>,
 }
 
 impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
@@ -202,6 +205,7 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
             cur: 0,
             boxed: k == 0 && plan.boxed,
             layout,
+            views: Vec::new(),
         })
     }
 
@@ -232,6 +236,9 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
         }
         if self.root {
             self.init_root()?;
+            if self.boxed {
+                self.init_views()?;
+            }
         } else {
             self.init_sub()?;
         }
@@ -291,6 +298,14 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
         let reads_boxed = !(self.boxed && matches!(op, GetSlot(_)));
         if reads_boxed && slots_read(&op).into_iter().any(only_opaque) {
             return self.exit_at(ip, d); // the interpreter reads it
+        }
+        if let Some(n) = arrays::has_fast_path(&op).filter(|_| self.boxed)
+            && st
+                .globals
+                .get(n as usize)
+                .is_some_and(|k| k.has(TAG_OPAQUE))
+        {
+            return self.array_op(&st, ip, pops, n);
         }
         if self.boxed && needs_helper(&op, self.chunk) {
             return self.apply_in_helper(&st, ip, pops);
@@ -388,6 +403,7 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
                 push!(v)
             }
             Print(k) | PrintLn(k) => {
+                self.sync_views()?; // printing may read an array
                 let mut failed = e.int(0);
                 for j in 0..k as usize {
                     let v = arg(j)?;

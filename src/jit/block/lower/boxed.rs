@@ -62,7 +62,9 @@ impl<'c> FnBuilder<'_, 'c, '_> {
             let (mv, done) = (self.new_block("box_move"), self.new_block("boxed"));
             e.b.build_conditional_branch(copy, mv, done)?;
             e.b.position_at_end(mv);
+            self.sync_views()?;
             e.call_helper(crate::jit::helpers::BOX_MOVE, &[v.i.into(), here.into()])?;
+            self.forget_views()?; // the copy shares an array; the target's was dropped
             e.b.build_unconditional_branch(done)?;
             e.b.position_at_end(done);
         }
@@ -146,9 +148,11 @@ impl<'c> FnBuilder<'_, 'c, '_> {
                 args.extend::<[BasicMetadataValueEnum<'c>; 2]>([e.int(0).into(), e.int(0).into()]);
             }
         }
+        self.sync_views()?;
         let r = e
             .call_helper(crate::jit::helpers::VALUE_OP, &args)?
             .into_struct_value();
+        self.forget_views()?; // the op may have changed or shared any array
         let tag = e.b.build_extract_value(r, 0, "tag")?.into_int_value();
         let bits = e.b.build_extract_value(r, 1, "bits")?.into_int_value();
         let failed = e.b.build_int_compare(
@@ -217,14 +221,16 @@ impl<'c> FnBuilder<'_, 'c, '_> {
         let plain = e.truthy(v)?;
         e.b.build_conditional_branch(boxed, ask, done)?;
         e.b.position_at_end(ask);
+        self.sync_views()?;
         let r = e
             .call_helper(crate::jit::helpers::BOX_TRUTHY, &[v.i.into()])?
             .into_int_value();
         let r = e.b.build_int_compare(IntPredicate::NE, r, e.int(0), "t")?;
+        let asked = e.b.get_insert_block().expect("positioned");
         e.b.build_unconditional_branch(done)?;
         e.b.position_at_end(done);
         let phi = e.b.build_phi(e.ctx.bool_type(), "truthy")?;
-        phi.add_incoming(&[(&plain, here), (&r, ask)]);
+        phi.add_incoming(&[(&plain, here), (&r, asked)]);
         Ok(phi.as_basic_value().into_int_value())
     }
 }

@@ -1,0 +1,331 @@
+//! Array elements in native code: `ArrayGet`, `ArraySet`, `ArrayLen` and
+//! `ArrayPush` on a global array whose elements are stored unboxed (Int,
+//! Float or Bool strategy) read and write the element buffer in place.
+//!
+//! Native code keeps a *view* of each such global: the buffer's base, the
+//! length, the room left for pushes and the strategy, fetched from the
+//! runtime once (made unique for writing then, so copy-on-write stays
+//! exact) and reused until something may change the array behind it: any
+//! helper that can touch boxes *forgets* every view. A push within capacity
+//! writes the element and bumps the view's length; the length is handed
+//! back to the array (*synced*) before any helper reads boxes and when
+//! native code exits. Whatever the fast path can't do (a boxed operand, an
+//! index out of range or not an Int, an element of another kind, a general
+//! array, a full buffer) goes to the value helper, which runs the
+//! interpreter's own container code.
+
+use super::*;
+use crate::jit::helpers;
+use fusevm_llvm_backend::ir::element_ptr;
+
+/// One global's view, as allocas (promoted to registers by SROA).
+#[derive(Clone, Copy)]
+pub(super) struct View<'c> {
+    /// The global.
+    global: u16,
+    /// `i1`: the fields below describe the array now.
+    ok: PointerValue<'c>,
+    /// First element.
+    base: PointerValue<'c>,
+    /// Elements (as native code sees them).
+    len: PointerValue<'c>,
+    /// The buffer's length as Rust sees it: room opened for pushes, which
+    /// write in place below it.
+    cap: PointerValue<'c>,
+    /// [`crate::bytecode::value::Strategy`] as `i64`.
+    strat: PointerValue<'c>,
+    /// `i1`: room was opened, so the array's length must be set back to
+    /// `len` before Rust reads it.
+    dirty: PointerValue<'c>,
+}
+
+/// The view's fields loaded for one op.
+struct Loaded<'c> {
+    base: PointerValue<'c>,
+    len: IntValue<'c>,
+    strat: IntValue<'c>,
+}
+
+/// Whether `op` is an array op with a native fast path.
+pub(super) fn has_fast_path(op: &Op) -> Option<u16> {
+    match *op {
+        Op::ArrayGet(n) | Op::ArraySet(n) | Op::ArrayLen(n) | Op::ArrayPush(n) => Some(n),
+        _ => None,
+    }
+}
+
+impl<'c> FnBuilder<'_, 'c, '_> {
+    /// Allocates a view for every global an array op of the chunk uses (in
+    /// the entry block; every view starts forgotten).
+    pub(super) fn init_views(&mut self) -> L<()> {
+        let e = self.e;
+        let mut globals: Vec<u16> = self.chunk.ops().iter().filter_map(has_fast_path).collect();
+        globals.sort_unstable();
+        globals.dedup();
+        let ptr = e.ctx.ptr_type(AddressSpace::default());
+        for global in globals {
+            if global as usize >= self.globals.len() {
+                continue;
+            }
+            let v = View {
+                global,
+                ok: e.b.build_alloca(e.ctx.bool_type(), "view_ok")?,
+                base: e.b.build_alloca(ptr, "view_base")?,
+                len: e.b.build_alloca(e.i64t, "view_len")?,
+                cap: e.b.build_alloca(e.i64t, "view_cap")?,
+                strat: e.b.build_alloca(e.i64t, "view_strategy")?,
+                dirty: e.b.build_alloca(e.ctx.bool_type(), "view_dirty")?,
+            };
+            e.b.build_store(v.ok, e.ctx.bool_type().const_zero())?;
+            e.b.build_store(v.dirty, e.ctx.bool_type().const_zero())?;
+            e.b.build_store(v.base, ptr.const_null())?;
+            for p in [v.len, v.cap, v.strat] {
+                e.b.build_store(p, e.int(0))?;
+            }
+            self.views.push(v);
+        }
+        Ok(())
+    }
+
+    /// Forgets every view (after a helper that may have changed boxes).
+    pub(super) fn forget_views(&self) -> L<()> {
+        let f = self.e.ctx.bool_type().const_zero();
+        for v in &self.views {
+            self.e.b.build_store(v.ok, f)?;
+        }
+        Ok(())
+    }
+
+    /// Hands every grown length back to its array (before a helper reads
+    /// boxes, and at the exit).
+    pub(super) fn sync_views(&self) -> L<()> {
+        let e = self.e;
+        for v in &self.views {
+            let dirty = e.b.build_load(e.ctx.bool_type(), v.dirty, "dirty")?;
+            let (sync, done) = (self.new_block("sync_len"), self.new_block("synced"));
+            e.b.build_conditional_branch(dirty.into_int_value(), sync, done)?;
+            e.b.position_at_end(sync);
+            let len = e.b.build_load(e.i64t, v.len, "len")?.into_int_value();
+            let bx = e.int(self.layout.global(v.global as usize) as i64);
+            e.call_helper(helpers::ARRAY_SET_LEN, &[bx.into(), len.into()])?;
+            e.b.build_store(v.dirty, e.ctx.bool_type().const_zero())?;
+            e.b.build_store(v.cap, len)?; // the opened room is gone
+            e.b.build_unconditional_branch(done)?;
+            e.b.position_at_end(done);
+        }
+        Ok(())
+    }
+
+    /// The view of global `n`, fetched if forgotten; branches to `slow`
+    /// when the global holds no array.
+    fn view(&self, n: u16, slow: BasicBlock<'c>) -> L<(View<'c>, Loaded<'c>)> {
+        let e = self.e;
+        let view = *self
+            .views
+            .iter()
+            .find(|v| v.global == n)
+            .ok_or_else(|| LowerError(format!("no view of global {n}")))?;
+        let cell = self.global_cell(n)?;
+        let g = self.load(cell, None)?;
+        let boxed = e.is(g, TAG_OPAQUE)?;
+        let (check, fetch, have) = (
+            self.new_block("view_check"),
+            self.new_block("view_fetch"),
+            self.new_block("view"),
+        );
+        e.b.build_conditional_branch(boxed, check, slow)?;
+        e.b.position_at_end(check);
+        let ok = e.b.build_load(e.ctx.bool_type(), view.ok, "ok")?;
+        e.b.build_conditional_branch(ok.into_int_value(), have, fetch)?;
+        e.b.position_at_end(fetch);
+        let r = e
+            .call_helper(helpers::ARRAY_VIEW, &[g.i.into()])?
+            .into_struct_value();
+        let base = e.b.build_extract_value(r, 0, "base")?.into_int_value();
+        let meta = e.b.build_extract_value(r, 1, "meta")?.into_int_value();
+        let is_array =
+            e.b.build_int_compare(IntPredicate::NE, base, e.int(0), "array")?;
+        let ptr = e.ctx.ptr_type(AddressSpace::default());
+        e.b.build_store(view.base, e.b.build_int_to_ptr(base, ptr, "base")?)?;
+        let len = e.b.build_right_shift(meta, e.int(2), false, "len")?;
+        e.b.build_store(view.len, len)?;
+        e.b.build_store(view.strat, e.b.build_and(meta, e.int(3), "strategy")?)?;
+        e.b.build_store(view.cap, len)?; // no room opened yet
+        e.b.build_store(view.ok, is_array)?;
+        e.b.build_conditional_branch(is_array, have, slow)?;
+        e.b.position_at_end(have);
+        let loaded = Loaded {
+            base: e.b.build_load(ptr, view.base, "base")?.into_pointer_value(),
+            len: e.b.build_load(e.i64t, view.len, "len")?.into_int_value(),
+            strat: e
+                .b
+                .build_load(e.i64t, view.strat, "strategy")?
+                .into_int_value(),
+        };
+        Ok((view, loaded))
+    }
+
+    /// An in-range Int index `idx` (0 ≤ idx < len), else on to `slow`.
+    fn in_range(&self, idx: V<'c>, len: IntValue<'c>, slow: BasicBlock<'c>) -> L<()> {
+        let e = self.e;
+        let int = e.is(idx, TAG_INT)?;
+        // Unsigned: a negative index is out of range too.
+        let below =
+            e.b.build_int_compare(IntPredicate::ULT, idx.i, len, "in_range")?;
+        let ok = e.b.build_and(int, below, "index_ok")?;
+        let go = self.new_block("index_ok");
+        e.b.build_conditional_branch(ok, go, slow)?;
+        e.b.position_at_end(go);
+        Ok(())
+    }
+
+    /// Room for one push at `a.len`: what the view has, else opened by the
+    /// runtime (the view then owes the array its length: dirty); the base
+    /// to write at, or on to `slow` when the array can't take it in place.
+    fn room_for_push(
+        &self,
+        view: View<'c>,
+        a: &Loaded<'c>,
+        slow: BasicBlock<'c>,
+    ) -> L<PointerValue<'c>> {
+        let e = self.e;
+        let ptr = e.ctx.ptr_type(AddressSpace::default());
+        let room = e.b.build_load(e.i64t, view.cap, "room")?.into_int_value();
+        let fits =
+            e.b.build_int_compare(IntPredicate::ULT, a.len, room, "fits")?;
+        let (grow, go) = (self.new_block("grow"), self.new_block("push_fits"));
+        e.b.build_conditional_branch(fits, go, grow)?;
+        e.b.position_at_end(grow);
+        let bx = e.int(self.layout.global(view.global as usize) as i64);
+        let r = e
+            .call_helper(helpers::ARRAY_GROW, &[bx.into(), a.len.into()])?
+            .into_struct_value();
+        let base = e.b.build_extract_value(r, 0, "base")?.into_int_value();
+        let room = e.b.build_extract_value(r, 1, "room")?.into_int_value();
+        let opened =
+            e.b.build_int_compare(IntPredicate::ULT, a.len, room, "opened")?;
+        let base_ok =
+            e.b.build_int_compare(IntPredicate::NE, base, e.int(0), "base_ok")?;
+        let opened = e.b.build_and(opened, base_ok, "grown")?;
+        e.b.build_store(view.base, e.b.build_int_to_ptr(base, ptr, "base")?)?;
+        e.b.build_store(view.cap, room)?;
+        e.b.build_store(view.dirty, e.ctx.bool_type().const_all_ones())?;
+        e.b.build_conditional_branch(opened, go, slow)?;
+        e.b.position_at_end(go);
+        Ok(e.b.build_load(ptr, view.base, "base")?.into_pointer_value())
+    }
+
+    /// `ArrayGet`/`ArraySet`/`ArrayLen`/`ArrayPush` on global `n`: the fast
+    /// path in place, everything else through the value helper.
+    pub(super) fn array_op(&self, st: &State, ip: usize, pops: usize, n: u16) -> L<()> {
+        let e = self.e;
+        let op = self.chunk.ops()[ip];
+        let d = st.stack.len();
+        let slow = self.new_block("array_slow");
+        let (view, a) = self.view(n, slow)?;
+        let (ti, tf, tb) = (e.i64t, e.f64t, e.i8t);
+        match op {
+            Op::ArrayLen(_) => {
+                self.write_stack(d, e.int_of(a.len))?;
+                self.goto(ip + 1)?;
+            }
+            Op::ArrayGet(_) => {
+                let idx = self.read_stack(st, d - 1)?;
+                self.in_range(idx, a.len, slow)?;
+                let blocks = [
+                    self.new_block("get_int"),
+                    self.new_block("get_float"),
+                    self.new_block("get_bool"),
+                ];
+                e.b.build_switch(
+                    a.strat,
+                    slow,
+                    &[
+                        (e.int(0), blocks[0]),
+                        (e.int(1), blocks[1]),
+                        (e.int(2), blocks[2]),
+                    ],
+                )?;
+                for (s, bb) in blocks.into_iter().enumerate() {
+                    e.b.position_at_end(bb);
+                    let ty: BasicTypeEnum<'c> = [ti.into(), tf.into(), tb.into()][s];
+                    // In range: idx < len checked above.
+                    let at = element_ptr(&e.b, ty, a.base, idx.i, "at")?;
+                    let x = e.b.build_load(ty, at, "element")?;
+                    let v = match s {
+                        0 => e.int_of(x.into_int_value()),
+                        1 => e.float_of(x.into_float_value()),
+                        _ => e.bool_of(e.b.build_int_compare(
+                            IntPredicate::NE,
+                            x.into_int_value(),
+                            tb.const_zero(),
+                            "b",
+                        )?)?,
+                    };
+                    self.write_stack(d - 1, v)?;
+                    self.goto(ip + 1)?;
+                }
+            }
+            Op::ArraySet(_) | Op::ArrayPush(_) => {
+                let push = matches!(op, Op::ArrayPush(_));
+                let (v, at_index, base) = if push {
+                    (
+                        self.read_stack(st, d - 1)?,
+                        a.len,
+                        self.room_for_push(view, &a, slow)?,
+                    )
+                } else {
+                    let idx = self.read_stack(st, d - 1)?;
+                    self.in_range(idx, a.len, slow)?;
+                    (self.read_stack(st, d - 2)?, idx.i, a.base)
+                };
+                let blocks = [
+                    self.new_block("set_int"),
+                    self.new_block("set_float"),
+                    self.new_block("set_bool"),
+                ];
+                e.b.build_switch(
+                    a.strat,
+                    slow,
+                    &[
+                        (e.int(0), blocks[0]),
+                        (e.int(1), blocks[1]),
+                        (e.int(2), blocks[2]),
+                    ],
+                )?;
+                let done = self.new_block("stored");
+                for (s, bb) in blocks.into_iter().enumerate() {
+                    e.b.position_at_end(bb);
+                    // The element's kind must be the strategy's.
+                    let kind = [TAG_INT, TAG_FLOAT, TAG_BOOL][s];
+                    let store = self.new_block("store_element");
+                    e.b.build_conditional_branch(e.is(v, kind)?, store, slow)?;
+                    e.b.position_at_end(store);
+                    let (ty, x): (BasicTypeEnum<'c>, BasicValueEnum<'c>) = match s {
+                        0 => (ti.into(), v.i.into()),
+                        1 => (tf.into(), v.f.into()),
+                        // A Rust `bool` is 0 or 1.
+                        _ => {
+                            let b =
+                                e.b.build_int_compare(IntPredicate::NE, v.i, e.int(0), "b")?;
+                            (tb.into(), e.b.build_int_z_extend(b, tb, "byte")?.into())
+                        }
+                    };
+                    // In range: below the length (a set) or the room (a push).
+                    let at = element_ptr(&e.b, ty, base, at_index, "at")?;
+                    e.b.build_store(at, x)?;
+                    e.b.build_unconditional_branch(done)?;
+                }
+                e.b.position_at_end(done);
+                if push {
+                    let grown = e.b.build_int_add(a.len, e.int(1), "grown")?;
+                    e.b.build_store(view.len, grown)?;
+                }
+                self.goto(ip + 1)?;
+            }
+            _ => return Err(LowerError(format!("op {ip} has no array fast path"))),
+        }
+        e.b.position_at_end(slow);
+        self.apply_in_helper(st, ip, pops)
+    }
+}

@@ -1,0 +1,365 @@
+//! Arrays in traces: loops over global arrays written as plain bytecode
+//! read and write unboxed elements in place (no value-helper call per
+//! element), and every result, slot, global and error matches the
+//! interpreter: copies stay copies, strategy changes and out-of-range
+//! accesses leave the fast path exactly. Each test keeps the block tier out
+//! and checks the trace compiled and ran; tests here run one at a time (the
+//! helper counters are process-wide).
+#![cfg(feature = "jit")]
+
+mod common;
+use common::traced::*;
+use common::*;
+use fusevm_llvm::{JitCompiler, Limits, VM, VMResult, Value};
+use std::sync::Mutex;
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+/// The anchor of the loops below (`head:` after two stores).
+const HEAD: usize = 4;
+
+#[track_caller]
+fn assert_traced(chunk: &fusevm_llvm::Chunk, anchor: usize) {
+    let jit = JitCompiler::new();
+    assert!(
+        jit.trace_is_compiled(chunk, anchor),
+        "{:?}",
+        jit.trace_failure(chunk, anchor)
+    );
+    assert!(
+        jit.trace_deopt_count(chunk, anchor) > 0,
+        "the trace never ran"
+    );
+}
+
+/// Fills global `a` with `i * 3` for `i` in `0..n` (a do-while loop), then
+/// runs `body` (more ops using slot 0 as the counter, `head:` at op 4
+/// again after the first loop's ops are renumbered by the caller).
+fn filled(n: i64, rest: &str) -> String {
+    format!(
+        "       DeclareArray a
+                LoadInt 0
+                SetSlot 0
+                Nop
+        fill:   GetSlot 0
+                LoadInt 3
+                Mul
+                ArrayPush a
+                GetSlot 0
+                LoadInt 1
+                Add
+                SetSlot 0
+                GetSlot 0
+                LoadInt {n}
+                NumLt
+                JumpIfTrue fill
+{rest}"
+    )
+}
+
+#[test]
+fn a_plain_sieve_traces_and_touches_elements_without_the_value_helper() {
+    let _one = ONE_AT_A_TIME.lock().unwrap();
+    pin(2, |_| {});
+    let n = 20_000;
+    let chunk = asm("       DeclareArray composite
+                LoadInt 0
+                SetSlot 1
+                Nop
+        head:   GetSlot 1
+                GetSlot 0
+                NumLt
+                JumpIfFalse sieve
+                LoadFalse
+                ArrayPush composite
+                GetSlot 1
+                LoadInt 1
+                Add
+                SetSlot 1
+                Jump head
+        sieve:  LoadInt 2
+                SetSlot 1
+                LoadInt 0
+                SetSlot 3
+        outer:  GetSlot 1
+                GetSlot 0
+                NumLt
+                JumpIfFalse done
+                GetSlot 1
+                ArrayGet composite
+                JumpIfTrue skip
+                GetSlot 3
+                LoadInt 1
+                Add
+                SetSlot 3
+                GetSlot 1
+                GetSlot 1
+                Mul
+                SetSlot 2
+        inner:  GetSlot 2
+                GetSlot 0
+                NumLt
+                JumpIfFalse skip
+                LoadTrue
+                GetSlot 2
+                ArraySet composite
+                GetSlot 2
+                GetSlot 1
+                Add
+                SetSlot 2
+                Jump inner
+        skip:   GetSlot 1
+                LoadInt 1
+                Add
+                SetSlot 1
+                Jump outer
+        done:   GetSlot 3");
+    let before = JitCompiler::stats();
+    let (r, vm, _) = agree_with(&chunk, &[Value::Int(n)]);
+    let after = JitCompiler::stats();
+    assert_same(&value(r), &Value::Int(2262)); // primes below 20,000
+    assert_traced(&chunk, HEAD);
+    let Some(Value::Array(a)) = vm.get_global("composite") else {
+        panic!("composite is an array")
+    };
+    assert_eq!(a.len(), n as usize);
+    assert_eq!(a.strategy(), fusevm_llvm::value::Strategy::Bool);
+    // n pushes and ~2.5n reads and writes: a handful of helper calls and
+    // views, not one per element.
+    let calls = after.value_helper_calls - before.value_helper_calls;
+    let views = after.array_views - before.array_views;
+    assert!(calls < 100, "{calls} value-helper calls");
+    assert!(views > 0 && views < 2_000, "{views} views");
+}
+
+#[test]
+fn a_copy_of_an_array_written_in_a_hot_loop_keeps_its_elements() {
+    let _one = ONE_AT_A_TIME.lock().unwrap();
+    pin(2, |_| {});
+    let chunk = asm(&filled(
+        300,
+        "               GetArray a
+                SetArray b
+                LoadInt 0
+                SetSlot 0
+        write:  GetSlot 0
+                LoadInt 300
+                NumLt
+                JumpIfFalse done
+                LoadInt -1
+                GetSlot 0
+                ArraySet a
+                GetSlot 0
+                LoadInt 1
+                Add
+                SetSlot 0
+                Jump write
+        done:   LoadInt 299
+                ArrayGet b
+                LoadInt 299
+                ArrayGet a
+                Add",
+    ));
+    let (r, vm, _) = agree_with(&chunk, &[]);
+    assert_same(&value(r), &Value::Int(299 * 3 - 1));
+    assert_traced(&chunk, HEAD);
+    assert_traced(&chunk, 20);
+    let b = vm.get_global("b").unwrap();
+    assert_same(
+        b,
+        &Value::array((0..300).map(|i| Value::Int(i * 3)).collect()),
+    );
+}
+
+#[test]
+fn an_array_changing_strategy_mid_loop_leaves_the_trace_and_keeps_every_value() {
+    let _one = ONE_AT_A_TIME.lock().unwrap();
+    pin(2, |_| {});
+    // Element 150 becomes -0.0: the array turns general mid-loop; the sum
+    // after it is a Float, and every element keeps its kind.
+    let chunk = asm(&filled(
+        300,
+        "               LoadInt 0
+                SetSlot 0
+                LoadInt 0
+                SetSlot 1
+        sum:    GetSlot 0
+                LoadInt 300
+                NumLt
+                JumpIfFalse done
+                GetSlot 0
+                LoadInt 150
+                NumEq
+                JumpIfFalse read
+                LoadFloat -0.0
+                GetSlot 0
+                ArraySet a
+        read:   GetSlot 1
+                GetSlot 0
+                ArrayGet a
+                Add
+                SetSlot 1
+                GetSlot 0
+                LoadInt 1
+                Add
+                SetSlot 0
+                Jump sum
+        done:   GetSlot 1",
+    ));
+    let (r, vm, _) = agree_with(&chunk, &[]);
+    let want = (0..300).filter(|&i| i != 150).map(|i| i * 3).sum::<i64>() as f64;
+    assert_same(&value(r), &Value::Float(want));
+    assert_traced(&chunk, HEAD);
+    assert_traced(&chunk, 20);
+    let Some(Value::Array(a)) = vm.get_global("a") else {
+        panic!("a is an array")
+    };
+    assert_eq!(a.strategy(), fusevm_llvm::value::Strategy::Any);
+    assert_same(&a.get(150).unwrap(), &Value::Float(-0.0));
+    assert_same(&a.get(151).unwrap(), &Value::Int(453));
+}
+
+#[test]
+fn negative_and_out_of_range_indices_read_and_write_as_interpreted() {
+    let _one = ONE_AT_A_TIME.lock().unwrap();
+    pin(2, |_| {});
+    // Indices -5..295 of a 300-element array: negative ones count from the
+    // end; then writes at 300..310 grow the array (the first ones past the
+    // end, then with undef gaps).
+    let chunk = asm(&filled(
+        300,
+        "               LoadInt -5
+                SetSlot 0
+                LoadInt 0
+                SetSlot 1
+        sum:    GetSlot 0
+                LoadInt 295
+                NumLt
+                JumpIfFalse grow
+                GetSlot 1
+                GetSlot 0
+                ArrayGet a
+                Add
+                SetSlot 1
+                GetSlot 0
+                GetSlot 0
+                ArraySet a
+                GetSlot 0
+                LoadInt 1
+                Add
+                SetSlot 0
+                Jump sum
+        grow:   LoadInt 300
+                SetSlot 0
+        more:   GetSlot 0
+                GetSlot 0
+                LoadInt 2
+                Mul
+                LoadInt 300
+                Sub
+                ArraySet a
+                GetSlot 0
+                LoadInt 4
+                Add
+                SetSlot 0
+                GetSlot 0
+                LoadInt 340
+                NumLt
+                JumpIfTrue more
+                GetSlot 1",
+    ));
+    let (r, vm, _) = agree_with(&chunk, &[]);
+    let Value::Int(_) = value(r) else {
+        panic!("an Int sum")
+    };
+    assert_traced(&chunk, HEAD);
+    assert_traced(&chunk, 20);
+    let Some(Value::Array(a)) = vm.get_global("a") else {
+        panic!("a is an array")
+    };
+    assert_eq!(a.len(), 373); // last write at 336 * 2 - 300
+    assert_same(&a.get(301).unwrap(), &Value::Undef);
+}
+
+#[test]
+fn a_push_past_the_collection_limit_fails_at_the_same_op_as_interpreted() {
+    let _one = ONE_AT_A_TIME.lock().unwrap();
+    pin(2, |_| {});
+    let chunk = asm(&filled(5_000, "               ArrayLen a"));
+    let run = |jit: bool| {
+        let mut vm = VM::new(chunk.clone());
+        vm.set_limits(Limits {
+            max_collection_len: 3_000,
+            ..Limits::default()
+        });
+        if jit {
+            vm.enable_tracing_jit();
+        }
+        let r = vm.run();
+        (r, vm)
+    };
+    let (want, ivm) = run(false);
+    let (got, nvm) = run(true);
+    let VMResult::Error(e) = &got else {
+        panic!("{got}")
+    };
+    assert!(got.same_as(&want), "traced {got} vs interpreted {want}");
+    assert_eq!(e.ip, Some(7), "the ArrayPush");
+    assert_same_vm_state(&nvm, &ivm);
+    assert_traced(&chunk, HEAD);
+    let Some(Value::Array(a)) = nvm.get_global("a") else {
+        panic!("a is an array")
+    };
+    assert_eq!(a.len(), 3_000);
+}
+
+#[test]
+fn float_arrays_keep_negative_zero_and_nan_through_traced_loops() {
+    let _one = ONE_AT_A_TIME.lock().unwrap();
+    pin(2, |_| {});
+    // b[i] = a[i] * -0.0 for Floats a (so every element is ±0.0), then
+    // one NaN; the result is b's last element and the NaN read back.
+    let chunk = asm("
+        DeclareArray a
+        DeclareArray b
+        LoadInt 0
+        SetSlot 0
+head:   GetSlot 0
+        LoadInt 200
+        NumLt
+        JumpIfFalse done
+        GetSlot 0
+        LoadFloat 0.5
+        Mul
+        LoadFloat -1.0
+        Add
+        ArrayPush a
+        GetSlot 0
+        ArrayGet a
+        LoadFloat -0.0
+        Mul
+        ArrayPush b
+        GetSlot 0
+        LoadInt 1
+        Add
+        SetSlot 0
+        Jump head
+done:   LoadFloat -1.0
+        SqrtFloat
+        LoadInt 7
+        ArraySet b
+        LoadInt 1
+        ArrayGet b
+        LoadInt 7
+        ArrayGet b
+        Add");
+    let (r, vm, _) = agree_with(&chunk, &[]);
+    assert!(matches!(value(r), Value::Float(x) if x.is_nan()));
+    assert_traced(&chunk, 4);
+    let Some(Value::Array(b)) = vm.get_global("b") else {
+        panic!("b is an array")
+    };
+    assert_eq!(b.strategy(), fusevm_llvm::value::Strategy::Float);
+    assert_same(&b.get(0).unwrap(), &Value::Float(0.0)); // -1.0 * -0.0
+    assert_same(&b.get(199).unwrap(), &Value::Float(-0.0));
+}
