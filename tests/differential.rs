@@ -1,6 +1,8 @@
 //! The differential runner: random programs (`common/programs.rs`: nested
 //! loops of every shape, data-dependent and flipping branches, calls and
-//! recursion, globals, strings, containers, every numeric corner case),
+//! recursion, globals, strings, containers (a third of them Int arrays in
+//! globals: copied, changing strategy, indexed out of range), every numeric
+//! corner case),
 //! each run by the interpreter, the block tier and the tracing tier (side
 //! paths included, `max_inline_recursion` and `max_trace_chain` varied by
 //! seed), some under a step budget, compared bit for bit:
@@ -117,7 +119,10 @@ fn case(seed: u64) -> (Chunk, Vec<Value>, Option<u64>) {
         2 => (false, true),
         _ => (false, false),
     };
-    let (chunk, presets) = programs::program_with(seed, prints, strings);
+    // A third keep Int arrays in globals (in and out of range, copied,
+    // changing strategy).
+    let arrays = seed % 3 == 1;
+    let (chunk, presets) = programs::program_with_arrays(seed, prints, strings, arrays);
     let budget = match seed % 5 {
         0 => Some([0, 1, 2, 5, 17, 60, 250, 2_000][(seed / 5 % 8) as usize]),
         _ => None,

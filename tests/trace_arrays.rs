@@ -363,3 +363,20 @@ done:   LoadFloat -1.0
     assert_same(&b.get(0).unwrap(), &Value::Float(0.0)); // -1.0 * -0.0
     assert_same(&b.get(199).unwrap(), &Value::Float(-0.0));
 }
+
+#[test]
+fn the_matmul_kernels_traced_give_native_rusts_answer() {
+    let _one = ONE_AT_A_TIME.lock().unwrap();
+    pin(2, |_| {});
+    for file in ["matmul", "plain/matmul_dowhile"] {
+        let path = format!("{}/benches/kernels/{file}.fasm", env!("CARGO_MANIFEST_DIR"));
+        let chunk = asm(&std::fs::read_to_string(path).unwrap());
+        let before = JitCompiler::stats();
+        let (r, _, _) = agree_with(&chunk, &[Value::Int(24)]);
+        let after = JitCompiler::stats();
+        assert_same(&value(r), &Value::Float(kernels::matmul(24)));
+        assert!(after.trace_compiled > before.trace_compiled, "{file}");
+        let calls = after.value_helper_calls - before.value_helper_calls;
+        assert!(calls < 50, "{file}: {calls} value-helper calls");
+    }
+}

@@ -71,6 +71,12 @@ pub const KERNELS: &[Kernel] = &[
         params: &[(0, 1_000_000)],
         native: || Value::Int(native::sieve(black_box(1_000_000))),
     },
+    Kernel {
+        name: "matmul",
+        file: "matmul",
+        params: &[(0, 200)],
+        native: || Value::Float(native::matmul(black_box(200))),
+    },
 ];
 
 impl Kernel {
@@ -124,4 +130,6 @@ pub const PLAIN_KERNELS: &[Kernel] = &[
     plain("calls/dowhile", "plain/calls_dowhile", &KERNELS[6]),
     plain("sieve/while", "plain/sieve_while", &KERNELS[7]),
     plain("sieve/dowhile", "plain/sieve_dowhile", &KERNELS[7]),
+    // matmul's suite form is already plain and top-tested.
+    plain("matmul/dowhile", "plain/matmul_dowhile", &KERNELS[8]),
 ];

@@ -21,6 +21,12 @@ pub const TAG_FLOAT: u8 = 3;
 /// …): reading it exits to the interpreter; writing back leaves it alone.
 pub const TAG_OPAQUE: u8 = 4;
 
+/// Whether `tag` is the kind of an unboxed array strategy's elements
+/// (Int, Float, Bool): what a trace may specialise an `ArrayGet` to.
+pub fn is_element_kind(tag: u8) -> bool {
+    matches!(tag, TAG_INT | TAG_FLOAT | TAG_BOOL)
+}
+
 /// The tag native code uses for a value at entry.
 pub fn tag_of(v: &Value) -> u8 {
     match v {

@@ -131,6 +131,31 @@ pub fn sieve(n: i64) -> i64 {
     count
 }
 
+/// `benches/kernels/matmul.fasm`: `c = a * b` for `n x n` Float matrices
+/// stored flat, row-major; the sum of `c`'s elements plus its last one.
+pub fn matmul(n: i64) -> f64 {
+    let n = black_box(n).max(1);
+    let nn = n * n;
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for i in 0..nn {
+        a.push((i % 7) as f64 * 0.37 + -1.1);
+        b.push((i % 5) as f64 * 0.23 + 0.51);
+    }
+    let mut c = Vec::new();
+    let mut total = 0.0;
+    for i in 0..n {
+        for j in 0..n {
+            let mut s = 0.0;
+            for k in 0..n {
+                s += a[(i * n + k) as usize] * b[(k * n + j) as usize];
+            }
+            c.push(s);
+            total += s;
+        }
+    }
+    total + c[(nn - 1) as usize]
+}
+
 /// `benches/kernels/calls.fasm`: `s = mix(s, i)` for `i in 0..n`, with
 /// `mix(s, i) = (s + i * i) ^ 1` (wrapping).
 pub fn calls(n: i64) -> i64 {

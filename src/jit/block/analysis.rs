@@ -49,6 +49,10 @@ pub enum Inline {
     /// A `Return`/`ReturnValue` closing the innermost inlined call frame
     /// (and any scope the callee left open).
     Return,
+    /// An `ArrayGet` whose element was of kind `tag` (Int, Float or Bool)
+    /// when recorded: the trace is specialised to it, and an element of
+    /// another kind exits before the op.
+    Element(u8),
 }
 
 /// The inlined calls of a trace chunk, by trace-chunk ip (empty for the
@@ -542,6 +546,12 @@ fn analyse_function(
             _ => {
                 if !transfer(&op, chunk, &mut st, boxed && root) {
                     continue; // always exits (reads a slot native code can't)
+                }
+                if let (Op::ArrayGet(_), Some(Inline::Element(tag))) = (op, inline) {
+                    // Specialised: the element's kind is what was recorded.
+                    if let Some(top) = st.stack.last_mut() {
+                        *top = KindSet::of(tag);
+                    }
                 }
                 for s in successors(&op, ip) {
                     next.push((s, st.clone()));

@@ -166,6 +166,7 @@ pub(crate) fn unit_bytes(
                 u.extend_from_slice(&(*return_ip as u64).to_le_bytes());
             }
             Inline::Return => u.push(1),
+            Inline::Element(tag) => u.extend_from_slice(&[2, *tag]),
         }
     }
     u

@@ -26,6 +26,10 @@ pub struct StepMeta {
     pub next: usize,
     /// An inner loop `lo..=hi` kept as a loop.
     pub inner: Option<(usize, usize)>,
+    /// For an `ArrayGet`: the element kind the trace is specialised to
+    /// (a native tag: Int, Float or Bool).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seen: Option<u8>,
 }
 
 /// A side path: the exit it continues (path, step of that path, ip the
@@ -76,6 +80,7 @@ fn steps_meta(steps: &[Step]) -> Vec<StepMeta> {
             ip: s.ip,
             next: s.next,
             inner: s.inner,
+            seen: s.seen,
         })
         .collect()
 }
@@ -189,11 +194,16 @@ fn steps_from(
         } else {
             chunk.ops()[m.ip]
         };
+        // Only an element kind native code can specialise to.
+        let seen = m
+            .seen
+            .filter(|t| matches!(op, Op::ArrayGet(_)) && crate::jit::kinds::is_element_kind(*t));
         steps.push(Step {
             ip: m.ip,
             op,
             next: m.next,
             inner: m.inner,
+            seen,
         });
     }
     match steps.last() {

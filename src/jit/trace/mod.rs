@@ -326,7 +326,17 @@ impl VM {
         if let Some(rec) = tr.recording.as_mut() {
             let ctx = call_context(self);
             let chunk = std::sync::Arc::clone(self.chunk());
-            match rec.step(&chunk, (ip, *op, next), ctx, &cfg) {
+            // The kind of the element an `ArrayGet` just read (the trace
+            // specialises to an Int, Float or Bool one).
+            let seen = match op {
+                Op::ArrayGet(_) => self
+                    .stack
+                    .last()
+                    .map(crate::jit::kinds::tag_of)
+                    .filter(|t| crate::jit::kinds::is_element_kind(*t)),
+                _ => None,
+            };
+            match rec.step(&chunk, (ip, *op, next, seen), ctx, &cfg) {
                 Progress::Continue => {}
                 Progress::Closed => {
                     let rec = tr.recording.take().expect("recording");
@@ -720,6 +730,9 @@ fn dump(tc: &synth::TraceChunk, code: &BlockCode) -> Option<String> {
                 let note = match tc.inlined.get(&ip) {
                     Some(Inline::Call { .. }) => " (inlined: its callee follows)",
                     Some(Inline::Return) => " (inlined return)",
+                    Some(Inline::Element(crate::jit::kinds::TAG_INT)) => " (Int elements)",
+                    Some(Inline::Element(crate::jit::kinds::TAG_FLOAT)) => " (Float elements)",
+                    Some(Inline::Element(_)) => " (Bool elements)",
                     None => "",
                 };
                 let _ = writeln!(out, "{ip:5}: {op:<28} ; op {orig}{note}");

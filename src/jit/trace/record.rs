@@ -23,6 +23,9 @@ pub struct Step {
     /// `lo..=hi` go into the trace as they are (`ip` is where it was
     /// entered, `next` where it was left).
     pub inner: Option<(usize, usize)>,
+    /// For an `ArrayGet`: the element's kind when recorded, if Int, Float
+    /// or Bool (the trace is specialised to it).
+    pub seen: Option<u8>,
 }
 
 /// A recording in progress.
@@ -106,12 +109,13 @@ impl Recording {
         self.skip_ctx = ctx;
     }
 
-    /// Notes that `op` at `ip` ran and went to `next`; `ctx` is the call
-    /// context now. `cfg` gives `max_trace_len` and `max_inline_recursion`.
+    /// Notes that `op` at `ip` ran and went to `next` (`seen`: the kind of
+    /// the element an `ArrayGet` read); `ctx` is the call context now.
+    /// `cfg` gives `max_trace_len` and `max_inline_recursion`.
     pub fn step(
         &mut self,
         chunk: &Chunk,
-        (ip, op, next): (usize, Op, usize),
+        (ip, op, next, seen): (usize, Op, usize, Option<u8>),
         ctx: usize,
         cfg: &crate::jit::config::TraceJitConfig,
     ) -> Progress {
@@ -134,6 +138,7 @@ impl Recording {
                 op: Op::Nop,
                 next: ip,
                 inner: Some((lo, hi)),
+                seen: None,
             });
         }
         match (support::trace(&op, chunk.constants()), op) {
@@ -179,6 +184,7 @@ impl Recording {
             op,
             next,
             inner: None,
+            seen,
         });
         if self.steps.len() > cfg.max_trace_len {
             return Progress::Abort(format!(

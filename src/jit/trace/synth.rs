@@ -297,6 +297,12 @@ fn emit_path(
                 let (exits_on_true, other) = if taken { (false, ip + 1) } else { (true, to) };
                 t.exit_branch(branch_on(exits_on_true), ip, other);
             }
+            Op::ArrayGet(_) => {
+                if let Some(tag) = s.seen {
+                    t.inlined.insert(t.ops.len(), Inline::Element(tag));
+                }
+                t.ops.push((s.op, ip));
+            }
             op => t.ops.push((op, ip)),
         }
         if k + 1 == steps.len() {

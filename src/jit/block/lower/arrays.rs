@@ -232,21 +232,22 @@ impl<'c> FnBuilder<'_, 'c, '_> {
             Op::ArrayGet(_) => {
                 let idx = self.read_stack(st, d - 1)?;
                 self.in_range(idx, a.len, slow)?;
-                let blocks = [
-                    self.new_block("get_int"),
-                    self.new_block("get_float"),
-                    self.new_block("get_bool"),
-                ];
-                e.b.build_switch(
-                    a.strat,
-                    slow,
-                    &[
-                        (e.int(0), blocks[0]),
-                        (e.int(1), blocks[1]),
-                        (e.int(2), blocks[2]),
-                    ],
-                )?;
-                for (s, bb) in blocks.into_iter().enumerate() {
+                // A trace specialised to the recorded element kind reads
+                // only that strategy in place (the helper path then exits
+                // on another kind); otherwise every unboxed one.
+                let only = match self.inlined(ip) {
+                    Some(Inline::Element(t)) => Some(t),
+                    _ => None,
+                };
+                let mut cases = Vec::new();
+                for (s, kind) in [TAG_INT, TAG_FLOAT, TAG_BOOL].into_iter().enumerate() {
+                    if only.is_none_or(|t| t == kind) {
+                        cases.push((e.int(s as i64), self.new_block("get_element"), s));
+                    }
+                }
+                let switch: Vec<_> = cases.iter().map(|&(v, bb, _)| (v, bb)).collect();
+                e.b.build_switch(a.strat, slow, &switch)?;
+                for (_, bb, s) in cases {
                     e.b.position_at_end(bb);
                     let ty: BasicTypeEnum<'c> = [ti.into(), tf.into(), tb.into()][s];
                     // In range: idx < len checked above.
