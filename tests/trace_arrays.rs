@@ -378,5 +378,39 @@ fn the_matmul_kernels_traced_give_native_rusts_answer() {
         assert!(after.trace_compiled > before.trace_compiled, "{file}");
         let calls = after.value_helper_calls - before.value_helper_calls;
         assert!(calls < 50, "{file}: {calls} value-helper calls");
+        JitCompiler::new().evict(&chunk);
     }
+}
+
+#[test]
+fn element_kinds_travel_with_exported_traces() {
+    let _one = ONE_AT_A_TIME.lock().unwrap();
+    pin(2, |_| {});
+    let path = format!("{}/benches/kernels/matmul.fasm", env!("CARGO_MANIFEST_DIR"));
+    let chunk = asm(&std::fs::read_to_string(path).unwrap());
+    agree_with(&chunk, &[Value::Int(10)]);
+    let jit = JitCompiler::new();
+    let metas = jit.trace_export_all(&chunk);
+    let float = 3; // Float's native tag, as in `slot_kinds`
+    let specialised = metas
+        .iter()
+        .flat_map(|m| &m.path)
+        .filter(|s| s.seen == Some(float))
+        .count();
+    assert!(specialised >= 2, "a[..] and b[..] read Floats: {metas:?}");
+    let json = serde_json::to_string(&metas).unwrap();
+    assert!(jit.evict(&chunk));
+    let chunk2 = chunk.clone();
+    std::thread::spawn(move || {
+        pin(u32::MAX, |_| {});
+        let jit = JitCompiler::new();
+        let metas: Vec<fusevm_llvm::TraceMetadata> = serde_json::from_str(&json).unwrap();
+        assert_eq!(jit.trace_import_all(&chunk2, &metas), Ok(metas.len()));
+        assert_eq!(jit.trace_export_all(&chunk2), metas, "same specialisation");
+        let (r, _, _) = agree_with(&chunk2, &[Value::Int(10)]);
+        assert_same(&value(r), &Value::Float(kernels::matmul(10)));
+    })
+    .join()
+    .unwrap();
+    JitCompiler::new().evict(&chunk); // the next test compiles afresh
 }

@@ -27,7 +27,7 @@ pub struct StepMeta {
     /// An inner loop `lo..=hi` kept as a loop.
     pub inner: Option<(usize, usize)>,
     /// For an `ArrayGet`: the element kind the trace is specialised to
-    /// (a native tag: Int, Float or Bool).
+    /// (a native tag, numbered as in `slot_kinds`: Int, Float or Bool).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seen: Option<u8>,
 }
