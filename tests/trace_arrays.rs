@@ -18,23 +18,8 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 /// The anchor of the loops below (`head:` after two stores).
 const HEAD: usize = 4;
 
-#[track_caller]
-fn assert_traced(chunk: &fusevm_llvm::Chunk, anchor: usize) {
-    let jit = JitCompiler::new();
-    assert!(
-        jit.trace_is_compiled(chunk, anchor),
-        "{:?}",
-        jit.trace_failure(chunk, anchor)
-    );
-    assert!(
-        jit.trace_deopt_count(chunk, anchor) > 0,
-        "the trace never ran"
-    );
-}
-
-/// Fills global `a` with `i * 3` for `i` in `0..n` (a do-while loop), then
-/// runs `body` (more ops using slot 0 as the counter, `head:` at op 4
-/// again after the first loop's ops are renumbered by the caller).
+/// A program that fills global `a` with `i * 3` for `i` in `0..n` (a
+/// do-while loop anchored at op 4), then runs `rest`, which starts at op 16.
 fn filled(n: i64, rest: &str) -> String {
     format!(
         "       DeclareArray a

@@ -13,20 +13,6 @@ use fusevm_llvm::{JitCompiler, Limits, VM, VMResult, Value};
 /// The anchor of the loops below (`head:` after two stores).
 const HEAD: usize = 4;
 
-#[track_caller]
-fn assert_traced(chunk: &fusevm_llvm::Chunk, anchor: usize) {
-    let jit = JitCompiler::new();
-    assert!(
-        jit.trace_is_compiled(chunk, anchor),
-        "{:?}",
-        jit.trace_failure(chunk, anchor)
-    );
-    assert!(
-        jit.trace_deopt_count(chunk, anchor) > 0,
-        "the trace never ran"
-    );
-}
-
 #[test]
 fn a_loop_that_concatenates_strings_traces_and_builds_the_same_string() {
     pin(2, |_| {});

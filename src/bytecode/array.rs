@@ -136,14 +136,6 @@ impl Array {
         self.len() == 0
     }
 
-    /// Bytes the element buffer has reserved.
-    pub fn heap_bytes(&self) -> usize {
-        fn bytes<T>(v: &Vec<T>) -> usize {
-            v.capacity() * std::mem::size_of::<T>()
-        }
-        each!(&self.0, v => bytes(v))
-    }
-
     /// Element `i` (`None` past the end).
     #[inline]
     pub fn get(&self, i: usize) -> Option<Value> {

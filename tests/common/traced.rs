@@ -60,3 +60,19 @@ pub fn value(r: VMResult) -> Value {
         other => panic!("expected a value, got {other}"),
     }
 }
+
+/// The trace at `anchor` of `chunk` is compiled and native code ran it
+/// (left it at least once).
+#[track_caller]
+pub fn assert_traced(chunk: &Chunk, anchor: usize) {
+    let jit = JitCompiler::new();
+    assert!(
+        jit.trace_is_compiled(chunk, anchor),
+        "{:?}",
+        jit.trace_failure(chunk, anchor)
+    );
+    assert!(
+        jit.trace_deopt_count(chunk, anchor) > 0,
+        "the trace never ran"
+    );
+}
