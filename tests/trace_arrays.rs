@@ -399,3 +399,175 @@ fn element_kinds_travel_with_exported_traces() {
     .unwrap();
     JitCompiler::new().evict(&chunk); // the next test compiles afresh
 }
+
+/// A sieve of `n` over the array in slot 4 (a frontend's local), filled by
+/// `SlotArraySet` one past its end; the loops are top-tested, the first
+/// anchored at op 4.
+fn slot_sieve(n: i64) -> String {
+    format!(
+        "       MakeArray 0
+                SetSlot 4
+                LoadInt 0
+                SetSlot 1
+        fill:   GetSlot 1
+                LoadInt {n}
+                NumLt
+                JumpIfFalse sieve
+                LoadFalse
+                GetSlot 1
+                SlotArraySet 4
+                GetSlot 1
+                LoadInt 1
+                Add
+                SetSlot 1
+                Jump fill
+        sieve:  LoadInt 2
+                SetSlot 1
+                LoadInt 0
+                SetSlot 3
+        outer:  GetSlot 1
+                LoadInt {n}
+                NumLt
+                JumpIfFalse done
+                GetSlot 1
+                SlotArrayGet 4
+                JumpIfTrue skip
+                GetSlot 3
+                LoadInt 1
+                Add
+                SetSlot 3
+                GetSlot 1
+                GetSlot 1
+                Mul
+                SetSlot 2
+        inner:  GetSlot 2
+                LoadInt {n}
+                NumLt
+                JumpIfFalse skip
+                LoadTrue
+                GetSlot 2
+                SlotArraySet 4
+                GetSlot 2
+                GetSlot 1
+                Add
+                SetSlot 2
+                Jump inner
+        skip:   GetSlot 1
+                LoadInt 1
+                Add
+                SetSlot 1
+                Jump outer
+        done:   GetSlot 3"
+    )
+}
+
+#[test]
+fn a_sieve_over_a_slot_array_traces_and_touches_elements_in_place() {
+    let _one = ONE_AT_A_TIME.lock().unwrap();
+    pin(2, |_| {});
+    let chunk = asm(&slot_sieve(20_000));
+    let before = JitCompiler::stats();
+    let (r, vm, _) = agree_with(&chunk, &[]);
+    let after = JitCompiler::stats();
+    assert_same(&value(r), &Value::Int(2262));
+    assert_traced(&chunk, HEAD);
+    let Value::Array(a) = vm.get_slot(4) else {
+        panic!("slot 4 holds an array")
+    };
+    assert_eq!(a.len(), 20_000);
+    assert_eq!(a.strategy(), fusevm_llvm::value::Strategy::Bool);
+    // The fill is 20,000 sets one past the end: pushes in place.
+    let calls = after.value_helper_calls - before.value_helper_calls;
+    let views = after.array_views - before.array_views;
+    assert!(calls < 100, "{calls} value-helper calls");
+    assert!(views > 0 && views < 2_000, "{views} views");
+}
+
+#[test]
+fn a_slot_array_aliasing_a_global_written_in_a_hot_loop_stays_a_copy() {
+    let _one = ONE_AT_A_TIME.lock().unwrap();
+    pin(2, |_| {});
+    // Slot 5 and global `a` share one array until the loop writes slot 5.
+    let chunk = asm(&filled(
+        300,
+        "               GetArray a
+                SetSlot 5
+                LoadInt 0
+                SetSlot 0
+        write:  GetSlot 0
+                LoadInt 300
+                NumLt
+                JumpIfFalse done
+                GetSlot 0
+                SlotArrayGet 5
+                LoadFloat 0.5
+                Add
+                GetSlot 0
+                SlotArraySet 5
+                GetSlot 0
+                LoadInt 1
+                Add
+                SetSlot 0
+                Jump write
+        done:   LoadInt 299
+                SlotArrayGet 5
+                LoadInt 299
+                ArrayGet a
+                Add",
+    ));
+    let (r, vm, _) = agree_with(&chunk, &[]);
+    assert_same(&value(r), &Value::Float(299.0 * 6.0 + 0.5));
+    assert_traced(&chunk, 20);
+    assert_same(
+        vm.get_global("a").unwrap(),
+        &Value::array((0..300).map(|i| Value::Int(i * 3)).collect()),
+    );
+}
+
+#[test]
+fn pops_shifts_made_arrays_and_hash_deletes_run_inside_traces() {
+    let _one = ONE_AT_A_TIME.lock().unwrap();
+    pin(2, |_| {});
+    // Each trip: pop `a`'s last and shift its first, keep them in a new
+    // array in slot 6, count a hash key in and out; 150 trips empty `a`.
+    let chunk = asm(&filled(
+        300,
+        "               DeclareHash h
+                LoadInt 0
+                SetSlot 1
+        drain:  ArrayPop a
+                ArrayShift a
+                MakeArray 2
+                SetSlot 6
+                LoadInt 1
+                SlotArrayGet 6
+                GetSlot 1
+                Add
+                SetSlot 1
+                LoadInt 1
+                LoadConst \"k\"
+                HashSet h
+                LoadConst \"k\"
+                HashDelete h
+                Pop
+                ArrayLen a
+                LoadInt 0
+                NumGt
+                JumpIfTrue drain
+                ArrayPop a
+                GetSlot 6
+                GetSlot 1
+                MakeArray 3",
+    ));
+    let (r, _, _) = agree_with(&chunk, &[]);
+    let sum: i64 = (0..150).map(|i| i * 3).sum();
+    assert_same(
+        &value(r),
+        &Value::array(vec![
+            Value::Undef,
+            Value::array(vec![Value::Int(450), Value::Int(447)]),
+            Value::Int(sum),
+        ]),
+    );
+    assert_traced(&chunk, 19);
+}

@@ -111,31 +111,92 @@ pub(crate) fn hash_insert(
     Ok(())
 }
 
-/// A container op on global `global` with its operands `args` (in stack
-/// order): what it pushes, if anything. `None` for other ops. The dispatch
-/// loop runs the same functions; native tiers call this for container ops
-/// on a boxed global.
+/// Removes and returns the last element of the array in `slot` (`undef`
+/// when empty).
+pub(crate) fn pop_element(slot: &mut Value) -> Result<Value, Fault> {
+    Ok(array_mut(slot)?.pop().unwrap_or_default())
+}
+
+/// Removes and returns the first element of the array in `slot` (`undef`
+/// when empty).
+pub(crate) fn shift_element(slot: &mut Value) -> Result<Value, Fault> {
+    Ok(array_mut(slot)?.shift().unwrap_or_default())
+}
+
+/// Removes `hash{key}` and returns it (`undef` when absent).
+pub(crate) fn hash_delete(slot: &mut Value, key: &Value) -> Result<Value, Fault> {
+    Ok(hash_mut(slot)?.remove(&key.to_str()).unwrap_or_default())
+}
+
+/// A container op on the container `holder` (a global for the global ops,
+/// the frame's slot for `SlotArrayGet`/`SlotArraySet`) with its operands
+/// `args` (in stack order): what it pushes, if anything. `None` for other
+/// ops. The dispatch loop runs the same functions; native tiers call this
+/// for container ops on a boxed container.
 #[inline]
 #[cfg_attr(not(feature = "jit"), allow(dead_code))] // the native tiers call it
 pub(crate) fn apply_to_global(
     op: &crate::bytecode::op::Op,
-    global: &mut Value,
+    holder: &mut Value,
     args: &[Value],
     limit: usize,
 ) -> Option<Result<Option<Value>, Fault>> {
     use crate::bytecode::op::Op::*;
     let a = |k: usize| args.get(k).cloned().unwrap_or_default();
     Some(match *op {
-        GetArray(_) | GetHash(_) => Ok(Some(global.clone())),
-        ArrayGet(_) => element_of(global, &a(0)).map(Some),
-        ArrayLen(_) => array_len(global).map(|n| Some(Value::Int(n as i64))),
-        ArraySet(_) => set_element(global, &a(1), a(0), limit).map(|_| None),
-        ArrayPush(_) => push_element(global, a(0), limit).map(|_| None),
-        HashGet(_) => hash_get(global, &a(0)).map(Some),
-        HashExists(_) => hash_get_opt(global, &a(0)).map(|v| Some(Value::Bool(v.is_some()))),
-        HashSet(_) => hash_insert(global, &a(1), a(0), limit).map(|_| None),
+        GetArray(_) | GetHash(_) => Ok(Some(holder.clone())),
+        ArrayGet(_) | SlotArrayGet(_) => element_of(holder, &a(0)).map(Some),
+        ArrayLen(_) => array_len(holder).map(|n| Some(Value::Int(n as i64))),
+        ArraySet(_) | SlotArraySet(_) => set_element(holder, &a(1), a(0), limit).map(|_| None),
+        ArrayPush(_) => push_element(holder, a(0), limit).map(|_| None),
+        ArrayPop(_) => pop_element(holder).map(Some),
+        ArrayShift(_) => shift_element(holder).map(Some),
+        HashGet(_) => hash_get(holder, &a(0)).map(Some),
+        HashExists(_) => hash_get_opt(holder, &a(0)).map(|v| Some(Value::Bool(v.is_some()))),
+        HashSet(_) => hash_insert(holder, &a(1), a(0), limit).map(|_| None),
+        HashDelete(_) => hash_delete(holder, &a(0)).map(Some),
         _ => return None,
     })
+}
+
+/// The container an op makes from its operands `args` (in stack order):
+/// `MakeArray`/`MakeHash`/`Range`/`RangeStep` push it, `DeclareArray`/
+/// `DeclareHash` store a new empty one and `SetArray`/`SetHash` store their
+/// operand once it is checked to be the right container. An error for
+/// other ops.
+pub(crate) fn build(
+    op: &crate::bytecode::op::Op,
+    args: Vec<Value>,
+    limit: usize,
+) -> Result<Value, Fault> {
+    use crate::bytecode::op::Op::*;
+    let int = |k: usize| args.get(k).map_or(0, Value::to_int);
+    match *op {
+        MakeArray(_) => Ok(Value::array(args)),
+        MakeHash(_) => {
+            // Key, value, key, value, …; an odd last key has no value and
+            // is dropped (as in fusevm).
+            let mut it = args.into_iter();
+            let mut map = BTreeMap::new();
+            while let (Some(key), Some(v)) = (it.next(), it.next()) {
+                map.insert(key.to_str(), v);
+            }
+            Ok(Value::Hash(Shared::new(map)))
+        }
+        Range => range_values(int(0), int(1), 1, limit),
+        RangeStep => range_values(int(0), int(1), int(2), limit),
+        DeclareArray(_) => Ok(Value::array(Vec::new())),
+        DeclareHash(_) => Ok(Value::hash(Vec::<(String, Value)>::new())),
+        SetArray(_) | SetHash(_) => {
+            let v = args.into_iter().next().unwrap_or_default();
+            match (op, &v) {
+                (SetArray(_), Value::Array(_)) | (SetHash(_), Value::Hash(_)) => Ok(v),
+                (SetArray(_), _) => Err(Fault::msg(format!("SetArray needs an array, got {v:?}"))),
+                _ => Err(Fault::msg(format!("SetHash needs a hash, got {v:?}"))),
+            }
+        }
+        _ => Err(Fault::msg(format!("`{op}` makes no container"))),
+    }
 }
 
 /// The hash in `slot`, made unique for writing; `undef` becomes `{}`.

@@ -8,12 +8,12 @@
 //! loop has stopped.
 
 use super::calls::Returned;
-use super::containers::{self, element_of, range_values};
+use super::containers::{self, build, element_of};
 use super::fuse::{self, Fused};
 use super::semantics::{self as sem, Bits, Cmp, Unary};
 use super::vm::{Frame, FrameKind, MAX_STACK, VM, VmError};
 use crate::bytecode::op::Op;
-use crate::bytecode::value::{Shared, Value};
+use crate::bytecode::value::Value;
 use std::io::Write;
 use std::sync::Arc;
 
@@ -194,23 +194,12 @@ impl VM {
                     let v = self.globals[n as usize].clone();
                     self.stack.push(v);
                 }
-                Op::SetArray(n) => {
+                Op::SetArray(n) | Op::SetHash(n) => {
                     let v = pop!();
-                    if !matches!(v, Value::Array(_)) {
-                        break Err(Fault::msg(format!("SetArray needs an array, got {v:?}")));
-                    }
-                    self.globals[n as usize] = v;
+                    self.globals[n as usize] = t!(build(&op, vec![v], 0));
                 }
-                Op::SetHash(n) => {
-                    let v = pop!();
-                    if !matches!(v, Value::Hash(_)) {
-                        break Err(Fault::msg(format!("SetHash needs a hash, got {v:?}")));
-                    }
-                    self.globals[n as usize] = v;
-                }
-                Op::DeclareArray(n) => self.globals[n as usize] = Value::array(Vec::new()),
-                Op::DeclareHash(n) => {
-                    self.globals[n as usize] = Value::hash(Vec::<(String, Value)>::new())
+                Op::DeclareArray(n) | Op::DeclareHash(n) => {
+                    self.globals[n as usize] = t!(build(&op, Vec::new(), 0));
                 }
                 Op::ArrayGet(n) => {
                     let idx = pop!();
@@ -238,27 +227,26 @@ impl VM {
                     ));
                 }
                 Op::ArrayPop(n) => {
-                    let arr = t!(containers::array_mut(&mut self.globals[n as usize]));
-                    let v = arr.pop().unwrap_or_default();
+                    let v = t!(containers::pop_element(&mut self.globals[n as usize]));
                     self.stack.push(v);
                 }
                 Op::ArrayShift(n) => {
-                    let arr = t!(containers::array_mut(&mut self.globals[n as usize]));
-                    let v = arr.shift().unwrap_or_default();
+                    let v = t!(containers::shift_element(&mut self.globals[n as usize]));
                     self.stack.push(v);
                 }
                 Op::ArrayLen(n) => {
                     let len = t!(containers::array_len(&self.globals[n as usize]));
                     self.stack.push(Value::Int(len as i64));
                 }
-                Op::MakeArray(k) => {
+                Op::MakeArray(k) | Op::MakeHash(k) => {
                     let n = self.stack.len();
                     let k = k as usize;
                     if n < k {
                         break Err(Fault::Underflow);
                     }
                     let items = self.stack.split_off(n - k);
-                    self.stack.push(Value::array(items));
+                    let v = t!(build(&op, items, 0));
+                    self.stack.push(v);
                 }
                 Op::HashGet(n) => {
                     let key = pop!();
@@ -278,8 +266,7 @@ impl VM {
                 }
                 Op::HashDelete(n) => {
                     let key = pop!();
-                    let map = t!(containers::hash_mut(&mut self.globals[n as usize]));
-                    let v = map.remove(&key.to_str()).unwrap_or_default();
+                    let v = t!(containers::hash_delete(&mut self.globals[n as usize], &key));
                     self.stack.push(v);
                 }
                 Op::HashExists(n) => {
@@ -294,22 +281,6 @@ impl VM {
                 Op::HashValues(n) => {
                     let v = t!(containers::hash_values(&self.globals[n as usize]));
                     self.stack.push(v);
-                }
-                Op::MakeHash(k) => {
-                    // `k` values: key, value, key, value, …; an odd last
-                    // key has no value and is dropped (as in fusevm).
-                    let n = self.stack.len();
-                    let k = k as usize;
-                    if n < k {
-                        break Err(Fault::Underflow);
-                    }
-                    let items = self.stack.split_off(n - k);
-                    let mut it = items.into_iter();
-                    let mut map = std::collections::BTreeMap::new();
-                    while let (Some(key), Some(v)) = (it.next(), it.next()) {
-                        map.insert(key.to_str(), v);
-                    }
-                    self.stack.push(Value::Hash(Shared::new(map)));
                 }
 
                 // ── arithmetic ──
@@ -486,27 +457,14 @@ impl VM {
                 }
 
                 // ── ranges ──
-                Op::Range => {
-                    let to = pop!();
-                    let from = pop!();
-                    let v = t!(range_values(
-                        from.to_int(),
-                        to.to_int(),
-                        1,
-                        self.limits.max_collection_len
-                    ));
-                    self.stack.push(v);
-                }
-                Op::RangeStep => {
-                    let step = pop!();
-                    let to = pop!();
-                    let from = pop!();
-                    let v = t!(range_values(
-                        from.to_int(),
-                        to.to_int(),
-                        step.to_int(),
-                        self.limits.max_collection_len
-                    ));
+                Op::Range | Op::RangeStep => {
+                    let k = if matches!(op, Op::Range) { 2 } else { 3 };
+                    let n = self.stack.len();
+                    if n < k {
+                        break Err(Fault::Underflow);
+                    }
+                    let args = self.stack.split_off(n - k);
+                    let v = t!(build(&op, args, self.limits.max_collection_len));
                     self.stack.push(v);
                 }
 

@@ -212,11 +212,11 @@ fn numeric_array_op(
         return None;
     }
     match op {
-        Op::ArrayGet(_) => {
+        Op::ArrayGet(_) | Op::SlotArrayGet(_) => {
             let idx = value_of(t0 as u64, b0 as u64)?;
             Some(containers::element_of(g, &idx).ok())
         }
-        Op::ArraySet(_) => {
+        Op::ArraySet(_) | Op::SlotArraySet(_) => {
             let v = value_of(t0 as u64, b0 as u64)?;
             let idx = value_of(t1 as u64, b1 as u64)?;
             let limit = l.max_collection_len;
@@ -246,6 +246,9 @@ fn general_op(
         *slot = value_in(l, t, b);
     }
     let args = &args[..n];
+    if super::support::makes_container(op) {
+        return containers::build(op, args.to_vec(), l.max_collection_len).ok();
+    }
     if global_box >= 0 {
         let limit = l.max_collection_len;
         match l.boxes.get_mut(global_box as usize) {

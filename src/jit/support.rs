@@ -117,22 +117,49 @@ pub fn block(op: &Op, consts: &[Value]) -> Support {
     }
 }
 
-/// The tracing tier's support in a trace's top-level code: the block
-/// tier's, plus printing (a trace runs in top-level code of its own, where
-/// output can't be repeated by an unwinding call; the text goes straight to
-/// the VM's output), plus values native code keeps in *boxes* (strings,
-/// containers: any constant, string ops and container ops on globals
-/// through runtime helpers, and every numeric op when an operand is boxed).
-/// Subroutines keep the block tier's table.
-pub fn trace(op: &Op, consts: &[Value]) -> Support {
+/// Support in top-level code that keeps values native code can't hold in
+/// registers in *boxes* (strings, containers): the block tier's table, plus
+/// any constant, string ops, container ops on globals and on slots, and
+/// the ops that make containers (`MakeArray`/`MakeHash` of at most four
+/// values), through runtime helpers, plus every numeric op when an operand
+/// is boxed. The block tier uses it for a chunk's top-level code when that
+/// code has such ops; subroutines keep the block tier's table (they have no
+/// boxes).
+pub fn boxed(op: &Op, consts: &[Value]) -> Support {
     use Op::*;
     match op {
-        Print(_) | PrintLn(_) | LoadConst(_) | Concat | StringRepeat | StringLen | StrEq
-        | StrNe | StrLt | StrGt | StrLe | StrGe | StrCmp | GetArray(_) | GetHash(_)
-        | ArrayGet(_) | ArraySet(_) | ArrayPush(_) | ArrayLen(_) | HashGet(_) | HashSet(_)
-        | HashExists(_) => Support::Native,
+        LoadConst(_) | Concat | StringRepeat | StringLen | StrEq | StrNe | StrLt | StrGt
+        | StrLe | StrGe | StrCmp | GetArray(_) | GetHash(_) | SetArray(_) | SetHash(_)
+        | DeclareArray(_) | DeclareHash(_) | ArrayGet(_) | ArraySet(_) | ArrayPush(_)
+        | ArrayPop(_) | ArrayShift(_) | ArrayLen(_) | SlotArrayGet(_) | SlotArraySet(_)
+        | HashGet(_) | HashSet(_) | HashExists(_) | HashDelete(_) | Range | RangeStep => {
+            Support::Native
+        }
+        MakeArray(k) | MakeHash(k) if *k <= 4 => Support::Native,
         _ => block(op, consts),
     }
+}
+
+/// The tracing tier's support in a trace's top-level code: [`boxed`], plus
+/// printing (a trace runs in top-level code of its own, where output can't
+/// be repeated by an unwinding call; the text goes straight to the VM's
+/// output). Subroutines keep the block tier's table.
+pub fn trace(op: &Op, consts: &[Value]) -> Support {
+    match op {
+        Op::Print(_) | Op::PrintLn(_) => Support::Native,
+        _ => boxed(op, consts),
+    }
+}
+
+/// Whether the block tier boxes the top-level code of `chunk`: some op
+/// there is outside its own table but in [`boxed`]'s (a string, a
+/// container).
+pub fn block_boxes(chunk: &crate::bytecode::chunk::Chunk) -> bool {
+    let consts = chunk.constants();
+    chunk
+        .ops()
+        .iter()
+        .any(|op| block(op, consts) == Support::No && boxed(op, consts) == Support::Native)
 }
 
 /// Whether `op` is pure (pops its operands, pushes one value, touches
@@ -150,11 +177,16 @@ pub fn stack_effect(op: &Op) -> (usize, usize) {
     match op {
         LoadInt(_) | LoadFloat(_) | LoadConst(_) | LoadTrue | LoadFalse | LoadUndef
         | GetSlot(_) | GetVar(_) | PreIncSlot(_) | PreDecSlot(_) | PostIncSlot(_)
-        | PostDecSlot(_) | GetArray(_) | GetHash(_) | ArrayLen(_) => (0, 1),
+        | PostDecSlot(_) | GetArray(_) | GetHash(_) | ArrayLen(_) | ArrayPop(_) | ArrayShift(_) => {
+            (0, 1)
+        }
         Pop | SetSlot(_) | SetVar(_) | DeclareVar(_) | JumpIfTrue(_) | JumpIfFalse(_)
-        | ArrayPush(_) => (1, 0),
-        ArraySet(_) | HashSet(_) => (2, 0),
-        ArrayGet(_) | HashGet(_) | HashExists(_) => (1, 1),
+        | ArrayPush(_) | SetArray(_) | SetHash(_) => (1, 0),
+        ArraySet(_) | HashSet(_) | SlotArraySet(_) => (2, 0),
+        ArrayGet(_) | HashGet(_) | HashExists(_) | HashDelete(_) | SlotArrayGet(_) => (1, 1),
+        MakeArray(k) | MakeHash(k) => (*k as usize, 1),
+        Range => (2, 1),
+        RangeStep => (3, 1),
         Dup => (1, 2),
         Dup2 => (2, 4),
         Swap => (2, 2),
@@ -172,4 +204,21 @@ pub fn stack_effect(op: &Op) -> (usize, usize) {
         | JumpIfFalseKeep(_) => (1, 1),
         _ => (0, 0),
     }
+}
+
+/// Whether `op` makes a container from its operands (`containers::build`):
+/// pushed, or stored into a global.
+pub fn makes_container(op: &Op) -> bool {
+    use Op::*;
+    matches!(
+        op,
+        MakeArray(_)
+            | MakeHash(_)
+            | Range
+            | RangeStep
+            | DeclareArray(_)
+            | DeclareHash(_)
+            | SetArray(_)
+            | SetHash(_)
+    )
 }

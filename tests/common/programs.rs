@@ -14,6 +14,9 @@ use fusevm_llvm::{Chunk, ChunkBuilder, Op, SharedBuffer, VM, Value};
 
 const SLOTS: u16 = 5;
 
+/// The slot array programs keep a local array in (past the counters).
+const ARRAY_SLOT: u16 = SLOTS + 60;
+
 fn numeric_constants() -> Vec<Value> {
     vec![
         Value::Int(0),
@@ -176,8 +179,11 @@ impl Gen {
             }
             8 if self.arrays && !self.in_sub && self.rng.below(2) == 0 => {
                 self.index();
-                let g = if self.rng.below(4) == 0 { 4 } else { 2 };
-                self.emit(Op::ArrayGet(g));
+                match self.rng.below(4) {
+                    0 => self.emit(Op::ArrayGet(4)),
+                    1 => self.emit(Op::SlotArrayGet(ARRAY_SLOT)),
+                    _ => self.emit(Op::ArrayGet(2)),
+                };
             }
             8 if self.strings && !self.in_sub && self.rng.below(2) == 0 => {
                 // Reading the containers: array g2, hash g3.
@@ -451,9 +457,51 @@ impl Gen {
         }
     }
 
-    /// A statement on the global arrays g2 and g4.
+    /// A statement on the global arrays g2 and g4, or the array in
+    /// [`ARRAY_SLOT`] (inside a scope: another frame's slot, `undef` until
+    /// written).
     fn array_statement(&mut self) {
-        match self.rng.below(8) {
+        match self.rng.below(16) {
+            8 | 9 => {
+                self.element();
+                self.index();
+                self.emit(Op::SlotArraySet(ARRAY_SLOT));
+            }
+            10 => {
+                self.index();
+                self.emit(Op::SlotArrayGet(ARRAY_SLOT));
+                let s = self.slot();
+                self.emit(Op::SetSlot(s));
+            }
+            11 => {
+                // Aliases between a slot's array and a global's.
+                if self.rng.below(2) == 0 {
+                    self.emit(Op::GetArray(2));
+                    self.emit(Op::SetSlot(ARRAY_SLOT));
+                } else {
+                    self.emit(Op::GetSlot(ARRAY_SLOT));
+                    self.emit(Op::SetArray(4));
+                }
+            }
+            12 => {
+                let op = if self.rng.below(2) == 0 {
+                    Op::ArrayPop(2)
+                } else {
+                    Op::ArrayShift(4)
+                };
+                self.emit(op);
+                let s = self.slot();
+                self.emit(Op::SetSlot(s));
+            }
+            13 => {
+                // A new array (now and then too long for a native tier).
+                let k = [0, 1, 2, 3, 5][self.rng.below(5) as usize];
+                for _ in 0..k {
+                    self.element();
+                }
+                self.emit(Op::MakeArray(k));
+                self.emit(Op::SetSlot(ARRAY_SLOT));
+            }
             0 | 1 => {
                 self.element();
                 self.emit(Op::ArrayPush(2));
@@ -690,6 +738,13 @@ pub fn program_with_arrays(
             g.emit(Op::ArrayPush(2));
         }
         g.emit(Op::DeclareArray(4));
+        // A local array: from..=to (perhaps empty).
+        let from = g.rng.below(3) as i64;
+        let to = g.rng.below(9) as i64 - 1;
+        g.emit(Op::LoadInt(from));
+        g.emit(Op::LoadInt(to));
+        g.emit(Op::Range);
+        g.emit(Op::SetSlot(ARRAY_SLOT));
     }
     // Size the slot area up front, as a frontend declaring its locals
     // would: a `PushFrame` after a branch then sees one static length.
@@ -698,6 +753,11 @@ pub fn program_with_arrays(
     g.block(0);
     for s in 0..SLOTS {
         g.emit(Op::GetSlot(s));
+    }
+    if arrays {
+        // The result shows the local array too.
+        g.emit(Op::GetSlot(ARRAY_SLOT));
+        g.emit(Op::MakeArray(2));
     }
     (g.b.build(), presets)
 }

@@ -189,7 +189,7 @@ pub fn analyse(
     tier: Tier,
     inlined: &Inlined,
 ) -> Result<Plan, String> {
-    let boxed = tier == Tier::Trace;
+    let boxed = tier == Tier::Trace || support::block_boxes(chunk);
     let mut fns = vec![new_function(0, usize::MAX)];
     let mut index: FxHashMap<(usize, usize), usize> = FxHashMap::default();
     discover(
@@ -274,6 +274,7 @@ fn discover(
     (tier, globals): (Tier, usize),
     inlined: &Inlined,
 ) -> Result<(), String> {
+    let boxed = support::block_boxes(chunk);
     let ops = chunk.ops();
     let mut f = 0;
     while f < fns.len() {
@@ -295,6 +296,7 @@ fn discover(
             let op = ops[ip];
             let support = match tier {
                 Tier::Trace if root => support::trace(&op, chunk.constants()),
+                Tier::Block if root && boxed => support::boxed(&op, chunk.constants()),
                 _ => support::block(&op, chunk.constants()),
             };
             match support {
@@ -547,7 +549,9 @@ fn analyse_function(
                 if !transfer(&op, chunk, &mut st, boxed && root) {
                     continue; // always exits (reads a slot native code can't)
                 }
-                if let (Op::ArrayGet(_), Some(Inline::Element(tag))) = (op, inline) {
+                if let (Op::ArrayGet(_) | Op::SlotArrayGet(_), Some(Inline::Element(tag))) =
+                    (op, inline)
+                {
                     // Specialised: the element's kind is what was recorded.
                     if let Some(top) = st.stack.last_mut() {
                         *top = KindSet::of(tag);
@@ -648,18 +652,36 @@ fn transfer(op: &Op, chunk: &Chunk, st: &mut State, boxed: bool) -> bool {
         Concat | StringRepeat => vec![KindSet::of(TAG_OPAQUE)],
         // Container ops on a global: native code runs them only when the
         // global is boxed (a container), and exits otherwise.
-        GetArray(n) | GetHash(n) | ArrayGet(n) | ArraySet(n) | ArrayPush(n) | ArrayLen(n)
-        | HashGet(n) | HashSet(n) | HashExists(n) => {
+        GetArray(n) | GetHash(n) | ArrayGet(n) | ArraySet(n) | ArrayPush(n) | ArrayPop(n)
+        | ArrayShift(n) | ArrayLen(n) | HashGet(n) | HashSet(n) | HashExists(n) | HashDelete(n) => {
             if !st.globals[n as usize].has(TAG_OPAQUE) {
                 return false;
             }
             match *op {
                 GetArray(_) | GetHash(_) => vec![st.globals[n as usize]],
-                ArrayGet(_) | HashGet(_) => vec![KindSet::ANY],
+                ArrayGet(_) | HashGet(_) | ArrayPop(_) | ArrayShift(_) | HashDelete(_) => {
+                    vec![KindSet::ANY]
+                }
                 ArrayLen(_) => vec![KindSet::INT],
                 HashExists(_) => vec![KindSet::BOOL],
                 _ => vec![],
             }
+        }
+        // The same on the array a slot holds.
+        SlotArrayGet(s) | SlotArraySet(s) => {
+            if !st.slot(st.phys(s)).has(TAG_OPAQUE) {
+                return false;
+            }
+            match *op {
+                SlotArrayGet(_) => vec![KindSet::ANY],
+                _ => vec![],
+            }
+        }
+        // A new container, or one checked and stored into a global.
+        MakeArray(_) | MakeHash(_) | Range | RangeStep => vec![KindSet::of(TAG_OPAQUE)],
+        DeclareArray(n) | DeclareHash(n) | SetArray(n) | SetHash(n) => {
+            st.globals[n as usize] = KindSet::of(TAG_OPAQUE);
+            vec![]
         }
         MulModFloor => vec![KindSet::INT.join(arith(arith(a(0), a(1)), a(2)))],
         MulAddModFloor => vec![KindSet::INT.join(arith(arith(arith(a(0), a(1)), a(2)), a(3)))],

@@ -299,13 +299,14 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
         if reads_boxed && slots_read(&op).into_iter().any(only_opaque) {
             return self.exit_at(ip, d); // the interpreter reads it
         }
-        if let Some(n) = arrays::has_fast_path(&op).filter(|_| self.boxed)
-            && st
-                .globals
-                .get(n as usize)
-                .is_some_and(|k| k.has(TAG_OPAQUE))
+        if let Some(h) = arrays::fast_path_holder(&op, &st).filter(|_| self.boxed)
+            && match h {
+                arrays::Holder::Global(n) => st.globals.get(n as usize),
+                arrays::Holder::Slot(p) => st.slots.get(p),
+            }
+            .is_some_and(|k| k.has(TAG_OPAQUE))
         {
-            return self.array_op(&st, ip, pops, n);
+            return self.array_op(&st, ip, pops, h);
         }
         if self.boxed && needs_helper(&op, self.chunk) {
             return self.apply_in_helper(&st, ip, pops);

@@ -26,7 +26,7 @@ pub struct StepMeta {
     pub next: usize,
     /// An inner loop `lo..=hi` kept as a loop.
     pub inner: Option<(usize, usize)>,
-    /// For an `ArrayGet`: the element kind the trace is specialised to
+    /// For an `ArrayGet`/`SlotArrayGet`: the element kind the trace is specialised to
     /// (a native tag, numbered as in `slot_kinds`: Int, Float or Bool).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seen: Option<u8>,
@@ -195,9 +195,10 @@ fn steps_from(
             chunk.ops()[m.ip]
         };
         // Only an element kind native code can specialise to.
-        let seen = m
-            .seen
-            .filter(|t| matches!(op, Op::ArrayGet(_)) && crate::jit::kinds::is_element_kind(*t));
+        let seen = m.seen.filter(|t| {
+            matches!(op, Op::ArrayGet(_) | Op::SlotArrayGet(_))
+                && crate::jit::kinds::is_element_kind(*t)
+        });
         steps.push(Step {
             ip: m.ip,
             op,

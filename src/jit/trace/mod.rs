@@ -329,7 +329,7 @@ impl VM {
             // The kind of the element an `ArrayGet` just read (the trace
             // specialises to an Int, Float or Bool one).
             let seen = match op {
-                Op::ArrayGet(_) => self
+                Op::ArrayGet(_) | Op::SlotArrayGet(_) => self
                     .stack
                     .last()
                     .map(crate::jit::kinds::tag_of)

@@ -1,8 +1,10 @@
 //! Array elements in native code: `ArrayGet`, `ArraySet`, `ArrayLen` and
-//! `ArrayPush` on a global array whose elements are stored unboxed (Int,
-//! Float or Bool strategy) read and write the element buffer in place.
+//! `ArrayPush` on a global array, and `SlotArrayGet`/`SlotArraySet` on the
+//! array a slot holds, whose elements are stored unboxed (Int, Float or
+//! Bool strategy) read and write the element buffer in place.
 //!
-//! Native code keeps a *view* of each such global: the buffer's base, the
+//! Native code keeps a *view* of each such *holder* (global or slot): the
+//! buffer's base, the
 //! length, the room left for pushes and the strategy, fetched from the
 //! runtime once (made unique for writing then, so copy-on-write stays
 //! exact) and reused until something may change the array behind it: any
@@ -18,11 +20,20 @@ use super::*;
 use crate::jit::helpers;
 use fusevm_llvm_backend::ir::element_ptr;
 
-/// One global's view, as allocas (promoted to registers by SROA).
+/// Where an array op finds its array.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Debug)]
+pub(super) enum Holder {
+    /// Global `n`.
+    Global(u16),
+    /// Physical slot `p` of the root's slot area.
+    Slot(usize),
+}
+
+/// One holder's view, as allocas (promoted to registers by SROA).
 #[derive(Clone, Copy)]
 pub(super) struct View<'c> {
-    /// The global.
-    global: u16,
+    /// The global or slot holding the array.
+    holder: Holder,
     /// `i1`: the fields below describe the array now.
     ok: PointerValue<'c>,
     /// First element.
@@ -46,29 +57,43 @@ struct Loaded<'c> {
     strat: IntValue<'c>,
 }
 
-/// Whether `op` is an array op with a native fast path.
-pub(super) fn has_fast_path(op: &Op) -> Option<u16> {
+/// The holder of the array `op` works on in place, when it has a native
+/// fast path (`st`: the state before it, which places its slot).
+pub(super) fn fast_path_holder(op: &Op, st: &State) -> Option<Holder> {
     match *op {
-        Op::ArrayGet(n) | Op::ArraySet(n) | Op::ArrayLen(n) | Op::ArrayPush(n) => Some(n),
+        Op::ArrayGet(n) | Op::ArraySet(n) | Op::ArrayLen(n) | Op::ArrayPush(n) => {
+            Some(Holder::Global(n))
+        }
+        Op::SlotArrayGet(s) | Op::SlotArraySet(s) => Some(Holder::Slot(st.phys(s))),
         _ => None,
     }
 }
 
 impl<'c> FnBuilder<'_, 'c, '_> {
-    /// Allocates a view for every global an array op of the chunk uses (in
+    /// Allocates a view for every holder an array op of the root uses (in
     /// the entry block; every view starts forgotten).
     pub(super) fn init_views(&mut self) -> L<()> {
         let e = self.e;
-        let mut globals: Vec<u16> = self.chunk.ops().iter().filter_map(has_fast_path).collect();
-        globals.sort_unstable();
-        globals.dedup();
+        let ops = self.chunk.ops();
+        let mut holders: Vec<Holder> = (0..ops.len())
+            .filter_map(|ip| {
+                let st = self.fun.states.get(ip)?.as_ref()?;
+                fast_path_holder(&ops[ip], st)
+            })
+            .collect();
+        holders.sort_unstable();
+        holders.dedup();
         let ptr = e.ctx.ptr_type(AddressSpace::default());
-        for global in globals {
-            if global as usize >= self.globals.len() {
+        for holder in holders {
+            let known = match holder {
+                Holder::Global(n) => (n as usize) < self.globals.len(),
+                Holder::Slot(p) => p < self.slots.len(),
+            };
+            if !known {
                 continue;
             }
             let v = View {
-                global,
+                holder,
                 ok: e.b.build_alloca(e.ctx.bool_type(), "view_ok")?,
                 base: e.b.build_alloca(ptr, "view_base")?,
                 len: e.b.build_alloca(e.i64t, "view_len")?,
@@ -106,7 +131,7 @@ impl<'c> FnBuilder<'_, 'c, '_> {
             e.b.build_conditional_branch(dirty.into_int_value(), sync, done)?;
             e.b.position_at_end(sync);
             let len = e.b.build_load(e.i64t, v.len, "len")?.into_int_value();
-            let bx = e.int(self.layout.global(v.global as usize) as i64);
+            let bx = e.int(self.box_of(v.holder) as i64);
             e.call_helper(helpers::ARRAY_SET_LEN, &[bx.into(), len.into()])?;
             e.b.build_store(v.dirty, e.ctx.bool_type().const_zero())?;
             e.b.build_store(v.cap, len)?; // the opened room is gone
@@ -116,16 +141,32 @@ impl<'c> FnBuilder<'_, 'c, '_> {
         Ok(())
     }
 
-    /// The view of global `n`, fetched if forgotten; branches to `slow`
-    /// when the global holds no array.
-    fn view(&self, n: u16, slow: BasicBlock<'c>) -> L<(View<'c>, Loaded<'c>)> {
+    /// The box of `holder`'s position.
+    pub(super) fn box_of(&self, holder: Holder) -> usize {
+        match holder {
+            Holder::Global(n) => self.layout.global(n as usize),
+            Holder::Slot(p) => p, // slots' boxes come first
+        }
+    }
+
+    /// The position of `holder`.
+    pub(super) fn holder_cell(&self, holder: Holder) -> L<Cell<'c>> {
+        match holder {
+            Holder::Global(n) => self.global_cell(n),
+            Holder::Slot(p) => self.slot_cell(p),
+        }
+    }
+
+    /// The view of `holder`, fetched if forgotten; branches to `slow` when
+    /// it holds no array.
+    fn view(&self, holder: Holder, slow: BasicBlock<'c>) -> L<(View<'c>, Loaded<'c>)> {
         let e = self.e;
         let view = *self
             .views
             .iter()
-            .find(|v| v.global == n)
-            .ok_or_else(|| LowerError(format!("no view of global {n}")))?;
-        let cell = self.global_cell(n)?;
+            .find(|v| v.holder == holder)
+            .ok_or_else(|| LowerError(format!("no view of {holder:?}")))?;
+        let cell = self.holder_cell(holder)?;
         let g = self.load(cell, None)?;
         let boxed = e.is(g, TAG_OPAQUE)?;
         let (check, fetch, have) = (
@@ -196,7 +237,7 @@ impl<'c> FnBuilder<'_, 'c, '_> {
         let (grow, go) = (self.new_block("grow"), self.new_block("push_fits"));
         e.b.build_conditional_branch(fits, go, grow)?;
         e.b.position_at_end(grow);
-        let bx = e.int(self.layout.global(view.global as usize) as i64);
+        let bx = e.int(self.box_of(view.holder) as i64);
         let r = e
             .call_helper(helpers::ARRAY_GROW, &[bx.into(), a.len.into()])?
             .into_struct_value();
@@ -215,21 +256,92 @@ impl<'c> FnBuilder<'_, 'c, '_> {
         Ok(e.b.build_load(ptr, view.base, "base")?.into_pointer_value())
     }
 
-    /// `ArrayGet`/`ArraySet`/`ArrayLen`/`ArrayPush` on global `n`: the fast
-    /// path in place, everything else through the value helper.
-    pub(super) fn array_op(&self, st: &State, ip: usize, pops: usize, n: u16) -> L<()> {
+    /// Stores `v` at `base[at]` when its kind is the strategy's (else on to
+    /// `slow`); ends in the block after the store. The caller checked that
+    /// `at` is inside the buffer.
+    fn store_element(
+        &self,
+        strat: IntValue<'c>,
+        v: V<'c>,
+        base: PointerValue<'c>,
+        at: IntValue<'c>,
+        slow: BasicBlock<'c>,
+    ) -> L<()> {
+        let e = self.e;
+        let (ti, tf, tb) = (e.i64t, e.f64t, e.i8t);
+        let blocks = [
+            self.new_block("set_int"),
+            self.new_block("set_float"),
+            self.new_block("set_bool"),
+        ];
+        e.b.build_switch(
+            strat,
+            slow,
+            &[
+                (e.int(0), blocks[0]),
+                (e.int(1), blocks[1]),
+                (e.int(2), blocks[2]),
+            ],
+        )?;
+        let done = self.new_block("stored");
+        for (s, bb) in blocks.into_iter().enumerate() {
+            e.b.position_at_end(bb);
+            // The element's kind must be the strategy's.
+            let kind = [TAG_INT, TAG_FLOAT, TAG_BOOL][s];
+            let store = self.new_block("store_element");
+            e.b.build_conditional_branch(e.is(v, kind)?, store, slow)?;
+            e.b.position_at_end(store);
+            let (ty, x): (BasicTypeEnum<'c>, BasicValueEnum<'c>) = match s {
+                0 => (ti.into(), v.i.into()),
+                1 => (tf.into(), v.f.into()),
+                // A Rust `bool` is 0 or 1.
+                _ => {
+                    let b =
+                        e.b.build_int_compare(IntPredicate::NE, v.i, e.int(0), "b")?;
+                    (tb.into(), e.b.build_int_z_extend(b, tb, "byte")?.into())
+                }
+            };
+            let at = element_ptr(&e.b, ty, base, at, "at")?;
+            e.b.build_store(at, x)?;
+            e.b.build_unconditional_branch(done)?;
+        }
+        e.b.position_at_end(done);
+        Ok(())
+    }
+
+    /// Appends `v` in place (room permitting, else on to `slow`) and bumps
+    /// the view's length.
+    fn push_in_place(
+        &self,
+        view: View<'c>,
+        a: &Loaded<'c>,
+        v: V<'c>,
+        slow: BasicBlock<'c>,
+    ) -> L<()> {
+        let e = self.e;
+        let base = self.room_for_push(view, a, slow)?;
+        // Below the room just checked.
+        self.store_element(a.strat, v, base, a.len, slow)?;
+        let grown = e.b.build_int_add(a.len, e.int(1), "grown")?;
+        e.b.build_store(view.len, grown)?;
+        Ok(())
+    }
+
+    /// An array op on `holder`'s array: the fast path in place, everything
+    /// else through the value helper.
+    pub(super) fn array_op(&self, st: &State, ip: usize, pops: usize, holder: Holder) -> L<()> {
         let e = self.e;
         let op = self.chunk.ops()[ip];
         let d = st.stack.len();
         let slow = self.new_block("array_slow");
-        let (view, a) = self.view(n, slow)?;
+        let (view, a) = self.view(holder, slow)?;
         let (ti, tf, tb) = (e.i64t, e.f64t, e.i8t);
         match op {
             Op::ArrayLen(_) => {
                 self.write_stack(d, e.int_of(a.len))?;
                 self.goto(ip + 1)?;
             }
-            Op::ArrayGet(_) => {
+            Op::ArrayGet(_) | Op::SlotArrayGet(_) => {
                 let idx = self.read_stack(st, d - 1)?;
                 self.in_range(idx, a.len, slow)?;
                 // A trace specialised to the recorded element kind reads
@@ -267,61 +379,35 @@ impl<'c> FnBuilder<'_, 'c, '_> {
                     self.goto(ip + 1)?;
                 }
             }
-            Op::ArraySet(_) | Op::ArrayPush(_) => {
-                let push = matches!(op, Op::ArrayPush(_));
-                let (v, at_index, base) = if push {
-                    (
-                        self.read_stack(st, d - 1)?,
-                        a.len,
-                        self.room_for_push(view, &a, slow)?,
-                    )
-                } else {
-                    let idx = self.read_stack(st, d - 1)?;
-                    self.in_range(idx, a.len, slow)?;
-                    (self.read_stack(st, d - 2)?, idx.i, a.base)
-                };
-                let blocks = [
-                    self.new_block("set_int"),
-                    self.new_block("set_float"),
-                    self.new_block("set_bool"),
-                ];
-                e.b.build_switch(
-                    a.strat,
-                    slow,
-                    &[
-                        (e.int(0), blocks[0]),
-                        (e.int(1), blocks[1]),
-                        (e.int(2), blocks[2]),
-                    ],
-                )?;
-                let done = self.new_block("stored");
-                for (s, bb) in blocks.into_iter().enumerate() {
-                    e.b.position_at_end(bb);
-                    // The element's kind must be the strategy's.
-                    let kind = [TAG_INT, TAG_FLOAT, TAG_BOOL][s];
-                    let store = self.new_block("store_element");
-                    e.b.build_conditional_branch(e.is(v, kind)?, store, slow)?;
-                    e.b.position_at_end(store);
-                    let (ty, x): (BasicTypeEnum<'c>, BasicValueEnum<'c>) = match s {
-                        0 => (ti.into(), v.i.into()),
-                        1 => (tf.into(), v.f.into()),
-                        // A Rust `bool` is 0 or 1.
-                        _ => {
-                            let b =
-                                e.b.build_int_compare(IntPredicate::NE, v.i, e.int(0), "b")?;
-                            (tb.into(), e.b.build_int_z_extend(b, tb, "byte")?.into())
-                        }
-                    };
-                    // In range: below the length (a set) or the room (a push).
-                    let at = element_ptr(&e.b, ty, base, at_index, "at")?;
-                    e.b.build_store(at, x)?;
-                    e.b.build_unconditional_branch(done)?;
-                }
-                e.b.position_at_end(done);
-                if push {
-                    let grown = e.b.build_int_add(a.len, e.int(1), "grown")?;
-                    e.b.build_store(view.len, grown)?;
-                }
+            Op::ArrayPush(_) => {
+                let v = self.read_stack(st, d - 1)?;
+                self.push_in_place(view, &a, v, slow)?;
+                self.goto(ip + 1)?;
+            }
+            Op::ArraySet(_) | Op::SlotArraySet(_) => {
+                // In range: stored in place; one past the end: a push (how
+                // a frontend fills an array by index); else the helper.
+                let idx = self.read_stack(st, d - 1)?;
+                let v = self.read_stack(st, d - 2)?;
+                let int = e.is(idx, TAG_INT)?;
+                let below =
+                    e.b.build_int_compare(IntPredicate::ULT, idx.i, a.len, "in_range")?;
+                let at_end =
+                    e.b.build_int_compare(IntPredicate::EQ, idx.i, a.len, "at_end")?;
+                let (set, not_set, push) = (
+                    self.new_block("set_in_place"),
+                    self.new_block("not_in_range"),
+                    self.new_block("set_at_end"),
+                );
+                e.b.build_conditional_branch(e.b.build_and(int, below, "set")?, set, not_set)?;
+                e.b.position_at_end(not_set);
+                e.b.build_conditional_branch(e.b.build_and(int, at_end, "push")?, push, slow)?;
+                e.b.position_at_end(set);
+                // In range: idx < len checked above.
+                self.store_element(a.strat, v, a.base, idx.i, slow)?;
+                self.goto(ip + 1)?;
+                e.b.position_at_end(push);
+                self.push_in_place(view, &a, v, slow)?;
                 self.goto(ip + 1)?;
             }
             _ => return Err(LowerError(format!("op {ip} has no array fast path"))),

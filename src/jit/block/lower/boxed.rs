@@ -4,6 +4,7 @@
 //! index, and storing it elsewhere copies the box. Ops on boxed values go to
 //! the runtime's value helper.
 
+use super::arrays::Holder;
 use super::*;
 
 /// Where a boxed root keeps values it can't hold in registers: one box per
@@ -107,6 +108,7 @@ impl<'c> FnBuilder<'_, 'c, '_> {
         let pushes = crate::jit::support::stack_effect(&op).1;
         // Kinds the result may have: what the analysis expects after the op.
         let kinds = match pushes {
+            0 if stores_global(&op).is_some() => KindSet::of(TAG_OPAQUE),
             0 => KindSet::UNDEF,
             _ => self
                 .fun
@@ -116,23 +118,33 @@ impl<'c> FnBuilder<'_, 'c, '_> {
                 .and_then(|s| s.stack.get(out).copied())
                 .unwrap_or(KindSet::NONE),
         };
-        let global_box = match global_of(&op) {
-            Some(n) => {
-                // The global must hold a container: its cell is boxed.
-                let kinds = st.globals[n as usize];
+        let holder_box = match holder_of(&op, st) {
+            Some(h) => {
+                // The holder must hold a container: its cell is boxed.
+                let kinds = match h {
+                    Holder::Global(n) => st.globals[n as usize],
+                    Holder::Slot(p) => st.slots.get(p).copied().unwrap_or(KindSet::UNDEF),
+                };
                 if !kinds.has(TAG_OPAQUE) {
                     return self.exit_at(ip, d); // the interpreter runs it
                 }
-                self.guard_boxed(self.global_cell(n)?, kinds, ip, d)?;
-                self.layout.global(n as usize) as i64
+                self.guard_boxed(self.holder_cell(h)?, kinds, ip, d)?;
+                self.box_of(h) as i64
             }
             None => -1,
         };
+        // The result's box: the position it is pushed to, or the global a
+        // declaration or a `SetArray`/`SetHash` stores it into.
+        let stored = stores_global(&op);
+        let out_box = match stored {
+            Some(n) => self.layout.global(n as usize),
+            None => self.layout.stack(out),
+        };
         let mut args: Vec<BasicMetadataValueEnum<'c>> = vec![
             e.int(ip as i64).into(),
-            e.int(self.layout.stack(out) as i64).into(),
+            e.int(out_box as i64).into(),
             e.int(kinds.0 as i64).into(),
-            e.int(global_box).into(),
+            e.int(holder_box).into(),
         ];
         for k in 0..4 {
             if k < pops {
@@ -173,6 +185,10 @@ impl<'c> FnBuilder<'_, 'c, '_> {
         let f = e.b.build_bit_cast(bits, e.f64t, "f")?.into_float_value();
         if pushes == 1 {
             self.write_stack(out, V { tag, i: bits, f })?;
+        }
+        if let Some(n) = stored {
+            // Already in the global's own box: no copy.
+            self.store(self.global_cell(n)?, V { tag, i: bits, f })?;
         }
         self.goto(ip + 1)
     }
@@ -236,7 +252,8 @@ impl<'c> FnBuilder<'_, 'c, '_> {
 }
 
 /// Ops a boxed root always applies through the value helper: string ops,
-/// constants native code can't hold in registers, container ops on globals.
+/// constants native code can't hold in registers, container ops, the ops
+/// that make containers.
 pub(super) fn needs_helper(op: &Op, chunk: &Chunk) -> bool {
     use Op::*;
     match *op {
@@ -245,8 +262,9 @@ pub(super) fn needs_helper(op: &Op, chunk: &Chunk) -> bool {
             .get(c as usize)
             .is_some_and(|v| tag_of(v) == TAG_OPAQUE),
         Concat | StringRepeat | StringLen | StrEq | StrNe | StrLt | StrGt | StrLe | StrGe
-        | StrCmp => true,
-        _ => global_of(op).is_some(),
+        | StrCmp | MakeArray(_) | MakeHash(_) | Range | RangeStep => true,
+        SlotArrayGet(_) | SlotArraySet(_) => true,
+        _ => global_of(op).is_some() || stores_global(op).is_some(),
     }
 }
 
@@ -254,8 +272,27 @@ pub(super) fn needs_helper(op: &Op, chunk: &Chunk) -> bool {
 fn global_of(op: &Op) -> Option<u16> {
     use Op::*;
     match *op {
-        GetArray(n) | GetHash(n) | ArrayGet(n) | ArraySet(n) | ArrayPush(n) | ArrayLen(n)
-        | HashGet(n) | HashSet(n) | HashExists(n) => Some(n),
+        GetArray(n) | GetHash(n) | ArrayGet(n) | ArraySet(n) | ArrayPush(n) | ArrayPop(n)
+        | ArrayShift(n) | ArrayLen(n) | HashGet(n) | HashSet(n) | HashExists(n) | HashDelete(n) => {
+            Some(n)
+        }
+        _ => None,
+    }
+}
+
+/// The holder of the container an op works on.
+fn holder_of(op: &Op, st: &State) -> Option<Holder> {
+    match *op {
+        Op::SlotArrayGet(s) | Op::SlotArraySet(s) => Some(Holder::Slot(st.phys(s))),
+        _ => global_of(op).map(Holder::Global),
+    }
+}
+
+/// The global an op stores the container it makes into.
+pub(super) fn stores_global(op: &Op) -> Option<u16> {
+    use Op::*;
+    match *op {
+        DeclareArray(n) | DeclareHash(n) | SetArray(n) | SetHash(n) => Some(n),
         _ => None,
     }
 }

@@ -1,0 +1,161 @@
+//! Containers in the block tier: a chunk whose top-level code makes and
+//! uses arrays and hashes compiles whole. Unboxed array elements are read
+//! and written in place; every other container op runs the interpreter's
+//! own code through the value helper; a failing op leaves native code
+//! before it, so the interpreter reports it at the same op. Each test pins
+//! the block tier on (traces off) and checks it compiled and ran.
+#![cfg(feature = "jit")]
+
+mod common;
+use common::traced::asm;
+use common::*;
+use fusevm_llvm::{JitCompiler, VMResult, Value};
+use std::sync::Mutex;
+
+/// The helper counters are process-wide.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+#[test]
+fn the_sieve_example_compiles_whole_and_touches_elements_in_place() {
+    let _one = ONE_AT_A_TIME.lock().unwrap();
+    let src = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/sieve.fasm"))
+        .unwrap();
+    let chunk = asm(&src);
+    let before = JitCompiler::stats();
+    assert_block_agrees(&chunk);
+    let after = JitCompiler::stats();
+    let (r, _) = run_vm(&chunk, true);
+    assert!(r.same_as(&VMResult::Ok(Value::Int(1229))), "{r}");
+    // 10,000 pushes and ~25,000 reads and writes: a few helper calls.
+    let calls = after.value_helper_calls - before.value_helper_calls;
+    assert!(calls < 50, "{calls} value-helper calls");
+}
+
+#[test]
+fn local_arrays_ranges_and_hashes_run_in_whole_chunk_code() {
+    let _one = ONE_AT_A_TIME.lock().unwrap();
+    // squares = [i*i for i in 0..50] in slot 0 (filled one past its end),
+    // then copied to a global and summed by index from a Range, with a
+    // hash counting odd and even squares.
+    let chunk = asm(r#"
+                MakeArray 0
+                SetSlot 0
+                LoadInt 0
+                SetSlot 1
+        fill:   GetSlot 1
+                GetSlot 1
+                Mul
+                GetSlot 1
+                SlotArraySet 0
+                GetSlot 1
+                LoadInt 1
+                Add
+                SetSlot 1
+                GetSlot 1
+                LoadInt 50
+                NumLt
+                JumpIfTrue fill
+                GetSlot 0
+                SetArray copy
+                DeclareHash parity
+                LoadInt 0
+                LoadInt 49
+                Range
+                SetSlot 2
+                LoadInt 0
+                SetSlot 3
+                LoadInt 0
+                SetSlot 1
+        sum:    GetSlot 1
+                SlotArrayGet 2
+                ArrayGet copy
+                Dup
+                GetSlot 3
+                Add
+                SetSlot 3
+                LoadInt 2
+                Mod
+                LoadInt 0
+                NumEq
+                JumpIfTrue even
+                LoadConst "odd"
+                Jump count
+        even:   LoadConst "even"
+        count:  Dup
+                HashGet parity
+                LoadInt 1
+                Add
+                Swap
+                HashSet parity
+                GetSlot 1
+                LoadInt 1
+                Add
+                SetSlot 1
+                GetSlot 1
+                LoadInt 50
+                NumLt
+                JumpIfTrue sum
+                LoadConst "odd"
+                HashGet parity
+                GetSlot 3
+                ArrayPop copy
+                MakeArray 3"#);
+    assert_block_agrees(&chunk);
+    let (r, vm) = run_vm(&chunk, true);
+    let sum: i64 = (0..50).map(|i| i * i).sum();
+    assert!(
+        r.same_as(&VMResult::Ok(Value::array(vec![
+            // The first count is undef + 1.
+            Value::Float(25.0),
+            Value::Int(sum),
+            Value::Int(49 * 49),
+        ]))),
+        "{r}"
+    );
+    // The slot's array is untouched by the pop on its copy.
+    let Value::Array(squares) = vm.get_slot(0) else {
+        panic!("slot 0 holds an array")
+    };
+    assert_eq!(squares.len(), 50);
+}
+
+#[test]
+fn a_failing_container_op_is_reported_at_its_op_as_interpreted() {
+    let _one = ONE_AT_A_TIME.lock().unwrap();
+    for (src, ip) in [
+        // A negative index before the start of the array.
+        (
+            "LoadInt 1\nLoadInt 2\nMakeArray 2\nSetSlot 0\nLoadInt 9\nLoadInt -3\nSlotArraySet 0",
+            6,
+        ),
+        // SetArray of a number.
+        ("DeclareArray a\nLoadInt 5\nSetArray a", 2),
+        // An array op on a slot holding a hash.
+        (
+            "LoadConst \"k\"\nLoadInt 1\nMakeHash 2\nSetSlot 0\nLoadInt 0\nSlotArrayGet 0",
+            5,
+        ),
+    ] {
+        let chunk = asm(src);
+        assert_block_agrees(&chunk);
+        let (r, _) = run_vm(&chunk, true);
+        let VMResult::Error(e) = &r else {
+            panic!("{src}: {r}")
+        };
+        assert_eq!(e.ip, Some(ip), "{src}: {r}");
+    }
+}
+
+#[test]
+fn container_ops_in_subroutines_keep_the_chunk_interpreted() {
+    // Subroutines have no boxes: the chunk is refused, naming the op.
+    let chunk = asm("       DeclareArray a
+                Call f 0
+                Return
+        sub f:  ArrayLen a
+                ReturnValue");
+    let why = JitCompiler::new()
+        .block_ineligibility(&chunk)
+        .unwrap_or_default();
+    assert!(why.contains("op 3 `ArrayLen"), "{why}");
+}
