@@ -77,6 +77,36 @@ pub const KERNELS: &[Kernel] = &[
         params: &[(0, 200)],
         native: || Value::Float(native::matmul(black_box(200))),
     },
+    Kernel {
+        name: "matmul_rows",
+        file: "matmul_rows",
+        params: &[(0, 200)],
+        native: || Value::Float(native::matmul_rows(black_box(200))),
+    },
+    Kernel {
+        name: "heapsort",
+        file: "heapsort",
+        params: &[(0, 200_000)],
+        native: || Value::Int(native::heapsort(black_box(200_000))),
+    },
+    Kernel {
+        name: "nbody",
+        file: "nbody",
+        params: &[(0, 200_000)],
+        native: || Value::Float(native::nbody(black_box(200_000))),
+    },
+    Kernel {
+        name: "lcs",
+        file: "lcs",
+        params: &[(0, 3000)],
+        native: || Value::Int(native::lcs(black_box(3000))),
+    },
+    Kernel {
+        name: "histogram",
+        file: "histogram",
+        params: &[(0, 1_000_000)],
+        native: || Value::Int(native::histogram(black_box(1_000_000))),
+    },
 ];
 
 impl Kernel {

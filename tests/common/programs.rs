@@ -16,6 +16,8 @@ const SLOTS: u16 = 5;
 
 /// The slot array programs keep a local array in (past the counters).
 const ARRAY_SLOT: u16 = SLOTS + 60;
+/// The slot holding one row of the nested array g5 (array programs).
+const ROW_SLOT: u16 = SLOTS + 61;
 
 fn numeric_constants() -> Vec<Value> {
     vec![
@@ -108,8 +110,12 @@ struct Gen {
     /// Whether expressions may make and use strings.
     strings: bool,
     /// Whether statements work on global arrays: g2 filled with Ints, g4
-    /// a copy of it (aliased until one side is written).
+    /// a copy of it (aliased until one side is written), g5 an array of
+    /// rows, g3 a hash with Int keys.
     arrays: bool,
+    /// A subroutine taking an array and an index, writing its copy and
+    /// returning it (name index), in array programs.
+    array_sub: Option<u16>,
     /// The counter of the long loop being generated: calls inside pass it
     /// as their first argument, so a callee's branch on it flips mid-loop.
     hot: Option<u16>,
@@ -461,7 +467,72 @@ impl Gen {
     /// [`ARRAY_SLOT`] (inside a scope: another frame's slot, `undef` until
     /// written).
     fn array_statement(&mut self) {
-        match self.rng.below(16) {
+        match self.rng.below(22) {
+            14 | 15 => {
+                // The hash g3 with Int keys (in and out of what was set).
+                match self.rng.below(4) {
+                    0 | 1 => {
+                        self.element();
+                        self.index();
+                        self.emit(Op::HashSet(3));
+                        return;
+                    }
+                    2 => {
+                        self.index();
+                        self.emit(Op::HashGet(3));
+                    }
+                    _ => {
+                        self.index();
+                        let op = *self.rng.pick(&[Op::HashExists(3), Op::HashDelete(3)]);
+                        self.emit(op);
+                    }
+                }
+                let s = self.slot();
+                self.emit(Op::SetSlot(s));
+            }
+            16 => {
+                // A row into the nested array g5 (a copy of the local array
+                // or of g2: later writes to either must not show in it).
+                let src = match self.rng.below(2) {
+                    0 => Op::GetSlot(ARRAY_SLOT),
+                    _ => Op::GetArray(2),
+                };
+                self.emit(src);
+                self.emit(Op::ArrayPush(5));
+            }
+            17 | 18 => {
+                // Row `i` of g5 into a slot, read or written there and, when
+                // written, stored back.
+                self.index();
+                self.emit(Op::ArrayGet(5));
+                self.emit(Op::SetSlot(ROW_SLOT));
+                if self.rng.below(2) == 0 {
+                    self.index();
+                    self.emit(Op::SlotArrayGet(ROW_SLOT));
+                    let s = self.slot();
+                    self.emit(Op::SetSlot(s));
+                } else {
+                    self.element();
+                    self.index();
+                    self.emit(Op::SlotArraySet(ROW_SLOT));
+                    self.emit(Op::GetSlot(ROW_SLOT));
+                    self.index();
+                    self.emit(Op::ArraySet(5));
+                }
+            }
+            19 if self.array_sub.is_some() => {
+                // An array through a callee and back.
+                let name = self.array_sub.unwrap_or_default();
+                let (src, dst) = match self.rng.below(3) {
+                    0 => (Op::GetSlot(ARRAY_SLOT), Op::SetSlot(ARRAY_SLOT)),
+                    1 => (Op::GetArray(2), Op::SetArray(4)),
+                    _ => (Op::GetArray(4), Op::SetSlot(ARRAY_SLOT)),
+                };
+                self.emit(src);
+                self.index();
+                self.emit(Op::Call(name, 2));
+                self.emit(dst);
+            }
             8 | 9 => {
                 self.element();
                 self.index();
@@ -620,6 +691,7 @@ pub fn program_with_arrays(
         prints,
         strings,
         arrays,
+        array_sub: None,
         hot: None,
     };
     for c in &consts {
@@ -633,6 +705,7 @@ pub fn program_with_arrays(
     }
     if arrays {
         g.b.add_name("g4");
+        g.b.add_name("g5");
     }
     let presets: Vec<Value> = match g.rng.below(3) {
         0 => vec![],
@@ -689,6 +762,29 @@ pub fn program_with_arrays(
         g.in_sub = false;
         g.subs.push((name, argc, value));
     }
+    if arrays && g.rng.below(2) == 0 {
+        // put(a, i): writes a[i] and a[i + 1] of its copy of `a` (perhaps
+        // switching its strategy) and returns the copy with its length.
+        let name = g.b.add_name("put");
+        let entry = g.b.current_pos();
+        g.b.add_sub_entry(name, entry);
+        g.emit(Op::SetSlot(1));
+        g.emit(Op::SetSlot(0));
+        for d in 0..2 {
+            if g.rng.below(3) == 0 {
+                g.emit(Op::LoadFloat(0.5));
+            } else {
+                g.emit(Op::GetSlot(1));
+            }
+            g.emit(Op::GetSlot(1));
+            g.emit(Op::LoadInt(d));
+            g.emit(Op::Add);
+            g.emit(Op::SlotArraySet(0));
+        }
+        g.emit(Op::GetSlot(0));
+        g.emit(Op::ReturnValue);
+        g.array_sub = Some(name);
+    }
     if g.rng.below(2) == 0 {
         // down(n) = n % 7 < 1 ? 0 : down(n % 7 - 1) * 2 + 1: linear recursion
         // 1..7 activations deep, around `max_inline_recursion`.
@@ -738,6 +834,7 @@ pub fn program_with_arrays(
             g.emit(Op::ArrayPush(2));
         }
         g.emit(Op::DeclareArray(4));
+        g.emit(Op::DeclareArray(5));
         // A local array: from..=to (perhaps empty).
         let from = g.rng.below(3) as i64;
         let to = g.rng.below(9) as i64 - 1;
@@ -755,9 +852,10 @@ pub fn program_with_arrays(
         g.emit(Op::GetSlot(s));
     }
     if arrays {
-        // The result shows the local array too.
+        // The result shows the local array and the rows too.
         g.emit(Op::GetSlot(ARRAY_SLOT));
-        g.emit(Op::MakeArray(2));
+        g.emit(Op::GetArray(5));
+        g.emit(Op::MakeArray(3));
     }
     (g.b.build(), presets)
 }
