@@ -159,3 +159,96 @@ fn container_ops_in_subroutines_keep_the_chunk_interpreted() {
         .unwrap_or_default();
     assert!(why.contains("op 3 `ArrayLen"), "{why}");
 }
+
+#[test]
+fn a_histogram_with_int_keys_runs_in_whole_chunk_code() {
+    let _one = ONE_AT_A_TIME.lock().unwrap();
+    // The histogram kernel with n = 20,000: Int keys go through the value
+    // helper's direct hash path, never a string allocation per lookup.
+    let src = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/benches/kernels/histogram.fasm"
+    ))
+    .unwrap();
+    let chunk = asm(&format!("        LoadInt 20000\n        SetSlot 0\n{src}"));
+    let before = JitCompiler::stats();
+    assert_block_agrees(&chunk);
+    let after = JitCompiler::stats();
+    let (r, _) = run_vm(&chunk, false);
+    let mut h = [0i64; 1000];
+    let mut x = 1i64;
+    for _ in 0..20_000 {
+        x = (x * 75 + 74) % 65537;
+        h[(x % 1000) as usize] += 1;
+    }
+    let want: i64 = (0..1000).map(|k| h[k] * (k as i64 + 1)).sum();
+    assert!(r.same_as(&VMResult::Ok(Value::Int(want))), "{r}");
+    // Two hash ops an iteration, through the helper.
+    let calls = after.value_helper_calls - before.value_helper_calls;
+    assert!(calls >= 40_000, "{calls} value-helper calls");
+}
+
+#[test]
+fn a_row_shared_with_an_array_of_rows_is_read_through_one_view_and_copied_on_write() {
+    let _one = ONE_AT_A_TIME.lock().unwrap();
+    // Slot 0 takes row 0 of `rows` (shared with it) and reads it 100
+    // times; at i == 50 it writes its copy, which must not show in `rows`.
+    let chunk = asm(r#"
+                DeclareArray rows
+                LoadInt 1
+                LoadInt 2
+                LoadInt 3
+                MakeArray 3
+                ArrayPush rows
+                LoadInt 0
+                ArrayGet rows
+                SetSlot 0
+                LoadInt 0
+                SetSlot 2
+                LoadInt 0
+                SetSlot 3
+        loop:   GetSlot 3
+                GetSlot 2
+                LoadInt 3
+                Mod
+                SlotArrayGet 0
+                Add
+                SetSlot 3
+                GetSlot 2
+                LoadInt 50
+                NumEq
+                JumpIfFalse next
+                LoadInt 100
+                LoadInt 0
+                SlotArraySet 0
+        next:   GetSlot 2
+                LoadInt 1
+                Add
+                SetSlot 2
+                GetSlot 2
+                LoadInt 100
+                NumLt
+                JumpIfTrue loop
+                LoadInt 0
+                ArrayGet rows
+                SetSlot 1
+                LoadInt 0
+                SlotArrayGet 1
+                GetSlot 3
+                GetSlot 0
+                MakeArray 3
+    "#);
+    let before = JitCompiler::stats();
+    assert_block_agrees(&chunk);
+    let after = JitCompiler::stats();
+    let (r, _) = run_vm(&chunk, false);
+    // i % 3 == 0 reads 1 up to i = 48 (17 times), then 100 (17 times).
+    let sum = 17 + 17 * 100 + 33 * 2 + 33 * 3;
+    let row = Value::array(vec![Value::Int(100), Value::Int(2), Value::Int(3)]);
+    let want = Value::array(vec![Value::Int(1), Value::Int(sum), row]);
+    assert!(r.same_as(&VMResult::Ok(want)), "{r}");
+    // A read-only view, then one unique (copying) view for the write: no
+    // view per element read.
+    let views = after.array_views - before.array_views;
+    assert!(views < 10, "{views} array views fetched");
+}

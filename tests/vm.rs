@@ -299,6 +299,78 @@ fn hashes_store_delete_and_list_keys_in_order() {
 }
 
 #[test]
+fn int_keys_are_their_decimal_strings_and_order_shows_sorted() {
+    // Keys 0..40 stored in a scrambled order; key 7 stored as Int, then
+    // updated through the string "7".
+    let mut src = String::from("DeclareHash h\n");
+    for k in (0..40).map(|i| i * 17 % 40) {
+        src.push_str(&format!("LoadInt {}\nLoadInt {k}\nHashSet h\n", k * 10));
+    }
+    src.push_str("LoadInt -1\nLoadConst \"7\"\nHashSet h\n");
+    src.push_str("LoadInt 7\nHashGet h\nLoadInt -3\nHashExists h\nHashKeys h\nHashValues h\nGetHash h\nMakeArray 5");
+    let v = ok(run_src(&src));
+    let mut keys: Vec<String> = (0..40).map(|k: i64| k.to_string()).collect();
+    keys.sort();
+    let values = keys
+        .iter()
+        .map(|k| match k.as_str() {
+            "7" => Value::Int(-1),
+            k => Value::Int(k.parse::<i64>().unwrap() * 10),
+        })
+        .collect::<Vec<_>>();
+    let Value::Array(parts) = &v else {
+        panic!("{v:?}")
+    };
+    let parts: Vec<Value> = parts.iter().map(|p| p.into_owned()).collect();
+    assert_same(&parts[0], &Value::Int(-1));
+    assert_same(&parts[1], &Value::Bool(false));
+    let key_values = keys.iter().map(|k| Value::str(k.clone())).collect();
+    assert_same(&parts[2], &Value::array(key_values));
+    assert_same(&parts[3], &Value::array(values.clone()));
+    // Printed (and compared, hashed, encoded) in key order, whatever order
+    // the entries were stored in.
+    let printed: Vec<String> = keys
+        .iter()
+        .zip(&values)
+        .map(|(k, v)| format!("{k} {}", v.to_str()))
+        .collect();
+    assert_eq!(parts[4].to_str(), printed.join(" "));
+    let same = Value::hash(keys.iter().rev().cloned().zip(values.iter().rev().cloned()));
+    assert_same(&parts[4], &same);
+}
+
+#[test]
+fn a_full_hash_takes_new_values_for_its_keys_but_no_new_keys() {
+    let src = "
+        DeclareHash h
+        LoadInt 1
+        LoadInt 10
+        HashSet h
+        LoadInt 2
+        LoadInt 20
+        HashSet h
+        LoadInt 3
+        LoadConst \"10\"
+        HashSet h          ; full: an existing key takes a new value
+        LoadInt 10
+        HashGet h
+        LoadInt 4
+        LoadInt 30
+        HashSet h          ; a third key fails here (op 14)
+";
+    let mut vm = VM::new(assemble(src).unwrap());
+    vm.set_limits(Limits {
+        max_collection_len: 2,
+        ..Limits::default()
+    });
+    let e = err(vm.run());
+    assert!(e.message.contains("collection size limit"), "{e}");
+    assert_eq!(e.ip, Some(14));
+    let want = Value::hash([("10", Value::Int(3)), ("20", Value::Int(2))]);
+    assert_same(&vm.globals()[0], &want);
+}
+
+#[test]
 fn make_hash_pairs_keys_with_values() {
     let v = ok(run_src(
         "LoadConst \"k\"\nLoadInt 1\nLoadInt 2\nLoadFloat 0.5\nMakeHash 4",

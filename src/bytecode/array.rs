@@ -311,6 +311,18 @@ impl Array {
             strategy,
         }
     }
+
+    /// [`Array::raw`] for reading only: the same fields from a shared
+    /// array (its buffer must not be written through `base`).
+    pub fn raw_shared(&self) -> RawArray {
+        let strategy = self.strategy();
+        let (base, len) = each!(&self.0, v => (v.as_ptr() as *mut u8, v.len()));
+        RawArray {
+            base,
+            len,
+            strategy,
+        }
+    }
 }
 
 impl Children for Array {

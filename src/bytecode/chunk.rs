@@ -234,7 +234,7 @@ fn encode_value(v: &Value, out: &mut Vec<u8>) {
         Value::Hash(h) => {
             out.push(6);
             out.extend_from_slice(&(h.len() as u64).to_le_bytes());
-            for (k, item) in h.iter() {
+            for (k, item) in super::value::sorted_entries(h) {
                 encode_str(k, out);
                 encode_value(item, out);
             }

@@ -9,7 +9,6 @@
 
 use super::value::Value;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 use std::fmt;
 use std::ops::Deref;
 use std::sync::Arc;
@@ -40,7 +39,7 @@ impl Children for Vec<Value> {
     }
 }
 
-impl Children for BTreeMap<String, Value> {
+impl Children for super::value::HashEntries {
     fn take_nested(&mut self, out: &mut Vec<Value>) {
         out.extend(self.values_mut().filter(|v| nested(v)).map(std::mem::take));
     }

@@ -12,12 +12,23 @@
 
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
 pub use super::array::{Array, Strategy};
 pub use super::shared::Shared;
+
+/// A hash's entries: string keys, no order of their own. Everything whose
+/// result shows an order (printing, `HashKeys`, `HashValues`, hashing,
+/// encoding, serializing, `Debug`) takes the entries sorted by key.
+pub type HashEntries = rustc_hash::FxHashMap<String, Value>;
+
+/// `h`'s entries sorted by key.
+pub fn sorted_entries(h: &HashEntries) -> Vec<(&String, &Value)> {
+    let mut entries: Vec<_> = h.iter().collect();
+    entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    entries
+}
 
 /// A VM value.
 #[derive(Clone, Default, Serialize, Deserialize)]
@@ -42,8 +53,18 @@ pub enum Value {
     /// An array (copy-on-write; Int, Float and Bool elements unboxed, see
     /// [`Array`]).
     Array(Shared<Array>),
-    /// A hash keyed by string, iterated in key order (copy-on-write).
-    Hash(Shared<BTreeMap<String, Value>>),
+    /// A hash keyed by string (copy-on-write; see [`HashEntries`] for
+    /// where its order shows).
+    Hash(#[serde(serialize_with = "serialize_sorted")] Shared<HashEntries>),
+}
+
+/// Serializes a hash's entries in key order (the same value, the same
+/// bytes).
+fn serialize_sorted<S: serde::Serializer>(
+    h: &Shared<HashEntries>,
+    s: S,
+) -> Result<S::Ok, S::Error> {
+    s.collect_map(sorted_entries(h))
 }
 
 mod float_bits {
@@ -207,7 +228,7 @@ impl Value {
                     }
                 }
                 Piece::Val(Value::Hash(h)) => {
-                    for (i, (k, x)) in h.iter().enumerate().rev() {
+                    for (i, (k, x)) in sorted_entries(h).into_iter().enumerate().rev() {
                         work.extend([Piece::Val(x), Piece::Space, Piece::Key(k)]);
                         if i > 0 {
                             work.push(Piece::Space);
@@ -291,11 +312,11 @@ fn structurally_equal(a: &Value, b: &Value, float_eq: fn(f64, f64) -> bool) -> b
                 }
             }
             (Value::Hash(x), Value::Hash(y)) if x.len() == y.len() => {
-                for ((kx, vx), (ky, vy)) in x.iter().zip(y.iter()) {
-                    if kx != ky {
-                        return false;
+                for (k, vx) in x.iter() {
+                    match y.get(k) {
+                        Some(vy) => work.push((vx, vy)),
+                        None => return false,
                     }
-                    work.push((vx, vy));
                 }
             }
             _ => return false,
@@ -383,7 +404,7 @@ impl std::hash::Hash for Value {
                 }
                 Value::Hash(h) => {
                     h.len().hash(state);
-                    for (k, x) in h.iter().rev() {
+                    for (k, x) in sorted_entries(h).into_iter().rev() {
                         k.hash(state);
                         work.push(x);
                     }
@@ -442,12 +463,16 @@ impl fmt::Debug for DebugList<'_> {
     }
 }
 
-struct DebugMap<'a>(&'a BTreeMap<String, Value>, usize);
+struct DebugMap<'a>(&'a HashEntries, usize);
 
 impl fmt::Debug for DebugMap<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_map()
-            .entries(self.0.iter().map(|(k, v)| (k, DebugAt(v, self.1))))
+            .entries(
+                sorted_entries(self.0)
+                    .into_iter()
+                    .map(|(k, v)| (k, DebugAt(v, self.1))),
+            )
             .finish()
     }
 }

@@ -6,8 +6,7 @@
 //! first write (autovivification); any other non-container is an error.
 
 use super::exec::Fault;
-use crate::bytecode::value::{Array, Shared, Value};
-use std::collections::BTreeMap;
+use crate::bytecode::value::{Array, HashEntries, Shared, Value, sorted_entries};
 
 /// Resolves a possibly negative index against `len`.
 fn resolve(len: usize, idx: i64) -> Option<usize> {
@@ -16,6 +15,16 @@ fn resolve(len: usize, idx: i64) -> Option<usize> {
     } else {
         let back = idx.unsigned_abs();
         (back <= len as u64).then(|| len - back as usize)
+    }
+}
+
+/// Runs `f` on `key`'s string form (a hash key), without allocating for
+/// strings and Ints (a histogram's keys).
+fn with_key<R>(key: &Value, f: impl FnOnce(&str) -> R) -> R {
+    match key {
+        Value::Str(s) => f(s),
+        Value::Int(n) => f(itoa::Buffer::new().format(*n)),
+        other => f(&other.to_str()),
     }
 }
 
@@ -104,11 +113,17 @@ pub(crate) fn hash_insert(
     limit: usize,
 ) -> Result<(), Fault> {
     let map = hash_mut(slot)?;
-    if map.len() >= limit {
-        return Err(Fault::msg("hash would exceed the collection size limit"));
-    }
-    map.insert(key.to_str(), v);
-    Ok(())
+    let full = map.len() >= limit;
+    with_key(key, |k| {
+        if let Some(old) = map.get_mut(k) {
+            *old = v;
+        } else if full {
+            return Err(Fault::msg("hash would exceed the collection size limit"));
+        } else {
+            map.insert(k.to_owned(), v);
+        }
+        Ok(())
+    })
 }
 
 /// Removes and returns the last element of the array in `slot` (`undef`
@@ -125,7 +140,8 @@ pub(crate) fn shift_element(slot: &mut Value) -> Result<Value, Fault> {
 
 /// Removes `hash{key}` and returns it (`undef` when absent).
 pub(crate) fn hash_delete(slot: &mut Value, key: &Value) -> Result<Value, Fault> {
-    Ok(hash_mut(slot)?.remove(&key.to_str()).unwrap_or_default())
+    let map = hash_mut(slot)?;
+    Ok(with_key(key, |k| map.remove(k)).unwrap_or_default())
 }
 
 /// A container op on the container `holder` (a global for the global ops,
@@ -177,7 +193,7 @@ pub(crate) fn build(
             // Key, value, key, value, …; an odd last key has no value and
             // is dropped (as in fusevm).
             let mut it = args.into_iter();
-            let mut map = BTreeMap::new();
+            let mut map = HashEntries::default();
             while let (Some(key), Some(v)) = (it.next(), it.next()) {
                 map.insert(key.to_str(), v);
             }
@@ -200,9 +216,9 @@ pub(crate) fn build(
 }
 
 /// The hash in `slot`, made unique for writing; `undef` becomes `{}`.
-pub(crate) fn hash_mut(slot: &mut Value) -> Result<&mut BTreeMap<String, Value>, Fault> {
+pub(crate) fn hash_mut(slot: &mut Value) -> Result<&mut HashEntries, Fault> {
     if matches!(slot, Value::Undef) {
-        *slot = Value::Hash(Shared::new(BTreeMap::new()));
+        *slot = Value::Hash(Shared::new(HashEntries::default()));
     }
     match slot {
         Value::Hash(h) => Ok(h.make_mut()),
@@ -213,10 +229,7 @@ pub(crate) fn hash_mut(slot: &mut Value) -> Result<&mut BTreeMap<String, Value>,
 /// `hash{key}` if present.
 pub(crate) fn hash_get_opt<'a>(h: &'a Value, key: &Value) -> Result<Option<&'a Value>, Fault> {
     match h {
-        Value::Hash(m) => Ok(match key {
-            Value::Str(k) => m.get(k.as_str()),
-            other => m.get(&other.to_str()),
-        }),
+        Value::Hash(m) => Ok(with_key(key, |k| m.get(k))),
         Value::Undef => Ok(None),
         other => Err(not_a("a hash", other)),
     }
@@ -231,7 +244,10 @@ pub(crate) fn hash_get(h: &Value, key: &Value) -> Result<Value, Fault> {
 pub(crate) fn hash_keys(h: &Value) -> Result<Value, Fault> {
     match h {
         Value::Hash(m) => Ok(Value::array(
-            m.keys().map(|k| Value::str(k.clone())).collect(),
+            sorted_entries(m)
+                .into_iter()
+                .map(|(k, _)| Value::str(k.clone()))
+                .collect(),
         )),
         Value::Undef => Ok(Value::array(Vec::new())),
         other => Err(not_a("a hash", other)),
@@ -241,7 +257,12 @@ pub(crate) fn hash_keys(h: &Value) -> Result<Value, Fault> {
 /// The values, in key order, as an array.
 pub(crate) fn hash_values(h: &Value) -> Result<Value, Fault> {
     match h {
-        Value::Hash(m) => Ok(Value::array(m.values().cloned().collect())),
+        Value::Hash(m) => Ok(Value::array(
+            sorted_entries(m)
+                .into_iter()
+                .map(|(_, v)| v.clone())
+                .collect(),
+        )),
         Value::Undef => Ok(Value::array(Vec::new())),
         other => Err(not_a("a hash", other)),
     }

@@ -45,9 +45,11 @@ pub const BOX_MOVE: &str = "fusevm_box_move";
 /// `i64 box_truthy(i64 box)`: whether the boxed value is true.
 pub const BOX_TRUTHY: &str = "fusevm_box_truthy";
 
-/// `{i64 base, i64 meta} array_view(i64 box)`: the array in box `box`,
-/// made unique for writing: its element buffer's address and `len << 2 |
-/// strategy`; base 0 if the box holds no array. See `block::lower::arrays`.
+/// `{i64 base, i64 meta} array_view(i64 box, i64 write)`: the array in box
+/// `box` (made unique first when `write` is 1, so writing through the view
+/// can't show through a copy): its element buffer's address and `len << 2
+/// | strategy`; base 0 if the box holds no array. See
+/// `block::lower::arrays`.
 pub const ARRAY_VIEW: &str = "fusevm_array_view";
 /// `{i64 base, i64 room} array_grow(i64 box, i64 len)`: the unboxed array
 /// in box `box`, `len` elements long as native code sees it, opened (zero
@@ -58,6 +60,11 @@ pub const ARRAY_GROW: &str = "fusevm_array_grow";
 /// `i64 array_set_len(i64 box, i64 len)`: the array in box `box` shortened
 /// to `len`, the elements native code pushed (dropping room not written).
 pub const ARRAY_SET_LEN: &str = "fusevm_array_set_len";
+/// `i64 array_sync((i64 box, i64 len) × 4)`: [`ARRAY_SET_LEN`] for each
+/// pair whose `len` is not negative (a view that owes its array nothing
+/// passes -1). One call hands several views' lengths back, so native code
+/// that keeps many arrays open stays small at each place it syncs.
+pub const ARRAY_SYNC: &str = "fusevm_array_sync";
 
 /// Calls to [`VALUE_OP`] (for `JitStats`).
 pub static VALUE_OP_CALLS: AtomicU64 = AtomicU64::new(0);
@@ -165,7 +172,8 @@ extern "C" fn value_op(
         let Some(op) = l.chunk.ops().get(ip as usize).copied() else {
             return failed;
         };
-        let result = if let Some(r) = numeric_array_op(l, &op, global_box, [(t0, b0), (t1, b1)]) {
+        let result = if let Some(r) = unboxed_container_op(l, &op, global_box, [(t0, b0), (t1, b1)])
+        {
             r
         } else {
             general_op(l, &op, global_box, [(t0, b0), (t1, b1), (t2, b2), (t3, b3)])
@@ -195,12 +203,13 @@ extern "C" fn value_op(
     .unwrap_or(failed)
 }
 
-/// `ArrayGet`/`ArraySet` on a global array with numeric operands (a loop
-/// over an array's elements): the same `containers` functions the
-/// interpreter runs, without building the general operand list. `None`
-/// when the op or its operands are not that case.
+/// `ArrayGet`/`ArraySet` on an array, `HashGet`/`HashSet`/`HashExists` on
+/// a hash, with operands that are not boxed (a loop over an array's
+/// elements, a histogram): the same `containers` functions the interpreter
+/// runs, without building the general operand list. `None` when the op or
+/// its operands are not that case.
 #[inline(always)]
-fn numeric_array_op(
+fn unboxed_container_op(
     l: &mut Lent,
     op: &crate::bytecode::op::Op,
     global_box: i64,
@@ -208,6 +217,28 @@ fn numeric_array_op(
 ) -> Option<Option<Value>> {
     use crate::bytecode::op::Op;
     let g = l.boxes.get_mut(usize::try_from(global_box).ok()?)?;
+    if matches!(g, Value::Hash(_)) {
+        let key = value_of(t0 as u64, b0 as u64)?;
+        return match op {
+            Op::HashGet(_) => Some(containers::hash_get(g, &key).ok()),
+            Op::HashExists(_) => Some(
+                containers::hash_get_opt(g, &key)
+                    .ok()
+                    .map(|v| Value::Bool(v.is_some())),
+            ),
+            Op::HashSet(_) => {
+                let v = key;
+                let key = value_of(t1 as u64, b1 as u64)?;
+                let limit = l.max_collection_len;
+                Some(
+                    containers::hash_insert(g, &key, v, limit)
+                        .ok()
+                        .map(|()| Value::Undef),
+                )
+            }
+            _ => None,
+        };
+    }
     if !matches!(g, Value::Array(_)) {
         return None;
     }
@@ -276,10 +307,17 @@ fn boxed_array(l: &mut Lent, bx: i64) -> Option<&mut crate::bytecode::value::Arr
     }
 }
 
-extern "C" fn array_view(bx: i64) -> Pair {
+extern "C" fn array_view(bx: i64, write: i64) -> Pair {
     ARRAY_VIEWS.fetch_add(1, Relaxed);
     lent(|l| {
-        let raw = boxed_array(l, bx)?.raw();
+        let raw = if write != 0 {
+            boxed_array(l, bx)?.raw()
+        } else {
+            match l.boxes.get(usize::try_from(bx).ok()?)? {
+                Value::Array(a) => a.raw_shared(),
+                _ => return None,
+            }
+        };
         Some(Pair {
             tag: raw.base as i64,
             bits: ((raw.len as i64) << 2) | raw.strategy as i64,
@@ -317,6 +355,27 @@ extern "C" fn array_set_len(bx: i64, len: i64) -> i64 {
     });
     0
 }
+
+#[allow(clippy::too_many_arguments)]
+extern "C" fn array_sync(
+    b0: i64,
+    l0: i64,
+    b1: i64,
+    l1: i64,
+    b2: i64,
+    l2: i64,
+    b3: i64,
+    l3: i64,
+) -> i64 {
+    for (bx, len) in [(b0, l0), (b1, l1), (b2, l2), (b3, l3)] {
+        if len >= 0 {
+            array_set_len(bx, len);
+        }
+    }
+    0
+}
+
+type ArraySync = extern "C" fn(i64, i64, i64, i64, i64, i64, i64, i64) -> i64;
 
 extern "C" fn box_move(from: i64, to: i64) -> i64 {
     lent(|l| {
@@ -423,11 +482,12 @@ type ValueOp = extern "C" fn(i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i
 
 /// Registers every helper with `jit`.
 pub fn register(jit: &Jit) -> Result<(), fusevm_llvm_backend::Error> {
-    let table: [(&str, usize); 15] = [
+    let table: [(&str, usize); 16] = [
         (VALUE_OP, value_op as ValueOp as usize),
+        (ARRAY_SYNC, array_sync as ArraySync as usize),
         (
             ARRAY_VIEW,
-            array_view as extern "C" fn(i64) -> Pair as usize,
+            array_view as extern "C" fn(i64, i64) -> Pair as usize,
         ),
         (
             ARRAY_GROW,
@@ -485,13 +545,11 @@ pub fn signature<'c>(name: &str, ctx: ContextRef<'c>) -> Option<FunctionType<'c>
             .struct_type(&[i.into(), i.into()], false)
             .fn_type(&[i.into(); 12], false),
         BOX_MOVE | ARRAY_SET_LEN => i.fn_type(&[i.into(), i.into()], false),
-        ARRAY_VIEW => ctx
-            .struct_type(&[i.into(), i.into()], false)
-            .fn_type(&[i.into()], false),
-        ARRAY_GROW => ctx
+        ARRAY_VIEW | ARRAY_GROW => ctx
             .struct_type(&[i.into(), i.into()], false)
             .fn_type(&[i.into(), i.into()], false),
         BOX_TRUTHY => i.fn_type(&[i.into()], false),
+        ARRAY_SYNC => i.fn_type(&[i.into(); 8], false),
         _ => return None,
     })
 }

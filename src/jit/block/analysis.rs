@@ -370,7 +370,7 @@ fn discover(
 }
 
 /// Control-flow successors of a non-returning op.
-fn successors(op: &Op, ip: usize) -> Vec<usize> {
+pub(crate) fn successors(op: &Op, ip: usize) -> Vec<usize> {
     match *op {
         Op::Jump(t) => vec![t],
         Op::JumpIfTrue(t)

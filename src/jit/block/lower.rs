@@ -160,6 +160,9 @@ struct FnBuilder<'a, 'c, 'm> {
     layout: BoxLayout,
     /// Boxed root: views of the global arrays its array ops use.
     views: Vec<arrays::View<'c>>,
+    /// Boxed root: per op, the views to sync before it (see
+    /// `arrays::plan_syncs`).
+    sync_at: Vec<u64>,
 }
 
 impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
@@ -206,6 +209,7 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
             boxed: k == 0 && plan.boxed,
             layout,
             views: Vec::new(),
+            sync_at: Vec::new(),
         })
     }
 
@@ -238,6 +242,7 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
             self.init_root()?;
             if self.boxed {
                 self.init_views()?;
+                self.plan_syncs();
             }
         } else {
             self.init_sub()?;
@@ -275,6 +280,9 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
 
     fn lower_op(&mut self, ip: usize) -> L<()> {
         self.cur = ip;
+        if self.root {
+            self.sync_where_planned(ip)?;
+        }
         let st = self.state(ip)?.clone();
         self.lower_op_in(ip, st)
     }

@@ -18,6 +18,7 @@
 
 use super::*;
 use crate::jit::helpers;
+use fusevm_llvm_backend::inkwell::values::BasicMetadataValueEnum;
 use fusevm_llvm_backend::ir::element_ptr;
 
 /// Where an array op finds its array.
@@ -48,6 +49,10 @@ pub(super) struct View<'c> {
     /// `i1`: room was opened, so the array's length must be set back to
     /// `len` before Rust reads it.
     dirty: PointerValue<'c>,
+    /// `i1`: the array was made unique when fetched, so the view may write
+    /// (a read-only view of a shared array, a row also held elsewhere,
+    /// costs no copy).
+    unique: PointerValue<'c>,
 }
 
 /// The view's fields loaded for one op.
@@ -100,8 +105,10 @@ impl<'c> FnBuilder<'_, 'c, '_> {
                 cap: e.b.build_alloca(e.i64t, "view_cap")?,
                 strat: e.b.build_alloca(e.i64t, "view_strategy")?,
                 dirty: e.b.build_alloca(e.ctx.bool_type(), "view_dirty")?,
+                unique: e.b.build_alloca(e.ctx.bool_type(), "view_unique")?,
             };
             e.b.build_store(v.ok, e.ctx.bool_type().const_zero())?;
+            e.b.build_store(v.unique, e.ctx.bool_type().const_zero())?;
             e.b.build_store(v.dirty, e.ctx.bool_type().const_zero())?;
             e.b.build_store(v.base, ptr.const_null())?;
             for p in [v.len, v.cap, v.strat] {
@@ -110,6 +117,64 @@ impl<'c> FnBuilder<'_, 'c, '_> {
             self.views.push(v);
         }
         Ok(())
+    }
+
+    /// Where views stop owing lengths: for each op, the views (bit `k %
+    /// 64` for view `k`) that a predecessor may still push to in place but
+    /// that no path from the op pushes to any more: the exits of the loops
+    /// that fill arrays. Syncing those views there makes their `dirty`
+    /// flags constant false in the code after, which is most of a chunk
+    /// that fills arrays first and then works on them: every later exit
+    /// and helper call then syncs nothing, and LLVM drops the flags.
+    pub(super) fn plan_syncs(&mut self) {
+        let ops = self.chunk.ops();
+        let n = ops.len();
+        let mut pushes = vec![0u64; n];
+        let mut succ: Vec<Vec<usize>> = vec![Vec::new(); n];
+        for (ip, op) in ops.iter().enumerate() {
+            let Some(st) = self.fun.states.get(ip).and_then(|s| s.as_ref()) else {
+                continue;
+            };
+            if matches!(op, Op::ArrayPush(_) | Op::ArraySet(_) | Op::SlotArraySet(_))
+                && let Some(h) = fast_path_holder(op, st)
+                && let Some(k) = self.views.iter().position(|v| v.holder == h)
+            {
+                pushes[ip] = 1 << (k % 64);
+            }
+            succ[ip] = crate::jit::block::analysis::successors(op, ip)
+                .into_iter()
+                .filter(|&t| t < n)
+                .collect();
+        }
+        // Backward: the views a push in place may still reach from each op.
+        let mut reach = pushes.clone();
+        let mut changed = true;
+        while changed {
+            changed = false;
+            for ip in (0..n).rev() {
+                let r = succ[ip].iter().fold(reach[ip], |r, &t| r | reach[t]);
+                if r != reach[ip] {
+                    reach[ip] = r;
+                    changed = true;
+                }
+            }
+        }
+        let mut owed = vec![0u64; n];
+        for ip in 0..n {
+            for &t in &succ[ip] {
+                owed[t] |= reach[ip];
+            }
+        }
+        self.sync_at = (0..n).map(|ip| owed[ip] & !reach[ip]).collect();
+    }
+
+    /// Syncs the views that stop owing lengths at op `ip` (see
+    /// [`Self::plan_syncs`]).
+    pub(super) fn sync_where_planned(&self, ip: usize) -> L<()> {
+        match self.sync_at.get(ip) {
+            Some(&mask) if mask != 0 => self.sync_only(mask),
+            _ => Ok(()),
+        }
     }
 
     /// Forgets every view (after a helper that may have changed boxes).
@@ -121,22 +186,82 @@ impl<'c> FnBuilder<'_, 'c, '_> {
         Ok(())
     }
 
-    /// Hands every grown length back to its array (before a helper reads
-    /// boxes, and at the exit).
-    pub(super) fn sync_views(&self) -> L<()> {
-        let e = self.e;
+    /// After box `to` got a copy of another box's value: the view of the
+    /// holder whose box is `to` is forgotten (its array was dropped), and
+    /// every other view may only read from now on (the copied value may
+    /// be its array, now shared), so its next write fetches it unique.
+    pub(super) fn after_box_move(&self, to: usize) -> L<()> {
+        let f = self.e.ctx.bool_type().const_zero();
         for v in &self.views {
-            let dirty = e.b.build_load(e.ctx.bool_type(), v.dirty, "dirty")?;
-            let (sync, done) = (self.new_block("sync_len"), self.new_block("synced"));
-            e.b.build_conditional_branch(dirty.into_int_value(), sync, done)?;
-            e.b.position_at_end(sync);
+            if self.box_of(v.holder) == to {
+                self.e.b.build_store(v.ok, f)?;
+            }
+            self.e.b.build_store(v.unique, f)?;
+        }
+        Ok(())
+    }
+
+    /// Hands every grown length back to its array (before a helper reads
+    /// boxes, and at the exit): one branch on whether any view owes its
+    /// array a length, then one [`helpers::ARRAY_SYNC`] call per four
+    /// views, so a place that syncs stays small however many arrays are
+    /// open.
+    pub(super) fn sync_views(&self) -> L<()> {
+        self.sync_only(u64::MAX)
+    }
+
+    /// [`Self::sync_views`] for the views whose bit is set in `mask` (bit
+    /// `k % 64` for view `k`).
+    fn sync_only(&self, mask: u64) -> L<()> {
+        let e = self.e;
+        let picked: Vec<View<'c>> = (self.views.iter().enumerate())
+            .filter(|(k, _)| mask & (1 << (k % 64)) != 0)
+            .map(|(_, v)| *v)
+            .collect();
+        if picked.is_empty() {
+            return Ok(());
+        }
+        let flag = |v: &View<'c>| -> L<IntValue<'c>> {
+            Ok(e.b
+                .build_load(e.ctx.bool_type(), v.dirty, "dirty")?
+                .into_int_value())
+        };
+        let mut any = e.ctx.bool_type().const_zero();
+        for v in &picked {
+            any = e.b.build_or(any, flag(v)?, "any_dirty")?;
+        }
+        let (sync, done) = (self.new_block("sync_len"), self.new_block("synced"));
+        e.b.build_conditional_branch(any, sync, done)?;
+        e.b.position_at_end(sync);
+        for group in picked.chunks(4) {
+            let mut args: Vec<BasicMetadataValueEnum<'c>> = Vec::with_capacity(8);
+            for k in 0..4 {
+                let (bx, len) = match group.get(k) {
+                    Some(v) => {
+                        let len = e.b.build_load(e.i64t, v.len, "len")?.into_int_value();
+                        let owed = e.b.build_select(flag(v)?, len, e.int(-1), "owed")?;
+                        (e.int(self.box_of(v.holder) as i64), owed.into_int_value())
+                    }
+                    None => (e.int(0), e.int(-1)),
+                };
+                args.push(bx.into());
+                args.push(len.into());
+            }
+            e.call_helper(helpers::ARRAY_SYNC, &args)?;
+        }
+        for v in &picked {
+            // The opened room is gone: the buffer is as long as the array.
             let len = e.b.build_load(e.i64t, v.len, "len")?.into_int_value();
-            let bx = e.int(self.box_of(v.holder) as i64);
-            e.call_helper(helpers::ARRAY_SET_LEN, &[bx.into(), len.into()])?;
+            let cap = e.b.build_load(e.i64t, v.cap, "cap")?.into_int_value();
+            let cap = e.b.build_select(flag(v)?, len, cap, "cap")?;
+            e.b.build_store(v.cap, cap)?;
+        }
+        e.b.build_unconditional_branch(done)?;
+        e.b.position_at_end(done);
+        // Stored on both paths (the other found them clean), so the flags
+        // are a constant false from here: LLVM can drop the later checks.
+        for v in &picked {
             e.b.build_store(v.dirty, e.ctx.bool_type().const_zero())?;
-            e.b.build_store(v.cap, len)?; // the opened room is gone
-            e.b.build_unconditional_branch(done)?;
-            e.b.position_at_end(done);
         }
         Ok(())
     }
@@ -157,9 +282,9 @@ impl<'c> FnBuilder<'_, 'c, '_> {
         }
     }
 
-    /// The view of `holder`, fetched if forgotten; branches to `slow` when
-    /// it holds no array.
-    fn view(&self, holder: Holder, slow: BasicBlock<'c>) -> L<(View<'c>, Loaded<'c>)> {
+    /// The view of `holder`, fetched if forgotten (or, to `write`, if not
+    /// unique); branches to `slow` when it holds no array.
+    fn view(&self, holder: Holder, write: bool, slow: BasicBlock<'c>) -> L<(View<'c>, Loaded<'c>)> {
         let e = self.e;
         let view = *self
             .views
@@ -176,11 +301,20 @@ impl<'c> FnBuilder<'_, 'c, '_> {
         );
         e.b.build_conditional_branch(boxed, check, slow)?;
         e.b.position_at_end(check);
-        let ok = e.b.build_load(e.ctx.bool_type(), view.ok, "ok")?;
-        e.b.build_conditional_branch(ok.into_int_value(), have, fetch)?;
+        let mut ok =
+            e.b.build_load(e.ctx.bool_type(), view.ok, "ok")?
+                .into_int_value();
+        if write {
+            let unique = e.b.build_load(e.ctx.bool_type(), view.unique, "unique")?;
+            ok = e.b.build_and(ok, unique.into_int_value(), "writable")?;
+        }
+        e.b.build_conditional_branch(ok, have, fetch)?;
         e.b.position_at_end(fetch);
         let r = e
-            .call_helper(helpers::ARRAY_VIEW, &[g.i.into()])?
+            .call_helper(
+                helpers::ARRAY_VIEW,
+                &[g.i.into(), e.int(write as i64).into()],
+            )?
             .into_struct_value();
         let base = e.b.build_extract_value(r, 0, "base")?.into_int_value();
         let meta = e.b.build_extract_value(r, 1, "meta")?.into_int_value();
@@ -193,6 +327,8 @@ impl<'c> FnBuilder<'_, 'c, '_> {
         e.b.build_store(view.strat, e.b.build_and(meta, e.int(3), "strategy")?)?;
         e.b.build_store(view.cap, len)?; // no room opened yet
         e.b.build_store(view.ok, is_array)?;
+        let unique = e.ctx.bool_type().const_int(write as u64, false);
+        e.b.build_store(view.unique, unique)?;
         e.b.build_conditional_branch(is_array, have, slow)?;
         e.b.position_at_end(have);
         let loaded = Loaded {
@@ -334,7 +470,8 @@ impl<'c> FnBuilder<'_, 'c, '_> {
         let op = self.chunk.ops()[ip];
         let d = st.stack.len();
         let slow = self.new_block("array_slow");
-        let (view, a) = self.view(holder, slow)?;
+        let write = matches!(op, Op::ArrayPush(_) | Op::ArraySet(_) | Op::SlotArraySet(_));
+        let (view, a) = self.view(holder, write, slow)?;
         let (ti, tf, tb) = (e.i64t, e.f64t, e.i8t);
         match op {
             Op::ArrayLen(_) => {

@@ -65,7 +65,7 @@ impl<'c> FnBuilder<'_, 'c, '_> {
             e.b.position_at_end(mv);
             self.sync_views()?;
             e.call_helper(crate::jit::helpers::BOX_MOVE, &[v.i.into(), here.into()])?;
-            self.forget_views()?; // the copy shares an array; the target's was dropped
+            self.after_box_move(bx)?; // the copy shares an array; the target's was dropped
             e.b.build_unconditional_branch(done)?;
             e.b.position_at_end(done);
         }
@@ -164,7 +164,9 @@ impl<'c> FnBuilder<'_, 'c, '_> {
         let r = e
             .call_helper(crate::jit::helpers::VALUE_OP, &args)?
             .into_struct_value();
-        self.forget_views()?; // the op may have changed or shared any array
+        if !keeps_views(&op) {
+            self.forget_views()?; // the op may have changed or shared any array
+        }
         let tag = e.b.build_extract_value(r, 0, "tag")?.into_int_value();
         let bits = e.b.build_extract_value(r, 1, "bits")?.into_int_value();
         let failed = e.b.build_int_compare(
@@ -266,6 +268,21 @@ pub(super) fn needs_helper(op: &Op, chunk: &Chunk) -> bool {
         SlotArrayGet(_) | SlotArraySet(_) => true,
         _ => global_of(op).is_some() || stores_global(op).is_some(),
     }
+}
+
+/// Whether the value helper applying `op` leaves every array and box but
+/// its result's as it was and shares no viewed array (a read: what it
+/// pushes is an element, a length or a hash value, into a stack box no
+/// view holds), so native code's views stay valid across the call.
+fn keeps_views(op: &Op) -> bool {
+    matches!(
+        op,
+        Op::ArrayGet(_)
+            | Op::SlotArrayGet(_)
+            | Op::ArrayLen(_)
+            | Op::HashGet(_)
+            | Op::HashExists(_)
+    )
 }
 
 /// The global a container op works on.
