@@ -35,7 +35,10 @@ pub(super) enum Holder {
 pub(super) struct View<'c> {
     /// The global or slot holding the array.
     holder: Holder,
-    /// `i1`: the fields below describe the array now.
+    /// `i8`: whether the fields below describe the array now: [`FORGOTTEN`],
+    /// [`READABLE`] or [`WRITABLE`] (fetched unique: writing through the
+    /// view can't show through a copy; a read-only view of a shared array,
+    /// a row also held elsewhere, costs no copy).
     ok: PointerValue<'c>,
     /// First element.
     base: PointerValue<'c>,
@@ -49,11 +52,12 @@ pub(super) struct View<'c> {
     /// `i1`: room was opened, so the array's length must be set back to
     /// `len` before Rust reads it.
     dirty: PointerValue<'c>,
-    /// `i1`: the array was made unique when fetched, so the view may write
-    /// (a read-only view of a shared array, a row also held elsewhere,
-    /// costs no copy).
-    unique: PointerValue<'c>,
 }
+
+/// A view's `ok` levels.
+const FORGOTTEN: u64 = 0;
+const READABLE: u64 = 1;
+const WRITABLE: u64 = 2;
 
 /// The view's fields loaded for one op.
 struct Loaded<'c> {
@@ -99,16 +103,14 @@ impl<'c> FnBuilder<'_, 'c, '_> {
             }
             let v = View {
                 holder,
-                ok: e.b.build_alloca(e.ctx.bool_type(), "view_ok")?,
+                ok: e.b.build_alloca(e.i8t, "view_ok")?,
                 base: e.b.build_alloca(ptr, "view_base")?,
                 len: e.b.build_alloca(e.i64t, "view_len")?,
                 cap: e.b.build_alloca(e.i64t, "view_cap")?,
                 strat: e.b.build_alloca(e.i64t, "view_strategy")?,
                 dirty: e.b.build_alloca(e.ctx.bool_type(), "view_dirty")?,
-                unique: e.b.build_alloca(e.ctx.bool_type(), "view_unique")?,
             };
-            e.b.build_store(v.ok, e.ctx.bool_type().const_zero())?;
-            e.b.build_store(v.unique, e.ctx.bool_type().const_zero())?;
+            e.b.build_store(v.ok, e.i8t.const_int(FORGOTTEN, false))?;
             e.b.build_store(v.dirty, e.ctx.bool_type().const_zero())?;
             e.b.build_store(v.base, ptr.const_null())?;
             for p in [v.len, v.cap, v.strat] {
@@ -179,7 +181,7 @@ impl<'c> FnBuilder<'_, 'c, '_> {
 
     /// Forgets every view (after a helper that may have changed boxes).
     pub(super) fn forget_views(&self) -> L<()> {
-        let f = self.e.ctx.bool_type().const_zero();
+        let f = self.e.i8t.const_int(FORGOTTEN, false);
         for v in &self.views {
             self.e.b.build_store(v.ok, f)?;
         }
@@ -191,12 +193,19 @@ impl<'c> FnBuilder<'_, 'c, '_> {
     /// every other view may only read from now on (the copied value may
     /// be its array, now shared), so its next write fetches it unique.
     pub(super) fn after_box_move(&self, to: usize) -> L<()> {
-        let f = self.e.ctx.bool_type().const_zero();
+        let e = self.e;
         for v in &self.views {
-            if self.box_of(v.holder) == to {
-                self.e.b.build_store(v.ok, f)?;
-            }
-            self.e.b.build_store(v.unique, f)?;
+            let level = if self.box_of(v.holder) == to {
+                e.i8t.const_int(FORGOTTEN, false)
+            } else {
+                let ok = e.b.build_load(e.i8t, v.ok, "ok")?.into_int_value();
+                let read = e.i8t.const_int(READABLE, false);
+                let above =
+                    e.b.build_int_compare(IntPredicate::UGT, ok, read, "writable")?;
+                e.b.build_select(above, read, ok, "readable")?
+                    .into_int_value()
+            };
+            e.b.build_store(v.ok, level)?;
         }
         Ok(())
     }
@@ -301,13 +310,21 @@ impl<'c> FnBuilder<'_, 'c, '_> {
         );
         e.b.build_conditional_branch(boxed, check, slow)?;
         e.b.position_at_end(check);
-        let mut ok =
-            e.b.build_load(e.ctx.bool_type(), view.ok, "ok")?
-                .into_int_value();
-        if write {
-            let unique = e.b.build_load(e.ctx.bool_type(), view.unique, "unique")?;
-            ok = e.b.build_and(ok, unique.into_int_value(), "writable")?;
-        }
+        let ok = e.b.build_load(e.i8t, view.ok, "ok")?.into_int_value();
+        let ok = match write {
+            true => e.b.build_int_compare(
+                IntPredicate::EQ,
+                ok,
+                e.i8t.const_int(WRITABLE, false),
+                "writable",
+            )?,
+            false => e.b.build_int_compare(
+                IntPredicate::NE,
+                ok,
+                e.i8t.const_int(FORGOTTEN, false),
+                "readable",
+            )?,
+        };
         e.b.build_conditional_branch(ok, have, fetch)?;
         e.b.position_at_end(fetch);
         let r = e
@@ -326,9 +343,12 @@ impl<'c> FnBuilder<'_, 'c, '_> {
         e.b.build_store(view.len, len)?;
         e.b.build_store(view.strat, e.b.build_and(meta, e.int(3), "strategy")?)?;
         e.b.build_store(view.cap, len)?; // no room opened yet
-        e.b.build_store(view.ok, is_array)?;
-        let unique = e.ctx.bool_type().const_int(write as u64, false);
-        e.b.build_store(view.unique, unique)?;
+        let level = e
+            .i8t
+            .const_int(if write { WRITABLE } else { READABLE }, false);
+        let level =
+            e.b.build_select(is_array, level, e.i8t.const_zero(), "level")?;
+        e.b.build_store(view.ok, level)?;
         e.b.build_conditional_branch(is_array, have, slow)?;
         e.b.position_at_end(have);
         let loaded = Loaded {
