@@ -303,13 +303,10 @@ impl Array {
     /// writes elements in place. Valid until the array is next changed by
     /// Rust code (a push may move the buffer) or dropped.
     pub fn raw(&mut self) -> RawArray {
-        let strategy = self.strategy();
-        let (base, len) = each!(&mut self.0, v => (v.as_mut_ptr() as *mut u8, v.len()));
-        RawArray {
-            base,
-            len,
-            strategy,
-        }
+        let shared = self.raw_shared();
+        // From `&mut`: the one base pointer native code may write through.
+        let base = each!(&mut self.0, v => v.as_mut_ptr() as *mut u8);
+        RawArray { base, ..shared }
     }
 
     /// [`Array::raw`] for reading only: the same fields from a shared

@@ -57,13 +57,12 @@ pub const ARRAY_VIEW: &str = "fusevm_array_view";
 /// within the collection limit; base 0 when it can't be (the general
 /// strategy, the limit reached).
 pub const ARRAY_GROW: &str = "fusevm_array_grow";
-/// `i64 array_set_len(i64 box, i64 len)`: the array in box `box` shortened
-/// to `len`, the elements native code pushed (dropping room not written).
-pub const ARRAY_SET_LEN: &str = "fusevm_array_set_len";
-/// `i64 array_sync((i64 box, i64 len) × 4)`: [`ARRAY_SET_LEN`] for each
-/// pair whose `len` is not negative (a view that owes its array nothing
-/// passes -1). One call hands several views' lengths back, so native code
-/// that keeps many arrays open stays small at each place it syncs.
+/// `i64 array_sync((i64 box, i64 len) × 4)`: for each pair whose `len` is
+/// not negative (a view that owes its array nothing passes -1), the array
+/// in box `box` shortened to `len`, the elements native code pushed
+/// (dropping room not written). One call hands several views' lengths
+/// back, so native code that keeps many arrays open stays small at each
+/// place it syncs.
 pub const ARRAY_SYNC: &str = "fusevm_array_sync";
 
 /// Calls to [`VALUE_OP`] (for `JitStats`).
@@ -347,15 +346,6 @@ extern "C" fn array_grow(bx: i64, len: i64) -> Pair {
     .unwrap_or(none)
 }
 
-extern "C" fn array_set_len(bx: i64, len: i64) -> i64 {
-    lent(|l| {
-        if let (Some(a), Ok(len)) = (boxed_array(l, bx), usize::try_from(len)) {
-            a.truncate(len);
-        }
-    });
-    0
-}
-
 #[allow(clippy::too_many_arguments)]
 extern "C" fn array_sync(
     b0: i64,
@@ -367,11 +357,17 @@ extern "C" fn array_sync(
     b3: i64,
     l3: i64,
 ) -> i64 {
-    for (bx, len) in [(b0, l0), (b1, l1), (b2, l2), (b3, l3)] {
-        if len >= 0 {
-            array_set_len(bx, len);
+    lent(|l| {
+        for (bx, len) in [(b0, l0), (b1, l1), (b2, l2), (b3, l3)] {
+            // A negative length: nothing owed, the box is not touched.
+            let Ok(len) = usize::try_from(len) else {
+                continue;
+            };
+            if let Some(a) = boxed_array(l, bx) {
+                a.truncate(len);
+            }
         }
-    }
+    });
     0
 }
 
@@ -482,7 +478,7 @@ type ValueOp = extern "C" fn(i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i
 
 /// Registers every helper with `jit`.
 pub fn register(jit: &Jit) -> Result<(), fusevm_llvm_backend::Error> {
-    let table: [(&str, usize); 16] = [
+    let table: [(&str, usize); 15] = [
         (VALUE_OP, value_op as ValueOp as usize),
         (ARRAY_SYNC, array_sync as ArraySync as usize),
         (
@@ -492,10 +488,6 @@ pub fn register(jit: &Jit) -> Result<(), fusevm_llvm_backend::Error> {
         (
             ARRAY_GROW,
             array_grow as extern "C" fn(i64, i64) -> Pair as usize,
-        ),
-        (
-            ARRAY_SET_LEN,
-            array_set_len as extern "C" fn(i64, i64) -> i64 as usize,
         ),
         (
             BOX_MOVE,
@@ -544,7 +536,7 @@ pub fn signature<'c>(name: &str, ctx: ContextRef<'c>) -> Option<FunctionType<'c>
         VALUE_OP => ctx
             .struct_type(&[i.into(), i.into()], false)
             .fn_type(&[i.into(); 12], false),
-        BOX_MOVE | ARRAY_SET_LEN => i.fn_type(&[i.into(), i.into()], false),
+        BOX_MOVE => i.fn_type(&[i.into(), i.into()], false),
         ARRAY_VIEW | ARRAY_GROW => ctx
             .struct_type(&[i.into(), i.into()], false)
             .fn_type(&[i.into(), i.into()], false),
