@@ -5,7 +5,9 @@
 //! corner case),
 //! each run by the interpreter, the block tier and the tracing tier (side
 //! paths included, `max_inline_recursion` and `max_trace_chain` varied by
-//! seed), some under a step budget, compared bit for bit:
+//! seed; a quarter of the programs compile their traces on the compiler
+//! thread, so code arrives early, late or never), some under a step
+//! budget, compared bit for bit:
 //! result or error, slots, stack, frames, globals, printed output, steps
 //! left. Then every reproducer in `tests/regressions/`.
 //!
@@ -37,6 +39,9 @@ thread_local! {
     /// `(max_inline_recursion, max_trace_chain)` for the tracing tier runs
     /// of the program being checked (varied by seed around the limits).
     static TRACE_LIMITS: Cell<(usize, usize)> = const { Cell::new((4, 4)) };
+    /// Whether the tracing tier runs of that program compile on the
+    /// compiler thread (code arrives late, or after the run: never).
+    static BACKGROUND: Cell<bool> = const { Cell::new(false) };
 }
 
 /// The trace limits seed `seed` runs with.
@@ -60,6 +65,7 @@ fn run(tier: Tier, chunk: &Chunk, presets: &[Value], budget: Option<u64>) -> Out
         Tier::Trace => (u32::MAX, 1),
     };
     (cfg.max_inline_recursion, cfg.max_trace_chain) = TRACE_LIMITS.get();
+    cfg.background_compile = BACKGROUND.get() && matches!(tier, Tier::Trace);
     JitCompiler::set_config(cfg);
     Outcome::of(chunk, presets, !matches!(tier, Tier::Interpreter), budget)
 }
@@ -234,6 +240,8 @@ fn main() {
         let s = seed + checked;
         let (chunk, presets, budget) = case(s);
         TRACE_LIMITS.set(limits_for(s));
+        // A quarter compile their traces in the background.
+        BACKGROUND.set(s % 4 == 3);
         let outcome = if s % cache_every == 0 {
             cached += 1;
             check_cached(&chunk, &presets, budget, &cache_dir, cached % 2 == 0)

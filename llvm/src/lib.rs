@@ -14,7 +14,9 @@
 //!   back from a cache) without running LLVM's optimiser or code generator;
 //!   [`Jit::target_identity`] says what they depend on besides the IR;
 //! - dropping the [`Compiled`] frees its machine code;
-//! - [`ir`] has safe forms of the IR-building calls inkwell marks `unsafe`.
+//! - [`ir`] has safe forms of the IR-building calls inkwell marks `unsafe`;
+//! - [`before_llvm_teardown`] runs a hook at process exit before LLVM's
+//!   static destructors (a compiler thread finishes its compilation).
 //!
 //! ORC's asynchronous error reports are routed into [`Error`] instead of
 //! stderr. IR before and after O2 and assembly can be kept for debugging
@@ -48,10 +50,12 @@
 mod error;
 pub mod ir;
 mod jit;
+mod teardown;
 
 pub use error::Error;
 pub use inkwell;
 pub use jit::{CompileTimings, Compiled, DumpOptions, Jit, TargetIdentity};
+pub use teardown::before_llvm_teardown;
 
 /// The LLVM major version this backend is written against.
 pub const LLVM_MAJOR: u32 = 19;

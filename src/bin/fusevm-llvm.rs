@@ -102,7 +102,7 @@ struct RunArgs {
 }
 
 /// The `TraceJitConfig` fields; unset ones keep the thread's configuration
-/// (defaults: 50, 1, 50, 4, 4, 256; the two thresholds also read
+/// (defaults: 50, 1, 50, 4, 4, 256, compiled in the foreground; the two thresholds also read
 /// FUSEVM_JIT_BLOCK_THRESHOLD and FUSEVM_JIT_TRACE_THRESHOLD).
 #[derive(Args)]
 struct JitArgs {
@@ -124,6 +124,10 @@ struct JitArgs {
     /// Recorded ops before a recording aborts.
     #[arg(long)]
     max_trace_len: Option<usize>,
+    /// Compile traces on a compiler thread while the interpreter goes on
+    /// (default: on the interpreter's thread, which waits for each).
+    #[arg(long)]
+    background_compile: bool,
 }
 
 impl JitArgs {
@@ -137,6 +141,9 @@ impl JitArgs {
         c.max_inline_recursion = self.max_inline_recursion.unwrap_or(c.max_inline_recursion);
         c.max_trace_chain = self.max_trace_chain.unwrap_or(c.max_trace_chain);
         c.max_trace_len = self.max_trace_len.unwrap_or(c.max_trace_len);
+        if self.background_compile {
+            c.background_compile = true;
+        }
         c
     }
 }
@@ -259,6 +266,14 @@ fn run(args: &RunArgs) -> Result<ExitCode, String> {
             d.preloaded,
             ms(d.preload_time)
         );
+        eprintln!(
+            "jit: waited for LLVM {:.3} ms (longest {:.3} ms); compiler thread: {} queued, {} finished, {} discarded",
+            ms(s.compile_wait.0),
+            ms(s.compile_wait.1),
+            s.compiles_queued,
+            s.compiles_finished,
+            s.compiles_discarded
+        );
         for (reason, n) in JitCompiler::trace_abort_reasons() {
             eprintln!("jit: aborted {n}×: {reason}");
         }
@@ -325,6 +340,7 @@ fn main() -> ExitCode {
             println!("max_inline_recursion = {}", c.max_inline_recursion);
             println!("max_trace_chain = {}", c.max_trace_chain);
             println!("max_trace_len = {}", c.max_trace_len);
+            println!("background_compile = {}", c.background_compile);
             Ok(ExitCode::SUCCESS)
         }
         Command::Cache { action } => cache(action),

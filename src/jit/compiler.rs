@@ -125,6 +125,18 @@ pub struct JitStats {
     /// Array views native code fetched (once per array and loop entry, or
     /// after a value helper call; see `block::lower::arrays`).
     pub array_views: u64,
+    /// Compilations handed to the compiler thread
+    /// ([`TraceJitConfig::background_compile`](super::config::TraceJitConfig::background_compile)).
+    pub compiles_queued: u64,
+    /// Of those, compiled and installed.
+    pub compiles_finished: u64,
+    /// Of those, dropped: their chunk was evicted first, or the process was
+    /// exiting.
+    pub compiles_discarded: u64,
+    /// Time interpreter threads waited for LLVM (synchronous compilations:
+    /// the block tier, traces with background compilation off), in all and
+    /// the longest single wait.
+    pub compile_wait: (Duration, Duration),
 }
 
 // ── the cache ──
@@ -249,6 +261,11 @@ pub(crate) fn trace_op_dump() -> bool {
     TRACE_OPS.with(|t| t.get())
 }
 
+/// What this thread's compilations keep for debugging.
+pub(crate) fn dump_options() -> DumpOptions {
+    DUMPS.with(|d| *d.borrow())
+}
+
 fn with_cache<R>(f: impl FnOnce(&mut Cache) -> R) -> R {
     let mut g = CACHE.lock().unwrap_or_else(|e| e.into_inner());
     f(g.get_or_insert_with(Cache::default))
@@ -346,10 +363,16 @@ fn entry_for(
     };
     match want {
         Want::Code => {
+            let asked = std::time::Instant::now();
+            let mut obtained_here = false;
             entry.code.get_or_init(|| {
+                obtained_here = true;
                 with_cache(|c| *c.attempts.entry(hash).or_insert(0) += 1);
                 obtain(Want::Code).unwrap_or_else(|| Err("no code obtained".into()))
             });
+            if obtained_here && !super::queue::on_compiler_thread() {
+                super::queue::note_wait(asked.elapsed());
+            }
         }
         Want::StoredOnly => {
             if entry.code.get().is_none()
@@ -582,6 +605,7 @@ impl JitCompiler {
     pub fn stats() -> JitStats {
         let t = |i: usize| Duration::from_nanos(NANOS[i].load(Relaxed));
         let ts = super::trace::stats();
+        let (queued, finished, discarded, wait, longest) = super::queue::counters();
         JitStats {
             block_compiled: COMPILED.load(Relaxed),
             block_failed: FAILED.load(Relaxed),
@@ -600,7 +624,18 @@ impl JitCompiler {
             disk: persist::stats(),
             value_helper_calls: super::helpers::VALUE_OP_CALLS.load(Relaxed),
             array_views: super::helpers::ARRAY_VIEWS.load(Relaxed),
+            compiles_queued: queued,
+            compiles_finished: finished,
+            compiles_discarded: discarded,
+            compile_wait: (wait, longest),
         }
+    }
+
+    /// Blocks until every compilation queued for the compiler thread has
+    /// been installed or discarded (a benchmark's warm-up, a test that
+    /// looks at the tiers after a run with background compilation on).
+    pub fn wait_for_compiles() {
+        super::queue::wait_idle();
     }
 
     /// Frees what the JIT keeps for `chunk`: its compiled code (every set of

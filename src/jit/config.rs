@@ -29,10 +29,20 @@ pub struct TraceJitConfig {
     pub max_trace_chain: usize,
     /// Recorded ops before a recording aborts.
     pub max_trace_len: usize,
+    /// Compile traces on the compiler thread while the interpreter goes on
+    /// (`true`: the interpreter never waits for LLVM at a hot loop, and a
+    /// spare core does the work), or on the interpreter's thread before it
+    /// goes on (`false`, the default). Results are the same either way; only
+    /// when native code starts to serve a loop differs. Off by default for
+    /// now: a single hot loop gets native sooner in the background (its
+    /// first run is shorter), but an outer loop recorded while its inner
+    /// loop's trace is still compiling can end up interpreted (see
+    /// ARCHITECTURE.md, "Not done yet").
+    pub background_compile: bool,
 }
 
 impl TraceJitConfig {
-    /// The defaults: 50, 1, 50, 4, 4, 256.
+    /// The defaults: 50, 1, 50, 4, 4, 256, traces compiled in the foreground.
     pub const fn defaults() -> TraceJitConfig {
         TraceJitConfig {
             trace_threshold: 50,
@@ -41,6 +51,7 @@ impl TraceJitConfig {
             max_inline_recursion: 4,
             max_trace_chain: 4,
             max_trace_len: 256,
+            background_compile: false,
         }
     }
 }

@@ -20,6 +20,7 @@ pub(crate) mod helpers;
 pub(crate) mod hot_call;
 pub(crate) mod kinds;
 pub mod persist;
+pub(crate) mod queue;
 pub(crate) mod support;
 pub(crate) mod tiers;
 pub(crate) mod trace;

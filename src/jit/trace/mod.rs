@@ -29,7 +29,7 @@ use crate::bytecode::op::Op;
 use crate::interp::vm::VM;
 use record::{Progress, Recording};
 use rustc_hash::FxHashMap;
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
 /// A back-edge counter's value once its anchor is blacklisted.
@@ -52,6 +52,13 @@ pub const MAX_DEFERRALS: u32 = 8;
 /// to an inner loop (at every `SIDE_TRACE_THRESHOLD` exits).
 pub const SIDE_RETRIES: u32 = 3;
 
+/// A stub's side recording gave way to an inner loop ([`SIDE_RETRIES`]
+/// more tries).
+const GAVE_WAY: u8 = 1;
+/// A stub got hot while its anchor was compiling: it tries again, as often
+/// as it takes, once the compilation is in.
+const AWAITS_COMPILE: u8 = 2;
+
 /// A compiled trace (for one set of slot kinds at the anchor).
 pub struct Trace {
     /// The main path and the side paths grown from its hot exits.
@@ -62,8 +69,9 @@ pub struct Trace {
     /// Each stub's open inlined call frames.
     stub_frames: Vec<Vec<synth::InlineFrame>>,
     exit_counts: Vec<AtomicU32>,
-    /// Stubs whose side recording gave way to an inner loop (they try again).
-    deferred: Vec<AtomicBool>,
+    /// Stubs whose side recording waits ([`GAVE_WAY`], [`AWAITS_COMPILE`]):
+    /// they try again at later multiples of [`SIDE_TRACE_THRESHOLD`].
+    deferred: Vec<AtomicU8>,
     tags: Vec<u8>,
     /// Kinds of the globals it was compiled for.
     gtags: Vec<u8>,
@@ -95,12 +103,23 @@ pub struct Anchor {
     pub callee_exits: AtomicU64,
     /// Recordings given up for an inner loop to be traced first.
     deferrals: AtomicU32,
+    /// A compilation of this anchor is queued or running on the compiler
+    /// thread: no new recording starts here until it is installed.
+    compiling: AtomicBool,
+    /// Side exits taken while `compiling` (the path they take is on its way
+    /// to native code): not counted toward `max_side_exits`.
+    excused_exits: AtomicU64,
 }
 
 impl Anchor {
     /// Whether a trace is compiled here.
     pub fn is_compiled(&self) -> bool {
         !lock(&self.traces).is_empty()
+    }
+
+    /// Whether a compilation of this anchor is on the compiler thread.
+    pub fn is_compiling(&self) -> bool {
+        self.compiling.load(Relaxed)
     }
 
     /// Whether this anchor no longer records or runs traces.
@@ -437,7 +456,7 @@ impl VM {
         }
         // Back off after failures: twice as hot per failed attempt.
         let needed = (cfg.trace_threshold as u64) << a.attempts.load(Relaxed);
-        if hot && tr.recording.is_none() && tr.counts[next] as u64 >= needed {
+        if hot && tr.recording.is_none() && tr.counts[next] as u64 >= needed && !a.is_compiling() {
             stats().recorded.fetch_add(1, Relaxed);
             events::emit(|| JitEvent::TraceStarted {
                 chunk: hash,
@@ -472,18 +491,25 @@ impl VM {
         }
         let hash = self.chunk().content_hash();
         let inner = find_anchor(hash, header);
-        if inner.is_some_and(|a| a.is_blacklisted() || lock(&a.range).is_some()) {
+        if inner
+            .as_ref()
+            .is_some_and(|a| a.is_blacklisted() || lock(&a.range).is_some())
+        {
             return false;
         }
+        // An inner loop whose trace is being compiled will have one: waiting
+        // for it costs no deferral.
+        let compiling = inner.is_some_and(|a| a.is_compiling());
         let outer = anchor(hash, rec.anchor);
-        if outer.deferrals.fetch_add(1, Relaxed) >= MAX_DEFERRALS {
+        if !compiling && outer.deferrals.fetch_add(1, Relaxed) >= MAX_DEFERRALS {
             return false;
         }
         let rec = tr.recording.take().expect("recording");
         if let Some((parent, key)) = &rec.side
             && let Some(s) = parent.stub_keys.iter().position(|k| k == key)
         {
-            parent.deferred[s].store(true, Relaxed);
+            let wait = if compiling { AWAITS_COMPILE } else { GAVE_WAY };
+            parent.deferred[s].store(wait, Relaxed);
         }
         let why =
             format!("op {header} starts an inner loop with no trace yet: it is recorded first");
@@ -494,57 +520,38 @@ impl VM {
     }
 
     /// Compiles a closed recording: a new trace of its anchor, or, for a
-    /// side recording, the parent trace again with the new side path.
+    /// side recording, the parent trace again with the new side path. With
+    /// `background_compile` the compiler thread does it and the interpreter
+    /// goes on (the trace serves from the first back-edge after it is in);
+    /// otherwise this thread waits for it.
     fn compile_trace(&mut self, rec: Recording) {
         let chunk = Arc::clone(self.chunk());
         let a = anchor(chunk.content_hash(), rec.anchor);
-        let (steps, mut sides, tags, gtags) = match &rec.side {
-            Some((parent, _)) => (
-                parent.steps.clone(),
-                parent.sides.clone(),
-                parent.tags.clone(),
-                parent.gtags.clone(),
-            ),
-            None => (
-                rec.steps.clone(),
-                Vec::new(),
-                rec.tags.clone(),
-                rec.gtags.clone(),
-            ),
+        let job = CompileJob {
+            chunk,
+            anchor: Arc::clone(&a),
+            rec,
+            fuel: self.fuel.is_some(),
+            cfg: super::config::JitCompiler::get_config(),
+            dumps: super::compiler::dump_options(),
+            ops: super::compiler::trace_op_dump(),
         };
-        if let Some((_, key)) = rec.side {
-            sides.push(synth::SidePath {
-                key,
-                steps: rec.steps.clone(),
-            });
-        }
-        let fuel = self.fuel.is_some();
-        let owner = chunk.content_hash();
-        let trace = match build_trace(&chunk, &a, rec.anchor, steps, sides, tags, gtags, fuel) {
-            Ok(t) => t,
-            Err(why) => return a.fail((owner, rec.anchor), why, rec.side.is_some()),
-        };
-        if let Some((_, key)) = rec.side {
-            let chain = Self::chain_depth(&trace, key) + 1;
-            events::emit(|| JitEvent::SideLinked {
-                chunk: owner,
-                anchor: rec.anchor,
-                exit: (key.0, key.1),
-                resume: key.2,
-                chain,
-            });
-        }
-        let mut traces = lock(&a.traces);
-        match &rec.side {
-            Some((parent, _)) => {
-                if let Some(old) = traces.iter_mut().find(|t| Arc::ptr_eq(t, parent)) {
-                    *old = trace;
-                }
+        let job: super::queue::Job = if job.cfg.background_compile {
+            a.compiling.store(true, Relaxed);
+            let queued = super::queue::submit(Box::new(move || {
+                // Whatever happens, the anchor records again afterwards.
+                let _done = Compiling(&a);
+                job.run()
+            }));
+            match queued {
+                Ok(()) => return,
+                Err(job) => job,
             }
-            None => traces.push(trace),
-        }
-        drop(traces);
-        super::persist::traces::save(&chunk);
+        } else {
+            Box::new(move || job.run())
+        };
+        // (Its wait for LLVM is counted where the code is obtained.)
+        job();
     }
 
     /// Side paths between the main path and the path of `key`.
@@ -610,19 +617,29 @@ impl VM {
         if let Some(s) = stub.filter(|_| !leaves && failed_print.is_none()) {
             let key = t.stub_keys[s];
             let n = t.exit_counts[s].fetch_add(1, Relaxed) + 1;
-            let retry = t.deferred[s].load(Relaxed)
-                && n % SIDE_TRACE_THRESHOLD == 0
-                && n <= SIDE_TRACE_THRESHOLD * (1 + SIDE_RETRIES);
+            let retry = match t.deferred[s].load(Relaxed) {
+                GAVE_WAY => n <= SIDE_TRACE_THRESHOLD * (1 + SIDE_RETRIES),
+                AWAITS_COMPILE => true,
+                _ => false,
+            } && n % SIDE_TRACE_THRESHOLD == 0;
             if (n == SIDE_TRACE_THRESHOLD || retry) && Self::chain_depth(t, key) < max_chain {
-                t.deferred[s].store(false, Relaxed);
-                grow = Some((key, t.stub_frames[s].clone()));
+                if a.is_compiling() {
+                    t.deferred[s].store(AWAITS_COMPILE, Relaxed);
+                } else {
+                    t.deferred[s].store(0, Relaxed);
+                    grow = Some((key, t.stub_frames[s].clone()));
+                }
             }
         }
         if !leaves {
             stats().side_exits.fetch_add(1, Relaxed);
-            if a.side_exits.fetch_add(1, Relaxed) + 1 >= max_side_exits as u64
-                && !a.blacklisted.swap(true, Relaxed)
-            {
+            let excused = if a.is_compiling() {
+                a.excused_exits.fetch_add(1, Relaxed) + 1
+            } else {
+                a.excused_exits.load(Relaxed)
+            };
+            let counted = (a.side_exits.fetch_add(1, Relaxed) + 1).saturating_sub(excused);
+            if counted >= max_side_exits as u64 && !a.blacklisted.swap(true, Relaxed) {
                 stats().blacklisted.fetch_add(1, Relaxed);
                 events::emit(|| JitEvent::TraceBlacklisted {
                     chunk: self.chunk().content_hash(),
@@ -632,6 +649,109 @@ impl VM {
             }
         }
         Some((resume, grow))
+    }
+}
+
+/// Clears an anchor's `compiling` mark when its compilation ends, however
+/// it ends.
+struct Compiling<'a>(&'a Anchor);
+
+impl Drop for Compiling<'_> {
+    fn drop(&mut self) {
+        self.0.compiling.store(false, Relaxed);
+    }
+}
+
+/// A closed recording and what compiling it needs from the thread that
+/// recorded it (its configuration and dump settings are per thread).
+struct CompileJob {
+    chunk: Arc<Chunk>,
+    anchor: Arc<Anchor>,
+    rec: Recording,
+    fuel: bool,
+    cfg: TraceJitConfig,
+    dumps: fusevm_llvm_backend::DumpOptions,
+    ops: bool,
+}
+
+impl CompileJob {
+    /// Compiles and installs the trace under the recording thread's
+    /// settings; `false` if it was discarded (its chunk was evicted).
+    fn run(self) -> bool {
+        use super::config::JitCompiler;
+        JitCompiler::set_config(self.cfg);
+        JitCompiler::set_dump_options(self.dumps);
+        JitCompiler::set_trace_op_dump(self.ops);
+        self.install()
+    }
+
+    /// Whether the anchor is still the chunk's (not evicted meanwhile).
+    fn current(&self) -> bool {
+        find_anchor(self.chunk.content_hash(), self.rec.anchor)
+            .is_some_and(|a| Arc::ptr_eq(&a, &self.anchor))
+    }
+
+    fn install(self) -> bool {
+        if !self.current() {
+            return false;
+        }
+        let CompileJob {
+            chunk,
+            anchor: a,
+            rec,
+            fuel,
+            ..
+        } = self;
+        let (steps, mut sides, tags, gtags) = match &rec.side {
+            Some((parent, _)) => (
+                parent.steps.clone(),
+                parent.sides.clone(),
+                parent.tags.clone(),
+                parent.gtags.clone(),
+            ),
+            None => (
+                rec.steps.clone(),
+                Vec::new(),
+                rec.tags.clone(),
+                rec.gtags.clone(),
+            ),
+        };
+        if let Some((_, key)) = rec.side {
+            sides.push(synth::SidePath {
+                key,
+                steps: rec.steps.clone(),
+            });
+        }
+        let owner = chunk.content_hash();
+        let trace = match build_trace(&chunk, &a, rec.anchor, steps, sides, tags, gtags, fuel) {
+            Ok(t) => t,
+            Err(why) => {
+                a.fail((owner, rec.anchor), why, rec.side.is_some());
+                return true;
+            }
+        };
+        if let Some((_, key)) = rec.side {
+            let chain = VM::chain_depth(&trace, key) + 1;
+            events::emit(|| JitEvent::SideLinked {
+                chunk: owner,
+                anchor: rec.anchor,
+                exit: (key.0, key.1),
+                resume: key.2,
+                chain,
+            });
+        }
+        let mut traces = lock(&a.traces);
+        match &rec.side {
+            Some((parent, _)) => {
+                if let Some(old) = traces.iter_mut().find(|t| Arc::ptr_eq(t, parent)) {
+                    *old = trace;
+                }
+            }
+            None => traces.push(trace),
+        }
+        drop(traces);
+        super::persist::traces::save(&chunk);
+        true
     }
 }
 
@@ -680,11 +800,7 @@ pub(crate) fn build_trace(
     });
     *lock(&a.range) = Some(tc.span);
     let exit_counts = tc.stub_keys.iter().map(|_| AtomicU32::new(0)).collect();
-    let deferred = tc
-        .stub_keys
-        .iter()
-        .map(|_| AtomicBool::new(false))
-        .collect();
+    let deferred = tc.stub_keys.iter().map(|_| AtomicU8::new(0)).collect();
     Ok(Arc::new(Trace {
         steps,
         sides,
