@@ -42,7 +42,9 @@ fn run_cli(dir: &Path, file: &Path) -> Output {
 fn run_cli_with(dir: &Path, file: &Path, flags: &[&str]) -> Output {
     let out = Command::new(env!("CARGO_BIN_EXE_fusevm-llvm"))
         .arg("run")
-        .args(["--stats", "--jit-verbose", "--time"])
+        // Traces compiled before the run goes on, so the first process
+        // stores them all before it exits.
+        .args(["--stats", "--jit-verbose", "--time", "--sync-compile"])
         .args(flags)
         .arg(file)
         .env_remove("FUSEVM_JIT_BLOCK_THRESHOLD")
@@ -665,6 +667,7 @@ fn imported_trace_metadata_with_code_links_it_and_runs_no_llvm() {
     JitCompiler::set_config(TraceJitConfig {
         block_threshold: u32::MAX,
         trace_threshold: 5,
+        background_compile: false,
         ..TraceJitConfig::defaults()
     });
     let chunk = assemble(BRANCHY).unwrap();
@@ -796,6 +799,7 @@ fn warm_up_installs_a_chunks_stored_traces_before_any_run() {
     JitCompiler::set_code_cache_dir(Some(&dir));
     JitCompiler::set_config(TraceJitConfig {
         block_threshold: u32::MAX,
+        background_compile: false,
         ..TraceJitConfig::defaults()
     });
     let chunk = assemble(BRANCHY).unwrap();

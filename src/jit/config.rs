@@ -30,19 +30,19 @@ pub struct TraceJitConfig {
     /// Recorded ops before a recording aborts.
     pub max_trace_len: usize,
     /// Compile traces on the compiler thread while the interpreter goes on
-    /// (`true`: the interpreter never waits for LLVM at a hot loop, and a
-    /// spare core does the work), or on the interpreter's thread before it
-    /// goes on (`false`, the default). Results are the same either way; only
-    /// when native code starts to serve a loop differs. Off by default for
-    /// now: a single hot loop gets native sooner in the background (its
-    /// first run is shorter), but an outer loop recorded while its inner
-    /// loop's trace is still compiling can end up interpreted (see
-    /// ARCHITECTURE.md, "Not done yet").
+    /// (`true`, the default: the interpreter never waits for LLVM at a hot
+    /// loop, and a spare core does the work, so a long-running embedding's
+    /// loops reach native code sooner and its latency has no compile
+    /// stalls), or on the interpreter's thread before it goes on (`false`:
+    /// deterministic, for tests that look at the tiers and for timing a
+    /// compilation). Results are the same either way; only when native code
+    /// starts to serve a loop differs. The block tier compiles on the
+    /// interpreter's thread either way.
     pub background_compile: bool,
 }
 
 impl TraceJitConfig {
-    /// The defaults: 50, 1, 50, 4, 4, 256, traces compiled in the foreground.
+    /// The defaults: 50, 1, 50, 4, 4, 256, traces compiled in the background.
     pub const fn defaults() -> TraceJitConfig {
         TraceJitConfig {
             trace_threshold: 50,
@@ -51,7 +51,7 @@ impl TraceJitConfig {
             max_inline_recursion: 4,
             max_trace_chain: 4,
             max_trace_len: 256,
-            background_compile: false,
+            background_compile: true,
         }
     }
 }

@@ -136,6 +136,7 @@ pub fn pin_block_tier(block: bool) {
     let mut cfg = fusevm_llvm::JitCompiler::get_config();
     cfg.block_threshold = if block { 0 } else { u32::MAX };
     cfg.trace_threshold = u32::MAX;
+    cfg.background_compile = false;
     fusevm_llvm::JitCompiler::set_config(cfg);
 }
 

@@ -18,11 +18,14 @@ pub fn printing_example(name: &str) -> Chunk {
     asm(&format!("{src}\n        Dup\n        PrintLn 1\n"))
 }
 
-/// Pins this thread's config: block tier off, `trace_threshold`, then `f`.
+/// Pins this thread's config: block tier off, `trace_threshold`, traces
+/// compiled in the foreground, then `f`.
 pub fn pin(trace_threshold: u32, f: impl FnOnce(&mut TraceJitConfig)) {
     let mut cfg = TraceJitConfig::defaults();
     cfg.block_threshold = u32::MAX;
     cfg.trace_threshold = trace_threshold;
+    // Compiled before the run goes on: tests look at the tiers right after.
+    cfg.background_compile = false;
     f(&mut cfg);
     JitCompiler::set_config(cfg);
 }

@@ -425,6 +425,17 @@ impl VM {
             && rec.skipping.is_none()
             && let Some((lo, hi)) = *lock(&a.range)
         {
+            if (lo..=hi).contains(&rec.anchor) {
+                // That loop's trace runs through this recording's anchor (a
+                // side path back through the outer loop's header): it
+                // already covers this loop, and keeping it whole would
+                // swallow the anchor, so the recording could never close.
+                let rec = tr.recording.take().expect("recording");
+                let why = format!("op {next}'s trace already runs through op {}", rec.anchor);
+                anchor(hash, rec.anchor).fail((hash, rec.anchor), why, rec.side.is_some());
+                tr.counts[rec.anchor] = 0;
+                return None;
+            }
             // An inner loop with a trace of its own: keep it as a loop.
             rec.keep_inner_loop(lo, hi, call_context(self));
             return None;
@@ -491,15 +502,17 @@ impl VM {
         }
         let hash = self.chunk().content_hash();
         let inner = find_anchor(hash, header);
-        if inner
-            .as_ref()
-            .is_some_and(|a| a.is_blacklisted() || lock(&a.range).is_some())
+        // An inner loop whose trace is being compiled (first or with a new
+        // side path) will have it soon: the outer loop waits for it, at no
+        // cost to its deferrals, rather than record around code in flux.
+        let compiling = inner.as_ref().is_some_and(|a| a.is_compiling());
+        if !compiling
+            && inner
+                .as_ref()
+                .is_some_and(|a| a.is_blacklisted() || lock(&a.range).is_some())
         {
             return false;
         }
-        // An inner loop whose trace is being compiled will have one: waiting
-        // for it costs no deferral.
-        let compiling = inner.is_some_and(|a| a.is_compiling());
         let outer = anchor(hash, rec.anchor);
         if !compiling && outer.deferrals.fetch_add(1, Relaxed) >= MAX_DEFERRALS {
             return false;
