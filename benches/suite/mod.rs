@@ -165,7 +165,8 @@ pub fn slots_of(k: &Kernel) -> Vec<i64> {
     slots
 }
 
-fn run_vm(chunk: &Arc<Chunk>, k: &Kernel, jit: bool) -> Value {
+/// Runs `k` in a fresh VM over `chunk` (slots set), with the JIT or not.
+pub fn run_vm(chunk: &Arc<Chunk>, k: &Kernel, jit: bool) -> Value {
     let mut vm = VM::with_shared_chunk(Arc::clone(chunk));
     vm.set_output(Box::new(std::io::sink()));
     if jit {

@@ -13,6 +13,10 @@
 //! a second table sets our interpreter against Lua 5.4 and our fastest
 //! native tier against LuaJIT.
 //!
+//! Then, for every kernel (and plain form), a fresh process's first run
+//! with the default configuration and no code cache, beside its steady
+//! state and what compiling cost.
+//!
 //! Then, for every kernel on each native tier, a second process's first run
 //! with a warm persistent code cache (a first process filled it) beside the
 //! steady state, and what linking the stored code cost per unit.
@@ -77,6 +81,7 @@ type Cell = Result<Duration, String>;
 fn main() {
     suite::probe_main();
     first_run_child();
+    cold_run_child();
     let o = options();
     suite::configure();
     let mut engines = Engine::available();
@@ -85,8 +90,10 @@ fn main() {
     let rows = measure(KERNELS, &engines, &o, &mut costs);
     print_table(&engines, &rows);
     print_against_lua(&engines, &rows);
+    let mut all_rows = rows.clone();
     if o.plain {
         let plain = measure(PLAIN_KERNELS, &engines, &o, &mut costs);
+        all_rows.extend(plain.iter().cloned());
         println!(
             "\n### Plain forms\n\nThe same kernels as a plain frontend emits them (`benches/kernels/plain/`: \
              no fused ops, loops top-tested or do-while), same sizes and baselines.\n"
@@ -96,6 +103,7 @@ fn main() {
     }
 
     print_costs(&costs);
+    print_cold_runs(&o, &all_rows, o.plain.then_some(PLAIN_KERNELS));
     print_warm_cache(&engines, &rows);
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
@@ -266,6 +274,131 @@ fn print_costs(costs: &[Cost]) {
             ms(o2),
             ms(cg),
             ms(c.first)
+        );
+    }
+}
+
+// ── a fresh process's first run, default configuration ──
+
+/// Asks this binary to run one kernel as an embedder with default settings
+/// would (a VM with the JIT enabled, no code cache), report, and exit.
+const COLD_RUN_ENV: &str = "FUSEVM_BENCH_COLD_RUN";
+
+/// In a cold-run child: the kernel's first run (timed, result checked),
+/// then the queue drained and the steady state of later runs; prints
+/// `first_ns steady_ns compile_ns wait_ns longest_wait_ns queued`.
+fn cold_run_child() {
+    let Ok(name) = std::env::var(COLD_RUN_ENV) else {
+        return;
+    };
+    let k = suite::kernel_named(&name).expect("kernel");
+    let chunk = suite::load(k);
+    let mut run: suite::Runner = Box::new(move || suite::run_vm(&chunk, k, true));
+    let t = std::time::Instant::now();
+    let got = run();
+    let first = t.elapsed();
+    if let Err(why) = suite::check(k, got, &(k.native)()) {
+        println!("{why}");
+        std::process::exit(3)
+    }
+    JitCompiler::wait_for_compiles();
+    let steady = suite::median_time(&mut run, 7, Duration::from_millis(1500));
+    JitCompiler::wait_for_compiles();
+    let s = JitCompiler::stats();
+    let (ir, o2, cg) = s.compile_time;
+    println!(
+        "{} {} {} {} {} {}",
+        first.as_nanos(),
+        steady.as_nanos(),
+        (ir + o2 + cg).as_nanos(),
+        s.compile_wait.0.as_nanos(),
+        s.compile_wait.1.as_nanos(),
+        s.compiles_queued
+    );
+    std::process::exit(0)
+}
+
+/// Fresh processes per kernel (the median first run is reported).
+const COLD_PROCESSES: usize = 3;
+
+/// The first-run table: per kernel, the median over [`COLD_PROCESSES`]
+/// fresh processes of the first run, beside the interpreter's time from
+/// the table above, the steady state and the compile time.
+fn print_cold_runs(
+    o: &Options,
+    rows: &[(&str, Vec<Cell>)],
+    plain: Option<&'static [suite::Kernel]>,
+) {
+    println!(
+        "
+### First run
+
+A fresh process per run, default configuration (`block_threshold` 1, \
+         traces compiled in the background), no code cache: the kernel's first `run()`, then \
+         the steady state of later runs in that process and the compile time they all took \
+         (median of {COLD_PROCESSES} processes).\n"
+    );
+    println!(
+        "| kernel | first run | interpreted (above) | first / interpreted | steady state | compile | first / (steady + compile) | interpreter waited for LLVM (longest) | compilations queued |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    let exe = std::env::current_exe().expect("own path");
+    let kernels = KERNELS.iter().chain(plain.unwrap_or(&[]));
+    for k in kernels {
+        let picked = |n: &str| k.name == n || k.name.split('/').next() == Some(n);
+        if o.only.as_deref().is_some_and(|n| !picked(n)) {
+            continue;
+        }
+        eprint!("first run {}:", k.name);
+        let mut reports: Vec<[u64; 6]> = Vec::new();
+        for _ in 0..COLD_PROCESSES {
+            eprint!(".");
+            let out = std::process::Command::new(&exe)
+                .env(COLD_RUN_ENV, k.name)
+                .env_remove(fusevm_llvm::jit::persist::DIR_ENV)
+                .env_remove("FUSEVM_JIT_BLOCK_THRESHOLD")
+                .env_remove("FUSEVM_JIT_TRACE_THRESHOLD")
+                .stdin(std::process::Stdio::null())
+                .output();
+            let said = out.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+            let nums: Vec<u64> = said
+                .as_deref()
+                .unwrap_or("")
+                .split(' ')
+                .filter_map(|x| x.parse().ok())
+                .collect();
+            if let Ok(r) = <[u64; 6]>::try_from(nums) {
+                reports.push(r);
+            }
+        }
+        eprintln!();
+        if reports.is_empty() {
+            println!("| {} | failed | | | | | | | |", k.name);
+            continue;
+        }
+        reports.sort_by_key(|r| r[0]);
+        let r = reports[reports.len() / 2];
+        let d = |n: u64| ms(Duration::from_nanos(n));
+        let interp = rows
+            .iter()
+            .find(|(n, _)| *n == k.name)
+            .and_then(|(_, cells)| cells.first())
+            .and_then(|c| c.as_ref().ok())
+            .map(|t| ms(*t));
+        let (interp_cell, ratio) = match interp {
+            Some(i) => (format!("{i:.2} ms"), format!("{:.2}", d(r[0]) / i)),
+            None => ("—".into(), "—".into()),
+        };
+        println!(
+            "| {} | {:.2} ms | {interp_cell} | {ratio} | {:.2} ms | {:.2} ms | {:.2} | {:.2} ms ({:.2}) | {} |",
+            k.name,
+            d(r[0]),
+            d(r[1]),
+            d(r[2]),
+            d(r[0]) / (d(r[1]) + d(r[2])),
+            d(r[3]),
+            d(r[4]),
+            r[5]
         );
     }
 }
