@@ -85,6 +85,8 @@ fn a_trace_compiled_in_the_background_arrives_for_the_next_run_with_the_same_res
     );
     let sum = 3 * (20_000 * 19_999 / 2);
     assert_eq!(want, format!("{:?}", VMResult::Ok(Value::Int(sum))));
+    // Nothing may compile when the test binary exits.
+    JitCompiler::wait_for_compiles();
 }
 
 #[test]
@@ -106,6 +108,8 @@ fn a_chunk_evicted_while_its_trace_waits_to_compile_has_it_discarded() {
     assert_eq!(jitted(&chunk), interpreted(&chunk));
     JitCompiler::wait_for_compiles();
     assert!(jit.trace_is_compiled(&chunk, ANCHOR));
+    // Nothing may compile when the test binary exits.
+    JitCompiler::wait_for_compiles();
 }
 
 #[test]
@@ -128,6 +132,8 @@ fn eight_threads_running_one_chunk_while_its_trace_compiles_agree() {
     }
     JitCompiler::wait_for_compiles();
     assert!(JitCompiler::new().trace_is_compiled(&chunk, ANCHOR));
+    // Nothing may compile when the test binary exits.
+    JitCompiler::wait_for_compiles();
 }
 
 #[test]
@@ -150,4 +156,28 @@ fn a_foreground_compilation_counts_as_the_interpreters_wait() {
     // Other tests here may queue compilations at the same time; this one
     // only adds a wait.
     let _ = queued;
+    // Nothing may compile when the test binary exits.
+    JitCompiler::wait_for_compiles();
+}
+
+#[test]
+fn a_chunk_past_its_block_threshold_compiles_in_the_background_for_its_next_run() {
+    let mut cfg = JitCompiler::get_config();
+    cfg.block_threshold = 1;
+    cfg.trace_threshold = u32::MAX;
+    cfg.background_compile = true;
+    JitCompiler::set_config(cfg);
+    let jit = JitCompiler::new();
+    let chunk = summing_loop(10_000, 17, 1);
+    let want = interpreted(&chunk);
+    // The first run is below the threshold, the second queues the
+    // compilation and is interpreted too: neither waits for LLVM.
+    assert_eq!(jitted(&chunk), want);
+    assert_eq!(jitted(&chunk), want);
+    assert_eq!(jit.block_run_count(&chunk), 0);
+    JitCompiler::wait_for_compiles();
+    assert!(jit.block_jit_is_compiled(&chunk));
+    assert_eq!(jitted(&chunk), want);
+    assert_eq!(jit.block_run_count(&chunk), 1, "the third run was native");
+    JitCompiler::wait_for_compiles();
 }

@@ -224,13 +224,7 @@ fn stats_report_traced_loops_of_a_chunk_the_block_tier_refuses() {
         + "\n        Dup\n        PrintLn 1\n";
     let path = std::env::temp_dir().join(format!("fusevm-cli-trace-{}.fasm", std::process::id()));
     std::fs::write(&path, src).unwrap();
-    let out = cli(&[
-        "run",
-        "--time",
-        "--stats",
-        "--sync-compile",
-        path.to_str().unwrap(),
-    ]);
+    let out = cli(&["run", "--time", "--stats", path.to_str().unwrap()]);
     std::fs::remove_file(&path).ok();
     assert!(out.status.success());
     assert_eq!(
@@ -251,7 +245,7 @@ fn stats_report_traced_loops_of_a_chunk_the_block_tier_refuses() {
 fn jit_verbose_and_jit_dump_tell_what_the_tracing_tier_did() {
     // This sieve is not block-eligible: its loops trace.
     let sieve = PrintingSieve::new("verbose");
-    let out = cli(&["run", "--jit-verbose", "--sync-compile", sieve.path()]);
+    let out = cli(&["run", "--jit-verbose", sieve.path()]);
     assert!(out.status.success());
     let err = text(&out.stderr);
     assert!(
@@ -261,7 +255,7 @@ fn jit_verbose_and_jit_dump_tell_what_the_tracing_tier_did() {
     assert!(err.contains("recording"), "{err}");
     assert!(err.contains("compiled in"), "{err}");
     assert!(!err.contains("trace ops"), "no dump unless asked: {err}");
-    let out = cli(&["run", "--jit-dump=ops,ir", "--sync-compile", sieve.path()]);
+    let out = cli(&["run", "--jit-dump=ops,ir", sieve.path()]);
     let err = text(&out.stderr);
     assert!(err.contains("; ── trace ops"), "{err}");
     assert!(err.contains("exit -> op"), "{err}");
@@ -274,10 +268,7 @@ fn jit_verbose_and_jit_dump_tell_what_the_tracing_tier_did() {
 #[test]
 fn fusevm_jit_log_prints_events_without_flags() {
     let sieve = PrintingSieve::new("log");
-    let out = cli_env(
-        &["run", "--sync-compile", sieve.path()],
-        &[("FUSEVM_JIT_LOG", "1")],
-    );
+    let out = cli_env(&["run", sieve.path()], &[("FUSEVM_JIT_LOG", "1")]);
     assert!(out.status.success());
     let err = text(&out.stderr);
     assert!(
@@ -294,7 +285,12 @@ fn stats_report_the_compiler_thread_and_the_wait_for_llvm() {
         + "\n        Dup\n        PrintLn 1\n";
     let path = std::env::temp_dir().join(format!("fusevm-cli-bg-{}.fasm", std::process::id()));
     std::fs::write(&path, src).unwrap();
-    let out = cli(&["run", "--stats", path.to_str().unwrap()]);
+    let out = cli(&[
+        "run",
+        "--stats",
+        "--background-compile",
+        path.to_str().unwrap(),
+    ]);
     std::fs::remove_file(&path).ok();
     assert!(out.status.success());
     assert_eq!(
@@ -302,15 +298,15 @@ fn stats_report_the_compiler_thread_and_the_wait_for_llvm() {
         "-2020867944400851456\nInt(-2020867944400851456)\n"
     );
     let err = text(&out.stderr);
-    // By default traces go to the compiler thread: at least the first one
-    // was queued (the interpreter's wait is only setting LLVM up).
+    // Traces went to the compiler thread: at least the first one was queued
+    // (the interpreter's wait is only setting LLVM up).
     let line = err
         .lines()
         .find(|l| l.starts_with("jit: waited for LLVM"))
         .unwrap_or_else(|| panic!("{err}"));
     assert!(line.contains("compiler thread:"), "{line}");
     assert!(!line.contains(" 0 queued"), "{line}");
-    // With --sync-compile nothing is queued.
-    let out = cli(&["run", "--stats", "--sync-compile", "examples/nested.fasm"]);
+    // By default nothing is queued.
+    let out = cli(&["run", "--stats", "examples/nested.fasm"]);
     assert!(text(&out.stderr).contains("compiler thread: 0 queued"));
 }

@@ -42,9 +42,7 @@ fn run_cli(dir: &Path, file: &Path) -> Output {
 fn run_cli_with(dir: &Path, file: &Path, flags: &[&str]) -> Output {
     let out = Command::new(env!("CARGO_BIN_EXE_fusevm-llvm"))
         .arg("run")
-        // Traces compiled before the run goes on, so the first process
-        // stores them all before it exits.
-        .args(["--stats", "--jit-verbose", "--time", "--sync-compile"])
+        .args(["--stats", "--jit-verbose", "--time"])
         .args(flags)
         .arg(file)
         .env_remove("FUSEVM_JIT_BLOCK_THRESHOLD")

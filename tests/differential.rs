@@ -260,19 +260,25 @@ fn main() {
         }
     }
     let _ = std::fs::remove_dir_all(&cache_dir);
+    // The compiler thread may still hold the last programs' traces; the
+    // process must not exit while it compiles.
+    JitCompiler::stop_background_compiles();
     let n = regressions();
     let s = JitCompiler::stats();
     println!(
         "differential: {checked} programs (seeds {seed}..{}) and {n} regressions agree in every tier, {:.1} s; \
          {} chunks compiled whole, {} traces ({} calls inlined, {} exits inside inlined calls); \
-         {cached} programs run again from the persistent cache ({} units linked)",
+         {cached} programs run again from the persistent cache ({} units linked); \
+         {} compilations on the compiler thread ({} discarded)",
         seed + checked,
         started.elapsed().as_secs_f64(),
         s.block_compiled,
         s.trace_compiled,
         s.trace_inlined_calls,
         s.trace_callee_exits,
-        s.disk.hits
+        s.disk.hits,
+        s.compiles_queued,
+        s.compiles_discarded
     );
     assert!(
         cached < 20 || s.disk.hits > 0,

@@ -281,17 +281,25 @@ fn print_costs(costs: &[Cost]) {
 // ── a fresh process's first run, default configuration ──
 
 /// Asks this binary to run one kernel as an embedder with default settings
-/// would (a VM with the JIT enabled, no code cache), report, and exit.
+/// would (a VM with the JIT enabled, no code cache), report, and exit;
+/// `name+bg` turns background compilation on.
 const COLD_RUN_ENV: &str = "FUSEVM_BENCH_COLD_RUN";
 
 /// In a cold-run child: the kernel's first run (timed, result checked),
 /// then the queue drained and the steady state of later runs; prints
 /// `first_ns steady_ns compile_ns wait_ns longest_wait_ns queued`.
 fn cold_run_child() {
-    let Ok(name) = std::env::var(COLD_RUN_ENV) else {
+    let Ok(what) = std::env::var(COLD_RUN_ENV) else {
         return;
     };
-    let k = suite::kernel_named(&name).expect("kernel");
+    let (name, background) = match what.strip_suffix("+bg") {
+        Some(name) => (name, true),
+        None => (what.as_str(), false),
+    };
+    let mut cfg = JitCompiler::get_config();
+    cfg.background_compile = background;
+    JitCompiler::set_config(cfg);
+    let k = suite::kernel_named(name).expect("kernel");
     let chunk = suite::load(k);
     let mut run: suite::Runner = Box::new(move || suite::run_vm(&chunk, k, true));
     let t = std::time::Instant::now();
@@ -303,7 +311,7 @@ fn cold_run_child() {
     }
     JitCompiler::wait_for_compiles();
     let steady = suite::median_time(&mut run, 7, Duration::from_millis(1500));
-    JitCompiler::wait_for_compiles();
+    JitCompiler::stop_background_compiles();
     let s = JitCompiler::stats();
     let (ir, o2, cg) = s.compile_time;
     println!(
@@ -330,18 +338,15 @@ fn print_cold_runs(
     plain: Option<&'static [suite::Kernel]>,
 ) {
     println!(
-        "
-### First run
-
-A fresh process per run, default configuration (`block_threshold` 1, \
-         traces compiled in the background), no code cache: the kernel's first `run()`, then \
-         the steady state of later runs in that process and the compile time they all took \
-         (median of {COLD_PROCESSES} processes).\n"
+        "\n### First run\n\nA fresh process per run, default configuration (`block_threshold` 1), \
+         no code cache: the kernel's first `run()`, then the steady state of later runs in that \
+         process and the compile time they all took (median of {COLD_PROCESSES} processes); \
+         the last columns again with `background_compile` on.\n"
     );
     println!(
-        "| kernel | first run | interpreted (above) | first / interpreted | steady state | compile | first / (steady + compile) | interpreter waited for LLVM (longest) | compilations queued |"
+        "| kernel | first run | interpreted (above) | first / interpreted | steady state | compile | first / (steady + compile) | interpreter waited for LLVM (longest) | background: first run | first / interpreted | waited (longest) | compilations queued |"
     );
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     let exe = std::env::current_exe().expect("own path");
     let kernels = KERNELS.iter().chain(plain.unwrap_or(&[]));
     for k in kernels {
@@ -350,34 +355,13 @@ A fresh process per run, default configuration (`block_threshold` 1, \
             continue;
         }
         eprint!("first run {}:", k.name);
-        let mut reports: Vec<[u64; 6]> = Vec::new();
-        for _ in 0..COLD_PROCESSES {
-            eprint!(".");
-            let out = std::process::Command::new(&exe)
-                .env(COLD_RUN_ENV, k.name)
-                .env_remove(fusevm_llvm::jit::persist::DIR_ENV)
-                .env_remove("FUSEVM_JIT_BLOCK_THRESHOLD")
-                .env_remove("FUSEVM_JIT_TRACE_THRESHOLD")
-                .stdin(std::process::Stdio::null())
-                .output();
-            let said = out.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
-            let nums: Vec<u64> = said
-                .as_deref()
-                .unwrap_or("")
-                .split(' ')
-                .filter_map(|x| x.parse().ok())
-                .collect();
-            if let Ok(r) = <[u64; 6]>::try_from(nums) {
-                reports.push(r);
-            }
-        }
+        let fg = cold_runs(&exe, k.name);
+        let bg = cold_runs(&exe, &format!("{}+bg", k.name));
         eprintln!();
-        if reports.is_empty() {
-            println!("| {} | failed | | | | | | | |", k.name);
+        let (Some(r), Some(b)) = (fg, bg) else {
+            println!("| {} | failed | | | | | | | | | | |", k.name);
             continue;
-        }
-        reports.sort_by_key(|r| r[0]);
-        let r = reports[reports.len() / 2];
+        };
         let d = |n: u64| ms(Duration::from_nanos(n));
         let interp = rows
             .iter()
@@ -385,22 +369,54 @@ A fresh process per run, default configuration (`block_threshold` 1, \
             .and_then(|(_, cells)| cells.first())
             .and_then(|c| c.as_ref().ok())
             .map(|t| ms(*t));
-        let (interp_cell, ratio) = match interp {
-            Some(i) => (format!("{i:.2} ms"), format!("{:.2}", d(r[0]) / i)),
-            None => ("—".into(), "—".into()),
-        };
+        let of_interp =
+            |first: u64| interp.map_or("—".into(), |i| format!("{:.2}", d(first) / i));
         println!(
-            "| {} | {:.2} ms | {interp_cell} | {ratio} | {:.2} ms | {:.2} ms | {:.2} | {:.2} ms ({:.2}) | {} |",
+            "| {} | {:.2} ms | {} | {} | {:.2} ms | {:.2} ms | {:.2} | {:.2} ms ({:.2}) | {:.2} ms | {} | {:.2} ms ({:.2}) | {} |",
             k.name,
             d(r[0]),
+            interp.map_or("—".into(), |i| format!("{i:.2} ms")),
+            of_interp(r[0]),
             d(r[1]),
             d(r[2]),
             d(r[0]) / (d(r[1]) + d(r[2])),
             d(r[3]),
             d(r[4]),
-            r[5]
+            d(b[0]),
+            of_interp(b[0]),
+            d(b[3]),
+            d(b[4]),
+            b[5]
         );
     }
+}
+
+/// [`COLD_PROCESSES`] cold-run children for `what`: the report with the
+/// median first run, or `None` if none reported.
+fn cold_runs(exe: &std::path::Path, what: &str) -> Option<[u64; 6]> {
+    let mut reports: Vec<[u64; 6]> = Vec::new();
+    for _ in 0..COLD_PROCESSES {
+        eprint!(".");
+        let out = std::process::Command::new(exe)
+            .env(COLD_RUN_ENV, what)
+            .env_remove(fusevm_llvm::jit::persist::DIR_ENV)
+            .env_remove("FUSEVM_JIT_BLOCK_THRESHOLD")
+            .env_remove("FUSEVM_JIT_TRACE_THRESHOLD")
+            .stdin(std::process::Stdio::null())
+            .output();
+        let said = out.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string());
+        let nums: Vec<u64> = said
+            .as_deref()
+            .unwrap_or("")
+            .split(' ')
+            .filter_map(|x| x.parse().ok())
+            .collect();
+        if let Ok(r) = <[u64; 6]>::try_from(nums) {
+            reports.push(r);
+        }
+    }
+    reports.sort_by_key(|r| r[0]);
+    reports.get(reports.len() / 2).copied()
 }
 
 // ── a second process's first run, warm persistent cache ──

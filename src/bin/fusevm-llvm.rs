@@ -102,7 +102,7 @@ struct RunArgs {
 }
 
 /// The `TraceJitConfig` fields; unset ones keep the thread's configuration
-/// (defaults: 50, 1, 50, 4, 4, 256, compiled in the background; the two thresholds also read
+/// (defaults: 50, 1, 50, 4, 4, 256, compiled in the foreground; the two thresholds also read
 /// FUSEVM_JIT_BLOCK_THRESHOLD and FUSEVM_JIT_TRACE_THRESHOLD).
 #[derive(Args)]
 struct JitArgs {
@@ -124,10 +124,10 @@ struct JitArgs {
     /// Recorded ops before a recording aborts.
     #[arg(long)]
     max_trace_len: Option<usize>,
-    /// Compile traces on the interpreter's thread, which waits for each
-    /// (default: on the compiler thread while the interpreter goes on).
+    /// Compile traces on a compiler thread while the interpreter goes on
+    /// (default: on the interpreter's thread, which waits for each).
     #[arg(long)]
-    sync_compile: bool,
+    background_compile: bool,
 }
 
 impl JitArgs {
@@ -141,8 +141,8 @@ impl JitArgs {
         c.max_inline_recursion = self.max_inline_recursion.unwrap_or(c.max_inline_recursion);
         c.max_trace_chain = self.max_trace_chain.unwrap_or(c.max_trace_chain);
         c.max_trace_len = self.max_trace_len.unwrap_or(c.max_trace_len);
-        if self.sync_compile {
-            c.background_compile = false;
+        if self.background_compile {
+            c.background_compile = true;
         }
         c
     }
@@ -190,6 +190,8 @@ fn run(args: &RunArgs) -> Result<ExitCode, String> {
     let start = Instant::now();
     let result = vm.run();
     let elapsed = start.elapsed();
+    // Nothing may compile while the process exits.
+    JitCompiler::stop_background_compiles();
     for (ir, asm) in jit.block_dumps(&chunk) {
         if let Some(ir) = ir {
             eprintln!("; ── LLVM IR after O2 ──\n{ir}");

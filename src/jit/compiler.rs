@@ -22,7 +22,7 @@ use crate::interp::vm::{VM, VMResult};
 use fusevm_llvm_backend::{CompileTimings, DumpOptions};
 use rustc_hash::FxHashMap;
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -160,6 +160,8 @@ struct Entry {
     /// Set once, by the first thread that needs it (others wait for it):
     /// compilation runs outside the cache's lock.
     code: OnceLock<Result<Arc<BlockCode>, String>>,
+    /// Its compilation is on the compiler thread (asked for once).
+    queued: AtomicBool,
     runs: AtomicU64,
     early_exits: AtomicU64,
 }
@@ -297,22 +299,17 @@ fn past_threshold(hash: u128) -> bool {
     })
 }
 
-/// The cache entry for `chunk` entered with `tags`, compiling it if needed
-/// (`want`: [`Want::StoredOnly`] only links a persistent cache record, and
-/// leaves the entry empty when there is none).
-fn entry_for(
+/// The cache entry for `chunk` entered with `tags` (created empty when
+/// new), and the unit's hash.
+fn cache_entry(
     owner: u128,
     chunk: &Chunk,
     tags: &[u8],
     globals: &[u8],
     unit: (Tier, &Inlined),
     fuel: bool,
-    want: Want,
-) -> Arc<Entry> {
+) -> (Arc<Entry>, u128) {
     let (tier, inlined) = unit;
-    if want == Want::Code {
-        touch(owner);
-    }
     let key = Key {
         owner,
         hash: chunk.content_hash(),
@@ -327,11 +324,32 @@ fn entry_for(
         Arc::clone(c.entries.entry(key).or_insert_with(|| {
             Arc::new(Entry {
                 code: OnceLock::new(),
+                queued: AtomicBool::new(false),
                 runs: AtomicU64::new(0),
                 early_exits: AtomicU64::new(0),
             })
         }))
     });
+    (entry, hash)
+}
+
+/// The cache entry for `chunk` entered with `tags`, compiling it if needed
+/// (`want`: [`Want::StoredOnly`] only links a persistent cache record, and
+/// leaves the entry empty when there is none).
+fn entry_for(
+    owner: u128,
+    chunk: &Chunk,
+    tags: &[u8],
+    globals: &[u8],
+    unit: (Tier, &Inlined),
+    fuel: bool,
+    want: Want,
+) -> Arc<Entry> {
+    let tier = unit.0;
+    if want == Want::Code {
+        touch(owner);
+    }
+    let (entry, hash) = cache_entry(owner, chunk, tags, globals, unit, fuel);
     let obtain = |want: Want| {
         let dumps = DUMPS.with(|d| *d.borrow());
         let jit = engine::jit().map_err(|e| format!("LLVM unavailable: {e}"));
@@ -405,9 +423,13 @@ fn note_compiled(hash: u128, tier: Tier, code: &BlockCode) {
 }
 
 /// Compiled code for `chunk` with `tags`, honouring the threshold unless
-/// `eager`.
+/// `eager`. With the chunk `shared` (a VM's run) and `background_compile`
+/// on, a compilation past a threshold of 1 or more goes to the compiler
+/// thread and this run is interpreted (a threshold of 0 asks for native
+/// code on the first run: compiled here).
 fn code_for(
     chunk: &Chunk,
+    shared: Option<&Arc<Chunk>>,
     tags: &[u8],
     globals: &[u8],
     eager: bool,
@@ -427,6 +449,15 @@ fn code_for(
     } else {
         return None;
     };
+    let cfg = super::config::JitCompiler::get_config();
+    if let Some(chunk) = shared
+        && want == Want::Code
+        && !eager
+        && cfg.background_compile
+        && cfg.block_threshold > 0
+    {
+        return code_in_background(chunk, tags, globals, fuel);
+    }
     let e = entry_for(
         chunk.content_hash(),
         chunk,
@@ -440,6 +471,53 @@ fn code_for(
     Some((e, code))
 }
 
+/// [`code_for`] without waiting: the code if it is ready (compiled, or
+/// linked from the persistent cache), else its compilation queued once for
+/// the compiler thread and `None`.
+fn code_in_background(
+    chunk: &Arc<Chunk>,
+    tags: &[u8],
+    globals: &[u8],
+    fuel: bool,
+) -> Option<(Arc<Entry>, Arc<BlockCode>)> {
+    let unit = (Tier::Block, &Inlined::new());
+    let owner = chunk.content_hash();
+    let (mut e, _) = cache_entry(owner, chunk, tags, globals, unit, fuel);
+    if e.code.get().is_none() && persist::directory().is_some() {
+        e = entry_for(owner, chunk, tags, globals, unit, fuel, Want::StoredOnly);
+    }
+    if let Some(code) = e.ready() {
+        touch(owner);
+        let code = Arc::clone(code);
+        return Some((e, code));
+    }
+    if e.code.get().is_some() || e.queued.swap(true, Relaxed) {
+        return None; // refused, or already on its way
+    }
+    let job = {
+        let (chunk, entry) = (Arc::clone(chunk), Arc::clone(&e));
+        let (tags, globals) = (tags.to_vec(), globals.to_vec());
+        let (cfg, dumps) = (super::config::JitCompiler::get_config(), dump_options());
+        move || {
+            // Evicted before its turn: nobody is waiting for it.
+            if !with_cache(|c| c.entries.values().any(|x| Arc::ptr_eq(x, &entry))) {
+                return false;
+            }
+            super::config::JitCompiler::set_config(cfg);
+            JitCompiler::set_dump_options(dumps);
+            let unit = (Tier::Block, &Inlined::new());
+            entry_for(owner, &chunk, &tags, &globals, unit, fuel, Want::Code);
+            true
+        }
+    };
+    if let Err(job) = super::queue::submit(Box::new(job), super::queue::Priority::Block) {
+        job();
+        let code = Arc::clone(e.ready()?);
+        return Some((e, code));
+    }
+    None
+}
+
 /// Runs `vm`'s chunk through the block tier from op 0, leaving the VM in
 /// the exact state the interpreter would have at the exit (the end of the
 /// chunk, or where native code stopped). `false`: nothing ran.
@@ -448,7 +526,8 @@ pub(crate) fn enter_block(vm: &mut VM) -> bool {
     let tags: Vec<u8> = vm.slots.iter().map(tag_of).collect();
     let gtags: Vec<u8> = vm.globals.iter().map(tag_of).collect();
     let fuel = vm.fuel;
-    let Some((entry, code)) = code_for(&chunk, &tags, &gtags, false, fuel.is_some()) else {
+    let Some((entry, code)) = code_for(&chunk, Some(&chunk), &tags, &gtags, false, fuel.is_some())
+    else {
         return false;
     };
     let depth = vm.stack.len();
@@ -636,6 +715,15 @@ impl JitCompiler {
     /// looks at the tiers after a run with background compilation on).
     pub fn wait_for_compiles() {
         super::queue::wait_idle();
+    }
+
+    /// Ends background compilation in this process: compilations not yet
+    /// started are discarded, the one running is waited for, and from then
+    /// on every compilation runs on the thread that asks for it. Call it
+    /// before the process exits when `background_compile` was on (LLVM
+    /// must not be compiling while the process tears it down).
+    pub fn stop_background_compiles() {
+        super::queue::shut_down();
     }
 
     /// Frees what the JIT keeps for `chunk`: its compiled code (every set of
@@ -936,7 +1024,7 @@ impl JitCompiler {
         let tags: Vec<u8> = values.iter().map(tag_of).collect();
         // The raw entry points have no globals: all start undefined.
         let gtags = vec![TAG_UNDEF; chunk.global_count()];
-        let (entry, code) = code_for(chunk, &tags, &gtags, eager, false)?;
+        let (entry, code) = code_for(chunk, None, &tags, &gtags, eager, false)?;
         let mut globals = vec![Value::Undef; gtags.len()];
         let limits = crate::Limits::default();
         let mut entry_values = values.clone();

@@ -29,20 +29,22 @@ pub struct TraceJitConfig {
     pub max_trace_chain: usize,
     /// Recorded ops before a recording aborts.
     pub max_trace_len: usize,
-    /// Compile traces on the compiler thread while the interpreter goes on
-    /// (`true`, the default: the interpreter never waits for LLVM at a hot
-    /// loop, and a spare core does the work, so a long-running embedding's
-    /// loops reach native code sooner and its latency has no compile
-    /// stalls), or on the interpreter's thread before it goes on (`false`:
-    /// deterministic, for tests that look at the tiers and for timing a
-    /// compilation). Results are the same either way; only when native code
-    /// starts to serve a loop differs. The block tier compiles on the
-    /// interpreter's thread either way.
+    /// Compile on the compiler thread while the interpreter goes on
+    /// (`true`): traces, and a chunk's block code once it passes a
+    /// `block_threshold` of 1 or more (its next run uses it; a threshold of
+    /// 0 asks for native code on the first run, so that compilation waits).
+    /// The interpreter then never waits for LLVM and a spare core does the
+    /// work. Off by default (`false`: compiled on the interpreter's thread
+    /// before it goes on): a process must not exit while LLVM is compiling
+    /// on another thread, so an embedder who turns it on calls
+    /// [`JitCompiler::stop_background_compiles`] (or
+    /// [`JitCompiler::wait_for_compiles`]) before exiting. Results are the
+    /// same either way; only when native code starts to serve differs.
     pub background_compile: bool,
 }
 
 impl TraceJitConfig {
-    /// The defaults: 50, 1, 50, 4, 4, 256, traces compiled in the background.
+    /// The defaults: 50, 1, 50, 4, 4, 256, compiled in the foreground.
     pub const fn defaults() -> TraceJitConfig {
         TraceJitConfig {
             trace_threshold: 50,
@@ -51,7 +53,7 @@ impl TraceJitConfig {
             max_inline_recursion: 4,
             max_trace_chain: 4,
             max_trace_len: 256,
-            background_compile: true,
+            background_compile: false,
         }
     }
 }

@@ -551,11 +551,14 @@ impl VM {
         };
         let job: super::queue::Job = if job.cfg.background_compile {
             a.compiling.store(true, Relaxed);
-            let queued = super::queue::submit(Box::new(move || {
-                // Whatever happens, the anchor records again afterwards.
-                let _done = Compiling(&a);
-                job.run()
-            }));
+            let queued = super::queue::submit(
+                Box::new(move || {
+                    // Whatever happens, the anchor records again afterwards.
+                    let _done = Compiling(&a);
+                    job.run()
+                }),
+                super::queue::Priority::Trace,
+            );
             match queued {
                 Ok(()) => return,
                 Err(job) => job,
