@@ -218,20 +218,30 @@ fn dump_ir_and_dump_asm_show_what_llvm_produced() {
     assert!(err.contains("machine code") && err.contains("ret"), "{err}");
 }
 
-#[test]
-fn stats_report_traced_loops_of_a_chunk_the_block_tier_refuses() {
+/// Runs the nested example with its result printed (so the block tier
+/// refuses it and its loops trace) with `flags`; checks its output and
+/// returns its standard error.
+fn run_printing_nested(tag: &str, flags: &[&str]) -> String {
     let src = std::fs::read_to_string("examples/nested.fasm").unwrap()
         + "\n        Dup\n        PrintLn 1\n";
-    let path = std::env::temp_dir().join(format!("fusevm-cli-trace-{}.fasm", std::process::id()));
+    let path = std::env::temp_dir().join(format!("fusevm-cli-{tag}-{}.fasm", std::process::id()));
     std::fs::write(&path, src).unwrap();
-    let out = cli(&["run", "--time", "--stats", path.to_str().unwrap()]);
+    let mut args = vec!["run"];
+    args.extend(flags);
+    args.push(path.to_str().unwrap());
+    let out = cli(&args);
     std::fs::remove_file(&path).ok();
     assert!(out.status.success());
     assert_eq!(
         text(&out.stdout),
         "-2020867944400851456\nInt(-2020867944400851456)\n"
     );
-    let err = text(&out.stderr);
+    text(&out.stderr)
+}
+
+#[test]
+fn stats_report_traced_loops_of_a_chunk_the_block_tier_refuses() {
+    let err = run_printing_nested("trace", &["--time", "--stats"]);
     // The inner loop, then the outer one (with the inner kept as a loop).
     assert!(err.contains("not block-eligible; 2 loops traced"), "{err}");
     assert!(err.contains("jit: traces: 2 recorded, 2 compiled"), "{err}");
@@ -281,23 +291,7 @@ fn fusevm_jit_log_prints_events_without_flags() {
 
 #[test]
 fn stats_report_the_compiler_thread_and_the_wait_for_llvm() {
-    let src = std::fs::read_to_string("examples/nested.fasm").unwrap()
-        + "\n        Dup\n        PrintLn 1\n";
-    let path = std::env::temp_dir().join(format!("fusevm-cli-bg-{}.fasm", std::process::id()));
-    std::fs::write(&path, src).unwrap();
-    let out = cli(&[
-        "run",
-        "--stats",
-        "--background-compile",
-        path.to_str().unwrap(),
-    ]);
-    std::fs::remove_file(&path).ok();
-    assert!(out.status.success());
-    assert_eq!(
-        text(&out.stdout),
-        "-2020867944400851456\nInt(-2020867944400851456)\n"
-    );
-    let err = text(&out.stderr);
+    let err = run_printing_nested("bg", &["--stats", "--background-compile"]);
     // Traces went to the compiler thread: at least the first one was queued
     // (the interpreter's wait is only setting LLVM up).
     let line = err

@@ -278,6 +278,19 @@ fn print_costs(costs: &[Cost]) {
     }
 }
 
+/// In a child process: times `run`'s first call and checks its result
+/// against native Rust's (a wrong one ends the child, saying why).
+fn timed_first_run(run: &mut suite::Runner, k: &suite::Kernel) -> Duration {
+    let t = std::time::Instant::now();
+    let got = run();
+    let first = t.elapsed();
+    if let Err(why) = suite::check(k, got, &(k.native)()) {
+        println!("{why}");
+        std::process::exit(3)
+    }
+    first
+}
+
 // ── a fresh process's first run, default configuration ──
 
 /// Asks this binary to run one kernel as an embedder with default settings
@@ -302,13 +315,7 @@ fn cold_run_child() {
     let k = suite::kernel_named(name).expect("kernel");
     let chunk = suite::load(k);
     let mut run: suite::Runner = Box::new(move || suite::run_vm(&chunk, k, true));
-    let t = std::time::Instant::now();
-    let got = run();
-    let first = t.elapsed();
-    if let Err(why) = suite::check(k, got, &(k.native)()) {
-        println!("{why}");
-        std::process::exit(3)
-    }
+    let first = timed_first_run(&mut run, k);
     JitCompiler::wait_for_compiles();
     let steady = suite::median_time(&mut run, 7, Duration::from_millis(1500));
     JitCompiler::stop_background_compiles();
@@ -455,13 +462,7 @@ fn first_run_child() {
         println!("{why}");
         std::process::exit(3)
     });
-    let t = std::time::Instant::now();
-    let got = run();
-    let first = t.elapsed();
-    if let Err(why) = suite::check(k, got, &(k.native)()) {
-        println!("{why}");
-        std::process::exit(3)
-    }
+    let first = timed_first_run(&mut run, k);
     let d = JitCompiler::stats().disk;
     // The steady state of this same process (code placement, caches and
     // clock as the first run had them).
