@@ -343,6 +343,21 @@ impl PartialEq for Array {
     }
 }
 
+/// Element by element, as `Value`s (a port from fusevm compares an array
+/// with `vec![…]`).
+impl PartialEq<Vec<Value>> for Array {
+    fn eq(&self, other: &Vec<Value>) -> bool {
+        self.len() == other.len() && self.iter().zip(other).all(|(a, b)| a.as_ref() == b)
+    }
+}
+
+/// See `PartialEq<Vec<Value>> for Array`.
+impl PartialEq<Array> for Vec<Value> {
+    fn eq(&self, other: &Array) -> bool {
+        other == self
+    }
+}
+
 impl From<Vec<Value>> for Array {
     fn from(values: Vec<Value>) -> Self {
         Array::from_values(values)
@@ -365,6 +380,18 @@ impl<'de> Deserialize<'de> for Array {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_array_equals_a_vec_of_the_same_values_whatever_its_strategy() {
+        let ints = Array::from_values(vec![Value::Int(1), Value::Int(2)]);
+        assert_eq!(ints, vec![Value::Int(1), Value::Int(2)]);
+        assert_eq!(vec![Value::Int(1), Value::Int(2)], ints);
+        assert_ne!(ints, vec![Value::Int(1)]);
+        assert_ne!(ints, vec![Value::Int(1), Value::Int(3)]);
+        let mixed = Array::from_values(vec![Value::Int(1), Value::str("a")]);
+        assert_eq!(mixed, vec![Value::Int(1), Value::str("a")]);
+        assert_ne!(mixed, vec![Value::Int(1), Value::str("b")]);
+    }
 
     #[test]
     fn uniform_arrays_are_unboxed_and_mixed_ones_general() {
