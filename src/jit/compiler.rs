@@ -128,7 +128,8 @@ pub struct JitStats {
     /// Compilations handed to the compiler thread
     /// ([`TraceJitConfig::background_compile`](super::config::TraceJitConfig::background_compile)).
     pub compiles_queued: u64,
-    /// Of those, compiled and installed.
+    /// Of those, run to the end: installed, or failed with a reason (see
+    /// [`JitCompiler::trace_failure`]).
     pub compiles_finished: u64,
     /// Of those, dropped: their chunk was evicted first, or the process was
     /// exiting.
@@ -381,16 +382,15 @@ fn entry_for(
     };
     match want {
         Want::Code => {
-            let asked = std::time::Instant::now();
-            let mut obtained_here = false;
             entry.code.get_or_init(|| {
-                obtained_here = true;
+                let asked = std::time::Instant::now();
                 with_cache(|c| *c.attempts.entry(hash).or_insert(0) += 1);
-                obtain(Want::Code).unwrap_or_else(|| Err("no code obtained".into()))
+                let code = obtain(Want::Code).unwrap_or_else(|| Err("no code obtained".into()));
+                if !super::queue::on_compiler_thread() {
+                    super::queue::note_wait(asked.elapsed());
+                }
+                code
             });
-            if obtained_here && !super::queue::on_compiler_thread() {
-                super::queue::note_wait(asked.elapsed());
-            }
         }
         Want::StoredOnly => {
             if entry.code.get().is_none()

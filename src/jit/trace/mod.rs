@@ -549,25 +549,23 @@ impl VM {
             dumps: super::compiler::dump_options(),
             ops: super::compiler::trace_op_dump(),
         };
-        let job: super::queue::Job = if job.cfg.background_compile {
-            a.compiling.store(true, Relaxed);
-            let queued = super::queue::submit(
-                Box::new(move || {
-                    // Whatever happens, the anchor records again afterwards.
-                    let _done = Compiling(&a);
-                    job.run()
-                }),
-                super::queue::Priority::Trace,
-            );
-            match queued {
-                Ok(()) => return,
-                Err(job) => job,
-            }
-        } else {
-            Box::new(move || job.run())
-        };
-        // (Its wait for LLVM is counted where the code is obtained.)
-        job();
+        // (A wait for LLVM is counted where the code is obtained.)
+        if !job.cfg.background_compile {
+            job.install();
+            return;
+        }
+        a.compiling.store(true, Relaxed);
+        let queued = super::queue::submit(
+            Box::new(move || {
+                // Whatever happens, the anchor records again afterwards.
+                let _done = Compiling(&a);
+                job.run()
+            }),
+            super::queue::Priority::Trace,
+        );
+        if let Err(job) = queued {
+            job(); // no compiler thread: compiled here
+        }
     }
 
     /// Side paths between the main path and the path of `key`.
