@@ -150,6 +150,13 @@ impl Value {
         }
     }
 
+    /// Whether dropping the value frees or releases anything (a string or
+    /// container); the interpreter forgets the others without the drop glue.
+    #[inline(always)]
+    pub(crate) fn owns_heap(&self) -> bool {
+        matches!(self, Value::Str(_) | Value::Array(_) | Value::Hash(_))
+    }
+
     // ── coercions (SPEC §1.1) ──
 
     /// Truthiness: NaN is truthy, −0.0 falsy, `"0"` and `""` falsy, empty

@@ -105,7 +105,11 @@ impl VM {
             };
             // Fused groups run in their own loop; it hands back the first op
             // that needs the single-op path (possibly this one).
-            if group != Fused::None && !(TRACE && self.recording) {
+            // (A store to a slot the frame has not grown to yet, as at a
+            // subroutine's entry, goes straight to the single-op path.)
+            let fresh_slot =
+                matches!(group, Fused::StoreTop { d } if base + d as usize >= self.slots.len());
+            if group != Fused::None && !fresh_slot && !(TRACE && self.recording) {
                 let frame_slots = self.slots.get_mut(base..).unwrap_or_default();
                 let to = fuse::run(&fused, frame_slots, &mut self.stack, consts, ip);
                 if to != ip {

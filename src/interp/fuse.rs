@@ -13,11 +13,20 @@
 //!
 //! or, with the value on top of the stack as the first operand,
 //! `LoadInt k | LoadFloat k | GetSlot b; op; then`, or with both operands on
-//! the stack `op; SetSlot d | JumpIf… t`; and a `Jump` whose target starts a
+//! the stack `op; then`; and a `Jump` whose target starts a
 //! compare-and-branch group is threaded: it evaluates the group in place
 //! (loop inversion), saving a dispatch per loop iteration. A float
 //! immediate branches fused only when it is exact as an `f32` (so every
-//! group fits 16 bytes).
+//! group fits 16 bytes). Between groups, the plain moves (`GetSlot`,
+//! `LoadInt`, `LoadFloat`, `LoadConst`, `SetSlot`, `GetSlot; SetSlot`) are
+//! groups of their own where they lead into another group, so a run of
+//! plain arithmetic stays in this loop instead of returning to the
+//! single-op dispatch for each push.
+//!
+//! Results are stored into their place variant by variant ([`Out`]), and
+//! operands are read in place: a `Value` copied whole right after being
+//! stored piecewise stalls the CPU's store forwarding, which used to cost
+//! more than the dispatch.
 //!
 //! The array is parallel to the ops and indexed by the original ip, so jump
 //! targets, error positions and every other ip keep their meaning. A group
@@ -85,25 +94,25 @@ impl Bin {
         })
     }
 
-    /// Writes `a op b` into `dst`, by the single-op semantics. Int/Int and
+    /// Writes `a op b` to `out`, by the single-op semantics. Int/Int and
     /// Float/Float operands of the common ops are computed here, straight
-    /// into `dst` (the same rules as `semantics`, which the generated
+    /// into `out` (the same rules as `semantics`, which the generated
     /// differential tests hold them to); everything else goes through
     /// `semantics`. Writing in place, rather than returning a `Value`, keeps
     /// the result in registers until the final store.
     #[inline(always)]
-    pub(crate) fn write(self, a: &Value, b: &Value, dst: &mut Value) {
+    pub(crate) fn write(self, a: &Value, b: &Value, out: impl Out) {
         match (a, b) {
-            (&Value::Int(x), &Value::Int(y)) => self.write_ints(x, y, dst),
-            (&Value::Float(x), &Value::Float(y)) => self.write_floats(x, y, dst),
-            _ => *dst = self.apply(a, b),
+            (&Value::Int(x), &Value::Int(y)) => self.write_ints(x, y, out),
+            (&Value::Float(x), &Value::Float(y)) => self.write_floats(x, y, out),
+            _ => out.value(self.apply(a, b)),
         }
     }
 
     // Each result kind gets its own store of one fixed variant: a `match`
     // yielding different variants would assemble the value in memory.
     #[inline(always)]
-    fn write_ints(self, x: i64, y: i64, dst: &mut Value) {
+    fn write_ints(self, x: i64, y: i64, out: impl Out) {
         let r = match self {
             Bin::Add => x.wrapping_add(y),
             Bin::Sub => x.wrapping_sub(y),
@@ -114,38 +123,30 @@ impl Bin {
             Bin::Mod => sem::int_rem(x, y),
             _ => {
                 match self.cmp() {
-                    Some(c) => *dst = Value::Bool(sem::compare_ints(c, x, y)),
-                    None => *dst = self.apply(&Value::Int(x), &Value::Int(y)),
+                    Some(c) => out.bool(sem::compare_ints(c, x, y)),
+                    None => out.value(self.apply(&Value::Int(x), &Value::Int(y))),
                 }
                 return;
             }
         };
-        // A slot that already holds an Int (the loop counter case) only
-        // needs its payload replaced: no drop check, one store.
-        match dst {
-            Value::Int(p) => *p = r,
-            other => *other = Value::Int(r),
-        }
+        out.int(r);
     }
 
     #[inline(always)]
-    fn write_floats(self, x: f64, y: f64, dst: &mut Value) {
+    fn write_floats(self, x: f64, y: f64, out: impl Out) {
         let r = match self {
             Bin::Add => x + y,
             Bin::Sub => x - y,
             Bin::Mul => x * y,
             _ => {
                 match self.cmp() {
-                    Some(c) => *dst = Value::Bool(sem::compare_floats(c, x, y)),
-                    None => *dst = self.apply(&Value::Float(x), &Value::Float(y)),
+                    Some(c) => out.bool(sem::compare_floats(c, x, y)),
+                    None => out.value(self.apply(&Value::Float(x), &Value::Float(y))),
                 }
                 return;
             }
         };
-        match dst {
-            Value::Float(p) => *p = r,
-            other => *other = Value::Float(r),
-        }
+        out.float(r);
     }
 
     /// The comparison this op is, if it is one.
@@ -204,6 +205,63 @@ impl Bin {
             (Some(c), &Value::Int(x)) => sem::compare_ints(c, x, k),
             _ => self.test(a, &Value::Int(k)),
         }
+    }
+}
+
+/// Where a group's result goes: a value in place (a slot, the stack top)
+/// or a new stack cell. Each method stores one fixed variant straight to
+/// its place; a value assembled in a local and copied whole would be
+/// stored piecewise and reloaded as one, which stalls store forwarding.
+pub(crate) trait Out {
+    fn int(self, r: i64);
+    fn float(self, r: f64);
+    fn bool(self, b: bool);
+    fn value(self, v: Value);
+}
+
+impl Out for &mut Value {
+    // A place that already holds an Int (the loop counter case) only needs
+    // its payload replaced: no drop check, one store.
+    #[inline(always)]
+    fn int(self, r: i64) {
+        match self {
+            Value::Int(p) => *p = r,
+            other => *other = Value::Int(r),
+        }
+    }
+    #[inline(always)]
+    fn float(self, r: f64) {
+        match self {
+            Value::Float(p) => *p = r,
+            other => *other = Value::Float(r),
+        }
+    }
+    #[inline(always)]
+    fn bool(self, b: bool) {
+        *self = Value::Bool(b);
+    }
+    #[inline(always)]
+    fn value(self, v: Value) {
+        *self = v;
+    }
+}
+
+impl Out for &mut Vec<Value> {
+    #[inline(always)]
+    fn int(self, r: i64) {
+        self.push(Value::Int(r));
+    }
+    #[inline(always)]
+    fn float(self, r: f64) {
+        self.push(Value::Float(r));
+    }
+    #[inline(always)]
+    fn bool(self, b: bool) {
+        self.push(Value::Bool(b));
+    }
+    #[inline(always)]
+    fn value(self, v: Value) {
+        self.push(v);
     }
 }
 
@@ -362,6 +420,32 @@ pub(crate) enum Fused {
         op: Bin,
         br: Branch,
     },
+    /// The two top stack values replaced by `a op b` (a lone binary op).
+    StackPush {
+        op: Bin,
+    },
+    /// Single moves, so that a run of groups need not leave this loop for
+    /// the plain pushes and stores between them: `GetSlot s`, `LoadInt k`,
+    /// `LoadFloat k`, `LoadConst c`, `SetSlot d`, and `GetSlot s; SetSlot d`.
+    PushSlot {
+        s: u16,
+    },
+    PushInt {
+        k: i64,
+    },
+    PushFloat {
+        k: f64,
+    },
+    PushConst {
+        c: u16,
+    },
+    StoreTop {
+        d: u16,
+    },
+    Move {
+        s: u16,
+        d: u16,
+    },
 }
 
 /// `k` as an `f32` if that loses nothing (every bit survives the round trip).
@@ -475,11 +559,15 @@ pub(crate) fn run(
             ip += $len;
         }};
     }
+    // A push never grows the stack here (the single-op path does): with
+    // room known, the result is stored straight into its cell instead of
+    // being assembled in a local around the call that grows.
     macro_rules! push {
         ($a:expr, $b:expr, $op:expr) => {{
-            let mut v = Value::Undef;
-            $op.write($a, $b, &mut v);
-            stack.push(v);
+            if stack.len() == stack.capacity() {
+                return ip;
+            }
+            $op.write($a, $b, &mut *stack);
             ip += 3;
         }};
     }
@@ -545,15 +633,17 @@ pub(crate) fn run(
                 if d as usize >= slots.len() {
                     return ip;
                 }
-                let Some(a) = stack.pop() else { return ip };
-                store!(&a, &Value::Int(k as i64), op, d, 3);
+                let Some(a) = stack.last() else { return ip };
+                store!(a, &Value::Int(k as i64), op, d, 3);
+                drop_top(stack, 1);
             }
             Fused::TopBranch { k, op, br } => {
                 if stack.len() > MAX_STACK + 1 {
                     return ip;
                 }
-                let Some(a) = stack.pop() else { return ip };
-                ip = br.to(op.test_int(&a, k as i64));
+                let Some(a) = stack.last() else { return ip };
+                ip = br.to(op.test_int(a, k as i64));
+                drop_top(stack, 1);
             }
             Fused::TopSlotPush { b, op } => {
                 let Some(top) = stack.last_mut() else {
@@ -571,15 +661,17 @@ pub(crate) fn run(
                 if d as usize >= slots.len() {
                     return ip;
                 }
-                let Some(a) = stack.pop() else { return ip };
-                store!(&a, slot!(b), op, d, 3);
+                let Some(a) = stack.last() else { return ip };
+                store!(a, slot!(b), op, d, 3);
+                drop_top(stack, 1);
             }
             Fused::TopSlotBranch { b, op, br } => {
                 if stack.len() > MAX_STACK + 1 {
                     return ip;
                 }
-                let Some(a) = stack.pop() else { return ip };
-                ip = br.to(op.test(&a, slot!(b)));
+                let Some(a) = stack.last() else { return ip };
+                ip = br.to(op.test(a, slot!(b)));
+                drop_top(stack, 1);
             }
             Fused::FloatBranch { a, k, op, br } => {
                 branch!(op.test(slot!(a), &Value::Float(f64::from(k))), br)
@@ -588,26 +680,98 @@ pub(crate) fn run(
                 if stack.len() > MAX_STACK + 1 {
                     return ip;
                 }
-                let Some(a) = stack.pop() else { return ip };
-                ip = br.to(op.test(&a, &Value::Float(f64::from(k))));
+                let Some(a) = stack.last() else { return ip };
+                ip = br.to(op.test(a, &Value::Float(f64::from(k))));
+                drop_top(stack, 1);
             }
             Fused::StackStore { op, d } => {
                 if d as usize >= slots.len() || stack.len() < 2 {
                     return ip;
                 }
-                let (Some(b), Some(a)) = (stack.pop(), stack.pop()) else {
-                    return ip;
-                };
-                store!(&a, &b, op, d, 2);
+                let [a, b] = top_two(stack);
+                store!(a, b, op, d, 2);
+                drop_top(stack, 2);
             }
             Fused::StackBranch { op, br } => {
                 if stack.len() < 2 || stack.len() > MAX_STACK + 2 {
                     return ip;
                 }
-                let (Some(b), Some(a)) = (stack.pop(), stack.pop()) else {
+                let [a, b] = top_two(stack);
+                ip = br.to(op.test(a, b));
+                drop_top(stack, 2);
+            }
+            Fused::StackPush { op } => {
+                let n = stack.len();
+                if n < 2 {
+                    return ip;
+                }
+                match (&stack[n - 2], &stack[n - 1]) {
+                    (&Value::Int(x), &Value::Int(y)) => op.write_ints(x, y, &mut stack[n - 2]),
+                    (&Value::Float(x), &Value::Float(y)) => {
+                        op.write_floats(x, y, &mut stack[n - 2])
+                    }
+                    (a, b) => {
+                        let v = op.apply(a, b);
+                        stack[n - 2] = v;
+                    }
+                }
+                drop_top(stack, 1);
+                ip += 1;
+            }
+            Fused::PushSlot { s } => {
+                if stack.len() == stack.capacity() {
+                    return ip;
+                }
+                copy_to(slot!(s), &mut *stack);
+                ip += 1;
+            }
+            Fused::PushInt { k } => {
+                if stack.len() == stack.capacity() {
+                    return ip;
+                }
+                stack.push(Value::Int(k));
+                ip += 1;
+            }
+            Fused::PushFloat { k } => {
+                if stack.len() == stack.capacity() {
+                    return ip;
+                }
+                stack.push(Value::Float(k));
+                ip += 1;
+            }
+            Fused::PushConst { c } => {
+                if stack.len() == stack.capacity() {
+                    return ip;
+                }
+                copy_to(&consts[c as usize], &mut *stack);
+                ip += 1;
+            }
+            Fused::StoreTop { d } => {
+                let d = d as usize;
+                if d >= slots.len() {
+                    return ip;
+                }
+                let Some(top) = stack.last() else {
                     return ip;
                 };
-                ip = br.to(op.test(&a, &b));
+                copy_to(top, &mut slots[d]);
+                drop_top(stack, 1);
+                ip += 1;
+            }
+            Fused::Move { s, d } => {
+                let (s, d) = (s as usize, d as usize);
+                if d >= slots.len() {
+                    return ip;
+                }
+                match slots.get(s) {
+                    Some(&Value::Int(x)) => (&mut slots[d]).int(x),
+                    Some(&Value::Float(x)) => (&mut slots[d]).float(x),
+                    v => {
+                        let v = v.cloned().unwrap_or_default();
+                        slots[d] = v;
+                    }
+                }
+                ip += 2;
             }
             Fused::FloatPush { a, k, op } => push!(slot!(a), &Value::Float(k), op),
             Fused::FloatStore { a, k, op, d } => store!(slot!(a), &Value::Float(k), op, d, 4),
@@ -625,9 +789,46 @@ pub(crate) fn run(
                 if d as usize >= slots.len() {
                     return ip;
                 }
-                let Some(a) = stack.pop() else { return ip };
-                store!(&a, &Value::Float(k), op, d, 3);
+                let Some(a) = stack.last() else { return ip };
+                store!(a, &Value::Float(k), op, d, 3);
+                drop_top(stack, 1);
             }
+        }
+    }
+}
+
+/// Copies `v` to `out` variant by variant (a scalar without a whole-value
+/// copy; see [`Out`]).
+#[inline(always)]
+fn copy_to(v: &Value, out: impl Out) {
+    match *v {
+        Value::Int(x) => out.int(x),
+        Value::Float(x) => out.float(x),
+        Value::Bool(b) => out.bool(b),
+        _ => out.value(v.clone()),
+    }
+}
+
+/// The two top stack values, second-from-top first (the caller checked
+/// there are two).
+#[inline(always)]
+fn top_two(stack: &[Value]) -> [&Value; 2] {
+    let n = stack.len();
+    [&stack[n - 2], &stack[n - 1]]
+}
+
+/// Pops `n` values whose operands a group has used in place. Scalars (the
+/// common case) are forgotten rather than passed to the out-of-line drop
+/// glue: they own nothing.
+#[inline(always)]
+fn drop_top(stack: &mut Vec<Value>, n: usize) {
+    for _ in 0..n {
+        // The kind is read in place, so a scalar cell is never loaded whole
+        // (it was just stored piecewise; see `Out`).
+        let scalar = stack.last().is_some_and(|v| !v.owns_heap());
+        let popped = stack.pop();
+        if scalar {
+            std::mem::forget(popped);
         }
     }
 }
@@ -719,7 +920,7 @@ pub(crate) fn fuse(ops: &[Op]) -> Vec<Fused> {
             out[ip] = match then_at(ip + 1) {
                 Then::Store(d) => Fused::StackStore { op, d },
                 Then::Branch(br) => Fused::StackBranch { op, br },
-                Then::Push => Fused::None,
+                Then::Push => Fused::StackPush { op },
             };
             continue;
         }
@@ -733,6 +934,40 @@ pub(crate) fn fuse(ops: &[Op]) -> Vec<Fused> {
             continue;
         };
         out[ip] = make(a, b, op, then_at(ip + 3));
+    }
+    // Single moves where no group starts.
+    for ip in 0..n {
+        if out[ip] != Fused::None {
+            continue;
+        }
+        let joined = ip + 1 < n && !is_target[ip + 1];
+        out[ip] = match (ops[ip], ops.get(ip + 1)) {
+            (Op::GetSlot(s), Some(&Op::SetSlot(d))) if joined => Fused::Move { s, d },
+            (Op::GetSlot(s), _) => Fused::PushSlot { s },
+            (Op::LoadInt(k), _) => Fused::PushInt { k },
+            (Op::LoadFloat(k), _) => Fused::PushFloat { k },
+            (Op::LoadConst(c), _) => Fused::PushConst { c },
+            (Op::SetSlot(d), _) => Fused::StoreTop { d },
+            (op, _) => Bin::of(&op).map_or(Fused::None, |op| Fused::StackPush { op }),
+        };
+    }
+    // A lone move that only leads into an op outside the table (or another
+    // such move) stays a single op: entering this loop for one push and
+    // leaving it again costs more than the dispatch it saves.
+    for ip in (0..n).rev() {
+        let len = match out[ip] {
+            Fused::Move { .. } => 2,
+            Fused::PushSlot { .. }
+            | Fused::PushInt { .. }
+            | Fused::PushFloat { .. }
+            | Fused::PushConst { .. }
+            | Fused::StoreTop { .. }
+            | Fused::StackPush { .. } => 1,
+            _ => continue,
+        };
+        if out.get(ip + len).is_none_or(|g| *g == Fused::None) {
+            out[ip] = Fused::None;
+        }
     }
     // Thread jumps into compare-and-branch groups (loop inversion).
     for ip in 0..n {
@@ -784,7 +1019,7 @@ mod tests {
             }
         );
         assert_eq!(f[8], head, "the back-edge jump is threaded into the head");
-        assert_eq!(f[9], Fused::None);
+        assert_eq!(f[9], Fused::None, "a lone push at the end runs alone");
     }
 
     #[test]
@@ -801,7 +1036,11 @@ mod tests {
             Op::SetSlot(0),
             Op::Jump(1),
         ];
-        assert_eq!(fuse(&ops)[0], Fused::None);
+        assert_eq!(
+            fuse(&ops)[0],
+            Fused::PushSlot { s: 0 },
+            "only the single op before the target"
+        );
     }
 
     #[test]
@@ -858,7 +1097,50 @@ mod tests {
 
     #[test]
     fn wide_immediates_are_not_fused() {
-        let ops = [Op::GetSlot(0), Op::LoadInt(1 << 40), Op::Add];
-        assert_eq!(fuse(&ops)[0], Fused::None);
+        let ops = [
+            Op::GetSlot(0),
+            Op::LoadInt(1 << 40),
+            Op::Add,
+            Op::SetSlot(1),
+        ];
+        let f = fuse(&ops);
+        assert_eq!(f[0], Fused::PushSlot { s: 0 });
+        assert_eq!(
+            f[1],
+            Fused::PushInt { k: 1 << 40 },
+            "a wide push moves alone"
+        );
+        assert_eq!(f[2], Fused::StackStore { op: Bin::Add, d: 1 });
+    }
+
+    #[test]
+    fn lone_moves_and_stack_arithmetic_are_groups() {
+        let ops = [
+            Op::GetSlot(3),     // 0
+            Op::SetSlot(4),     // 1
+            Op::LoadFloat(0.5), // 2
+            Op::LoadConst(0),   // 3
+            Op::Mul,            // 4
+            Op::SetSlot(5),     // 5 (a jump target: a store of its own)
+            Op::GetSlot(0),     // 6
+            Op::LoadInt(1),     // 7
+            Op::Add,            // 8
+            Op::SetSlot(0),     // 9
+            Op::JumpIfFalse(5), // 10
+            Op::GetSlot(1),     // 11
+            Op::Pop,            // 12
+        ];
+        let f = fuse(&ops);
+        assert_eq!(f[0], Fused::Move { s: 3, d: 4 });
+        assert_eq!(f[2], Fused::PushFloat { k: 0.5 });
+        assert_eq!(f[3], Fused::PushConst { c: 0 });
+        assert_eq!(f[4], Fused::StackPush { op: Bin::Mul });
+        assert_eq!(f[5], Fused::StoreTop { d: 5 });
+        assert_eq!(
+            f[11],
+            Fused::None,
+            "a push leading only into Pop runs alone"
+        );
+        assert_eq!(f[12], Fused::None, "ops outside the table run alone");
     }
 }
