@@ -446,6 +446,10 @@ pub(crate) enum Fused {
         s: u16,
         d: u16,
     },
+    /// A `Jump` to a group that is not a compare-and-branch.
+    Goto {
+        to: u32,
+    },
 }
 
 /// `k` as an `f32` if that loses nothing (every bit survives the round trip).
@@ -538,6 +542,13 @@ pub(crate) fn run(
     mut ip: usize,
 ) -> usize {
     const UNDEF: &Value = &Value::Undef;
+    // An immediate operand as a `&Value` that is never dropped (it owns
+    // nothing; a dropped temporary costs a call to the drop glue).
+    macro_rules! imm {
+        ($v:expr) => {
+            &*std::mem::ManuallyDrop::new($v)
+        };
+    }
     macro_rules! slot {
         ($s:expr) => {
             slots.get($s as usize).unwrap_or(UNDEF)
@@ -597,14 +608,16 @@ pub(crate) fn run(
             } => store!(slot!(a), slot!(b), Bin::Add, d, 4),
             Fused::SlotStore { a, b, op, d } => store!(slot!(a), slot!(b), op, d, 4),
             Fused::SlotBranch { a, b, op, br } => branch!(op.test(slot!(a), slot!(b)), br),
-            Fused::IntPush { a, k, op } => push!(slot!(a), &Value::Int(k as i64), op),
+            Fused::IntPush { a, k, op } => push!(slot!(a), imm!(Value::Int(k as i64)), op),
             Fused::IntStore {
                 a,
                 k,
                 op: Bin::Add,
                 d,
-            } => store!(slot!(a), &Value::Int(k as i64), Bin::Add, d, 4),
-            Fused::IntStore { a, k, op, d } => store!(slot!(a), &Value::Int(k as i64), op, d, 4),
+            } => store!(slot!(a), imm!(Value::Int(k as i64)), Bin::Add, d, 4),
+            Fused::IntStore { a, k, op, d } => {
+                store!(slot!(a), imm!(Value::Int(k as i64)), op, d, 4)
+            }
             Fused::IntBranch {
                 a,
                 k,
@@ -634,7 +647,7 @@ pub(crate) fn run(
                     return ip;
                 }
                 let Some(a) = stack.last() else { return ip };
-                store!(a, &Value::Int(k as i64), op, d, 3);
+                store!(a, imm!(Value::Int(k as i64)), op, d, 3);
                 drop_top(stack, 1);
             }
             Fused::TopBranch { k, op, br } => {
@@ -674,14 +687,14 @@ pub(crate) fn run(
                 drop_top(stack, 1);
             }
             Fused::FloatBranch { a, k, op, br } => {
-                branch!(op.test(slot!(a), &Value::Float(f64::from(k))), br)
+                branch!(op.test(slot!(a), imm!(Value::Float(f64::from(k)))), br)
             }
             Fused::TopFloatBranch { k, op, br } => {
                 if stack.len() > MAX_STACK + 1 {
                     return ip;
                 }
                 let Some(a) = stack.last() else { return ip };
-                ip = br.to(op.test(a, &Value::Float(f64::from(k))));
+                ip = br.to(op.test(a, imm!(Value::Float(f64::from(k)))));
                 drop_top(stack, 1);
             }
             Fused::StackStore { op, d } => {
@@ -773,8 +786,16 @@ pub(crate) fn run(
                 }
                 ip += 2;
             }
-            Fused::FloatPush { a, k, op } => push!(slot!(a), &Value::Float(k), op),
-            Fused::FloatStore { a, k, op, d } => store!(slot!(a), &Value::Float(k), op, d, 4),
+            Fused::Goto { to } => {
+                let to = to as usize;
+                // A back-edge checks the stack as the single-op jump does.
+                if to <= ip && stack.len() > MAX_STACK {
+                    return ip;
+                }
+                ip = to;
+            }
+            Fused::FloatPush { a, k, op } => push!(slot!(a), imm!(Value::Float(k)), op),
+            Fused::FloatStore { a, k, op, d } => store!(slot!(a), imm!(Value::Float(k)), op, d, 4),
             Fused::TopFloatPush { k, op } => {
                 let Some(top) = stack.last_mut() else {
                     return ip;
@@ -790,7 +811,7 @@ pub(crate) fn run(
                     return ip;
                 }
                 let Some(a) = stack.last() else { return ip };
-                store!(a, &Value::Float(k), op, d, 3);
+                store!(a, imm!(Value::Float(k)), op, d, 3);
                 drop_top(stack, 1);
             }
         }
@@ -840,8 +861,9 @@ pub(crate) fn forward_only(fused: &[Fused]) -> Vec<Fused> {
     fused
         .iter()
         .enumerate()
-        .map(|(ip, g)| match g.branch() {
-            Some(br) if br.on_true as usize <= ip || br.on_false as usize <= ip => Fused::None,
+        .map(|(ip, g)| match (g, g.branch()) {
+            (_, Some(br)) if br.on_true as usize <= ip || br.on_false as usize <= ip => Fused::None,
+            (Fused::Goto { to }, _) if *to as usize <= ip => Fused::None,
             _ => *g,
         })
         .collect()
@@ -951,30 +973,42 @@ pub(crate) fn fuse(ops: &[Op]) -> Vec<Fused> {
             (op, _) => Bin::of(&op).map_or(Fused::None, |op| Fused::StackPush { op }),
         };
     }
-    // A lone move that only leads into an op outside the table (or another
-    // such move) stays a single op: entering this loop for one push and
-    // leaving it again costs more than the dispatch it saves.
-    for ip in (0..n).rev() {
-        let len = match out[ip] {
-            Fused::Move { .. } => 2,
-            Fused::PushSlot { .. }
-            | Fused::PushInt { .. }
-            | Fused::PushFloat { .. }
-            | Fused::PushConst { .. }
-            | Fused::StoreTop { .. }
-            | Fused::StackPush { .. } => 1,
-            _ => continue,
-        };
-        if out.get(ip + len).is_none_or(|g| *g == Fused::None) {
-            out[ip] = Fused::None;
+    // Thread jumps: into compare-and-branch groups (loop inversion), or,
+    // as a `Goto`, into any other group.
+    for ip in 0..n {
+        if let Op::Jump(t) = ops[ip] {
+            out[ip] = match out.get(t) {
+                Some(g) if g.threaded().is_some() => *g,
+                Some(g) if *g != Fused::None => {
+                    fits(t).map_or(Fused::None, |to| Fused::Goto { to })
+                }
+                _ => Fused::None,
+            };
         }
     }
-    // Thread jumps into compare-and-branch groups (loop inversion).
-    for ip in 0..n {
-        if let Op::Jump(t) = ops[ip]
-            && let Some(group) = out.get(t).and_then(|f| f.threaded())
-        {
-            out[ip] = group;
+    // A lone move or goto that only leads into an op outside the table (or
+    // into another such group) stays a single op: entering this loop for
+    // one push and leaving it again costs more than the dispatch it saves.
+    // Repeated until nothing changes, since a goto may lead backward.
+    let mut changed = true;
+    while changed {
+        changed = false;
+        for ip in (0..n).rev() {
+            let next = match out[ip] {
+                Fused::Move { .. } => ip + 2,
+                Fused::PushSlot { .. }
+                | Fused::PushInt { .. }
+                | Fused::PushFloat { .. }
+                | Fused::PushConst { .. }
+                | Fused::StoreTop { .. }
+                | Fused::StackPush { .. } => ip + 1,
+                Fused::Goto { to } => to as usize,
+                _ => continue,
+            };
+            if out.get(next).is_none_or(|g| *g == Fused::None) {
+                out[ip] = Fused::None;
+                changed = true;
+            }
         }
     }
     out
@@ -1111,6 +1145,28 @@ mod tests {
             "a wide push moves alone"
         );
         assert_eq!(f[2], Fused::StackStore { op: Bin::Add, d: 1 });
+    }
+
+    #[test]
+    fn jumps_into_other_groups_are_gotos() {
+        let ops = [
+            Op::Jump(3),    // 0: forward, into a store group
+            Op::GetSlot(1), // 1
+            Op::Pop,        // 2
+            Op::GetSlot(0), // 3
+            Op::LoadInt(1), // 4
+            Op::Add,        // 5
+            Op::SetSlot(0), // 6
+            Op::Jump(3),    // 7: backward
+            Op::Jump(2),    // 8: into an op outside the table
+        ];
+        let f = fuse(&ops);
+        assert_eq!(f[0], Fused::Goto { to: 3 });
+        assert_eq!(f[7], Fused::Goto { to: 3 });
+        assert_eq!(f[8], Fused::None);
+        let forward = forward_only(&f);
+        assert_eq!(forward[0], Fused::Goto { to: 3 });
+        assert_eq!(forward[7], Fused::None, "back-edges stay countable");
     }
 
     #[test]
