@@ -504,6 +504,34 @@ fn a_hot_side_exit_grows_a_side_path_and_stops_exiting() {
     assert!((10..50).contains(&exits), "{exits} side exits");
 }
 
+/// The plain do-while mandelbrot: the inner loop's trace gets side paths
+/// that run on around the column loop and back through its header; a
+/// side path of the column loop's trace may still keep that inner loop
+/// whole. Refusing it (as a root recording is refused) left that exit
+/// without a side path until both loops were blacklisted, and the kernel
+/// ran interpreted.
+#[test]
+fn an_outer_side_path_keeps_an_inner_loop_whose_trace_runs_through_its_header() {
+    pin(50, |_| {});
+    let path = format!(
+        "{}/benches/kernels/plain/mandelbrot_dowhile.fasm",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let src = std::fs::read_to_string(&path).expect("the plain kernel");
+    let chunk = asm(&format!(
+        "        LoadInt 60\n        SetSlot 9\n        LoadInt 50\n        SetSlot 10\n{src}"
+    ));
+    let before = JitCompiler::stats();
+    let (r, _, _) = agree_with(&chunk, &[]);
+    assert_same(&value(r), &Value::Int(kernels::mandelbrot(60, 50)));
+    let after = JitCompiler::stats();
+    assert!(after.trace_compiled > before.trace_compiled);
+    assert_eq!(
+        after.trace_blacklisted, before.trace_blacklisted,
+        "a loop was blacklisted"
+    );
+}
+
 #[test]
 fn mandelbrot_with_its_count_printed_traces_and_agrees() {
     pin(50, |_| {});

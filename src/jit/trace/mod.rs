@@ -425,11 +425,16 @@ impl VM {
             && rec.skipping.is_none()
             && let Some((lo, hi)) = *lock(&a.range)
         {
-            if (lo..=hi).contains(&rec.anchor) {
+            if (lo..=hi).contains(&rec.anchor) && rec.side.is_none() {
                 // That loop's trace runs through this recording's anchor (a
                 // side path back through the outer loop's header): it
                 // already covers this loop, and keeping it whole would
-                // swallow the anchor, so the recording could never close.
+                // swallow the anchor, so a root recording could never
+                // close. A side path of the outer trace is not refused:
+                // the do-while mandelbrot's column loop needs one there
+                // (refused, its exit stayed hot until both loops were
+                // blacklisted); one that can't close fails at
+                // `max_trace_len` like any other recording.
                 let rec = tr.recording.take().expect("recording");
                 let why = format!("op {next}'s trace already runs through op {}", rec.anchor);
                 anchor(hash, rec.anchor).fail((hash, rec.anchor), why, rec.side.is_some());
