@@ -573,11 +573,16 @@ pub(crate) fn run(
     // A push never grows the stack here (the single-op path does): with
     // room known, the result is stored straight into its cell instead of
     // being assembled in a local around the call that grows.
-    macro_rules! push {
-        ($a:expr, $b:expr, $op:expr) => {{
+    macro_rules! need_room {
+        () => {
             if stack.len() == stack.capacity() {
                 return ip;
             }
+        };
+    }
+    macro_rules! push {
+        ($a:expr, $b:expr, $op:expr) => {{
+            need_room!();
             $op.write($a, $b, &mut *stack);
             ip += 3;
         }};
@@ -732,30 +737,22 @@ pub(crate) fn run(
                 ip += 1;
             }
             Fused::PushSlot { s } => {
-                if stack.len() == stack.capacity() {
-                    return ip;
-                }
+                need_room!();
                 copy_to(slot!(s), &mut *stack);
                 ip += 1;
             }
             Fused::PushInt { k } => {
-                if stack.len() == stack.capacity() {
-                    return ip;
-                }
+                need_room!();
                 stack.push(Value::Int(k));
                 ip += 1;
             }
             Fused::PushFloat { k } => {
-                if stack.len() == stack.capacity() {
-                    return ip;
-                }
+                need_room!();
                 stack.push(Value::Float(k));
                 ip += 1;
             }
             Fused::PushConst { c } => {
-                if stack.len() == stack.capacity() {
-                    return ip;
-                }
+                need_room!();
                 copy_to(&consts[c as usize], &mut *stack);
                 ip += 1;
             }
@@ -850,6 +847,62 @@ fn drop_top(stack: &mut Vec<Value>, n: usize) {
         let popped = stack.pop();
         if scalar {
             std::mem::forget(popped);
+        }
+    }
+}
+
+/// Where a lone move or goto leads: its one successor (`None` for any
+/// other group).
+fn successor(ip: usize, g: Fused) -> Option<usize> {
+    match g {
+        Fused::Move { .. } => Some(ip + 2),
+        Fused::PushSlot { .. }
+        | Fused::PushInt { .. }
+        | Fused::PushFloat { .. }
+        | Fused::PushConst { .. }
+        | Fused::StoreTop { .. }
+        | Fused::StackPush { .. } => Some(ip + 1),
+        Fused::Goto { to } => Some(to as usize),
+        _ => None,
+    }
+}
+
+/// Turns back into single ops the lone moves and gotos that only lead, one
+/// after another, into an op outside the table: entering the fused loop
+/// for one push and leaving it again costs more than the dispatch it
+/// saves. Each chain is walked once (gotos may lead backward, so a pass
+/// in ip order would not settle it); a chain that loops on itself stays.
+fn drop_dead_moves(out: &mut [Fused]) {
+    const UNSEEN: u8 = 0;
+    const ON_PATH: u8 = 1;
+    const LIVE: u8 = 2;
+    const DEAD: u8 = 3;
+    let mut state = vec![UNSEEN; out.len()];
+    let mut path = Vec::new();
+    for start in 0..out.len() {
+        let mut ip = start;
+        let live = loop {
+            match state.get(ip) {
+                None => break false,
+                Some(&LIVE | &ON_PATH) => break true,
+                Some(&DEAD) => break false,
+                _ => {}
+            }
+            if out[ip] == Fused::None {
+                break false;
+            }
+            let Some(next) = successor(ip, out[ip]) else {
+                break true;
+            };
+            state[ip] = ON_PATH;
+            path.push(ip);
+            ip = next;
+        };
+        for at in path.drain(..) {
+            state[at] = if live { LIVE } else { DEAD };
+            if !live {
+                out[at] = Fused::None;
+            }
         }
     }
 }
@@ -986,31 +1039,7 @@ pub(crate) fn fuse(ops: &[Op]) -> Vec<Fused> {
             };
         }
     }
-    // A lone move or goto that only leads into an op outside the table (or
-    // into another such group) stays a single op: entering this loop for
-    // one push and leaving it again costs more than the dispatch it saves.
-    // Repeated until nothing changes, since a goto may lead backward.
-    let mut changed = true;
-    while changed {
-        changed = false;
-        for ip in (0..n).rev() {
-            let next = match out[ip] {
-                Fused::Move { .. } => ip + 2,
-                Fused::PushSlot { .. }
-                | Fused::PushInt { .. }
-                | Fused::PushFloat { .. }
-                | Fused::PushConst { .. }
-                | Fused::StoreTop { .. }
-                | Fused::StackPush { .. } => ip + 1,
-                Fused::Goto { to } => to as usize,
-                _ => continue,
-            };
-            if out.get(next).is_none_or(|g| *g == Fused::None) {
-                out[ip] = Fused::None;
-                changed = true;
-            }
-        }
-    }
+    drop_dead_moves(&mut out);
     out
 }
 
@@ -1167,6 +1196,22 @@ mod tests {
         let forward = forward_only(&f);
         assert_eq!(forward[0], Fused::Goto { to: 3 });
         assert_eq!(forward[7], Fused::None, "back-edges stay countable");
+    }
+
+    #[test]
+    fn gotos_chained_backward_into_a_dead_end_run_alone() {
+        // Each jump targets the one before it; the first leads into `Pop`.
+        let mut ops = vec![Op::Pop, Op::Jump(0)];
+        for ip in 2..2_000 {
+            ops.push(Op::Jump(ip - 1));
+        }
+        let f = fuse(&ops);
+        assert!(f.iter().all(|g| *g == Fused::None), "a goto leads nowhere");
+        // Ending in a store that loops back to itself, every goto stays.
+        ops[0] = Op::SetSlot(0);
+        let f = fuse(&ops);
+        assert_eq!(f[0], Fused::StoreTop { d: 0 });
+        assert!(f[1..].iter().all(|g| matches!(g, Fused::Goto { .. })));
     }
 
     #[test]
