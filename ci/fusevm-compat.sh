@@ -44,7 +44,7 @@ fi
   printf '[package]\nname = "fusevm-compat"\nversion = "0.0.0"\nedition = "2021"\npublish = false\nautotests = false\n\n'
   printf '[workspace]\n\n'
   printf '[dependencies]\nfusevm = { package = "fusevm-llvm", path = "%s" }\n\n' "$repo"
-  printf '[dev-dependencies]\nserde_json = "1"\nbincode = "1"\n\n'
+  printf '[dev-dependencies]\nserde = { version = "1", features = ["derive"] }\nserde_json = "1"\nbincode = "1"\n\n'
   # fusevm's features, so its tests' cfg(feature = ...) resolve; ours has
   # a JIT (on) but no AOT, FFI or rkyv archive (off).
   printf '[features]\ndefault = ["jit"]\njit = []\njit-disk-cache = []\naot = []\nffi = []\nrkyv-archive = []\n\n'

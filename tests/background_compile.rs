@@ -48,11 +48,11 @@ const ANCHOR: usize = 4;
 /// Traces only, recorded at the second back-edge, compiled in the
 /// background (or not).
 fn configure(background: bool) {
-    let mut cfg = JitCompiler::get_config();
+    let mut cfg = JitCompiler::new().get_config();
     cfg.block_threshold = u32::MAX;
     cfg.trace_threshold = 2;
     cfg.background_compile = background;
-    JitCompiler::set_config(cfg);
+    JitCompiler::new().set_config(cfg);
 }
 
 /// A run's result, value and kind (`VMResult`'s `Debug` form).
@@ -156,11 +156,11 @@ fn a_foreground_compilation_counts_as_the_interpreters_wait() {
 
 #[test]
 fn a_chunk_past_its_block_threshold_compiles_in_the_background_for_its_next_run() {
-    let mut cfg = JitCompiler::get_config();
+    let mut cfg = JitCompiler::new().get_config();
     cfg.block_threshold = 1;
     cfg.trace_threshold = u32::MAX;
     cfg.background_compile = true;
-    JitCompiler::set_config(cfg);
+    JitCompiler::new().set_config(cfg);
     let jit = JitCompiler::new();
     let chunk = summing_loop(10_000, 17, 1);
     let want = interpreted(&chunk);

@@ -289,6 +289,12 @@ fn math_ops_match_the_interpreter_bit_for_bit() {
         "RoundFloat",
         "AbsInt",
         "TruncInt",
+        "AsinFloat",
+        "AcosFloat",
+        "AtanFloat",
+        "SinhFloat",
+        "CoshFloat",
+        "TanhFloat",
     ] {
         for x in [
             Value::Float(2.5),
@@ -652,9 +658,9 @@ fn a_lower_native_stack_limit_is_respected() {
 
 #[test]
 fn block_threshold_n_interprets_n_invocations_then_compiles() {
-    let mut cfg = JitCompiler::get_config();
+    let mut cfg = JitCompiler::new().get_config();
     cfg.block_threshold = 3;
-    JitCompiler::set_config(cfg);
+    JitCompiler::new().set_config(cfg);
     let jit = JitCompiler::new();
     let chunk = asm("GetSlot 0\nLoadInt 77001\nAdd");
     for _ in 0..3 {
@@ -673,7 +679,7 @@ fn block_threshold_n_interprets_n_invocations_then_compiles() {
     }
     // 0: compiles on the first invocation.
     cfg.block_threshold = 0;
-    JitCompiler::set_config(cfg);
+    JitCompiler::new().set_config(cfg);
     let chunk = asm("LoadInt 77003");
     assert_eq!(jit.try_run_block(&chunk, &mut []), Some(77003));
 }
@@ -829,11 +835,14 @@ fn linear_chunks_are_recognised_and_run() {
     let jit = JitCompiler::new();
     let linear = asm("GetSlot 0\nGetSlot 1\nMul\nLoadInt 1\nAdd");
     assert!(jit.is_linear_eligible(&linear));
-    assert_eq!(jit.try_run_linear(&linear, &mut [6, 7]), Some(43));
+    assert_eq!(jit.try_run_linear(&linear, &[6, 7]), Some(Value::Int(43)));
     let looping = asm("head: SlotIncLtIntJumpBack 0 10 head\nGetSlot 0");
     assert!(!jit.is_linear_eligible(&looping));
-    assert_eq!(jit.try_run_linear(&looping, &mut [0]), None);
+    assert_eq!(jit.try_run_linear(&looping, &[0]), None);
     assert!(jit.is_block_eligible(&looping));
+    // fusevm's shape: the result keeps its kind.
+    let float = asm("GetSlot 0\nLoadFloat 0.5\nAdd");
+    assert_eq!(jit.try_run_linear(&float, &[2]), Some(Value::Float(2.5)));
 }
 
 #[test]

@@ -381,7 +381,7 @@ impl Drop for Events {
 /// tier compiling at once; the result must be the interpreter's.
 fn run_fresh(chunk: &Chunk) -> VMResult {
     JitCompiler::new().evict(chunk);
-    JitCompiler::set_config(TraceJitConfig {
+    JitCompiler::new().set_config(TraceJitConfig {
         block_threshold: 0,
         ..TraceJitConfig::defaults()
     });
@@ -662,7 +662,7 @@ fn the_directory_stays_under_its_size_bound_dropping_the_least_recently_used() {
 fn imported_trace_metadata_with_code_links_it_and_runs_no_llvm() {
     let _g = serial();
     JitCompiler::set_code_cache_dir(None);
-    JitCompiler::set_config(TraceJitConfig {
+    JitCompiler::new().set_config(TraceJitConfig {
         block_threshold: u32::MAX,
         trace_threshold: 5,
         background_compile: false,
@@ -795,7 +795,7 @@ fn warm_up_installs_a_chunks_stored_traces_before_any_run() {
     let _g = serial();
     let dir = fresh_dir("warm-traces");
     JitCompiler::set_code_cache_dir(Some(&dir));
-    JitCompiler::set_config(TraceJitConfig {
+    JitCompiler::new().set_config(TraceJitConfig {
         block_threshold: u32::MAX,
         background_compile: false,
         ..TraceJitConfig::defaults()
@@ -850,7 +850,7 @@ fn warm_up_installs_a_chunks_stored_traces_before_any_run() {
     );
     assert_eq!(JitCompiler::stats().trace_recorded, after.trace_recorded);
     jit.evict(&chunk);
-    JitCompiler::set_config(TraceJitConfig::defaults());
+    JitCompiler::new().set_config(TraceJitConfig::defaults());
     JitCompiler::set_code_cache_dir(None);
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -917,7 +917,7 @@ fn a_stored_chunk_runs_natively_below_block_threshold_but_not_when_it_is_max() {
     let jit = JitCompiler::new();
     let run_with = |threshold: u32| {
         jit.evict(&chunk);
-        JitCompiler::set_config(TraceJitConfig {
+        JitCompiler::new().set_config(TraceJitConfig {
             block_threshold: threshold,
             trace_threshold: u32::MAX,
             ..TraceJitConfig::defaults()

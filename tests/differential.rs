@@ -70,7 +70,7 @@ enum Tier {
 }
 
 fn run(tier: Tier, chunk: &Chunk, presets: &[Value], budget: Option<u64>) -> Outcome {
-    let mut cfg = JitCompiler::get_config();
+    let mut cfg = JitCompiler::new().get_config();
     (cfg.block_threshold, cfg.trace_threshold) = match tier {
         Tier::Interpreter | Tier::Block => (0, u32::MAX),
         Tier::Trace => (u32::MAX, 1),
@@ -85,7 +85,7 @@ fn run(tier: Tier, chunk: &Chunk, presets: &[Value], budget: Option<u64>) -> Out
         Tier::Background => true,
         _ => false,
     };
-    JitCompiler::set_config(cfg);
+    JitCompiler::new().set_config(cfg);
     Outcome::of(chunk, presets, !matches!(tier, Tier::Interpreter), budget)
 }
 

@@ -177,6 +177,20 @@ fn value(r: fusevm_llvm::VMResult) -> Value {
     }
 }
 
+// ── reserved higher-order ops ──
+
+#[test]
+fn fusevms_higher_order_block_ops_do_nothing_in_every_tier() {
+    let ops = "MapBlock 0\nGrepBlock 1\nSortBlock 2\nSortDefault\nForEachBlock 3";
+    assert_eq!(interpreted(&format!("LoadInt 42\n{ops}")), int(42));
+    assert_block_agrees(&asm(&format!("GetSlot 0\nLoadInt 42\nAdd\n{ops}")));
+    pin(2, |_| {});
+    let chunk = summing_loop(300, &format!("GetSlot 0\n{ops}"));
+    let (r, _, _) = agree_with(&chunk, &[]);
+    assert_same(&value(r), &int((0..300).sum()));
+    assert!(JitCompiler::new().trace_is_compiled(&chunk, HEAD));
+}
+
 // ── fusevm's API names ──
 
 #[test]

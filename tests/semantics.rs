@@ -534,6 +534,19 @@ fn float_math_ops_apply_to_the_float_form() {
     assert_same(&f(0.0, SinFloat), &float(0.0));
     assert_same(&f(0.0, CosFloat), &float(1.0));
     assert_same(&f(0.5, TanFloat), &float(0.5f64.tan()));
+    assert_same(&f(0.5, AsinFloat), &float(0.5f64.asin()));
+    assert_same(&f(0.5, AcosFloat), &float(0.5f64.acos()));
+    assert_same(
+        &eval(&[LoadInt(1), AtanFloat]),
+        &float(std::f64::consts::FRAC_PI_4),
+    );
+    assert_same(&f(0.5, SinhFloat), &float(0.5f64.sinh()));
+    assert_same(&f(0.5, CoshFloat), &float(0.5f64.cosh()));
+    assert_same(&f(-0.0, TanhFloat), &float(-0.0));
+    assert!(
+        f(2.0, AsinFloat).to_float().is_nan(),
+        "outside [-1, 1]: NaN"
+    );
     assert_same(&f(1.0, ExpFloat), &float(std::f64::consts::E));
     assert_same(&f(std::f64::consts::E, LogFloat), &float(1.0));
     assert_same(&f(8.0, Log2Float), &float(3.0));

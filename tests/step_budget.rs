@@ -41,7 +41,7 @@ head:   PreIncSlotVoid 0
     let (r, vm) = budgeted(&chunk, &[], false, 1000);
     assert_exhausted_at(&r, 3);
     // 1000 back-edges taken, the 1001st refused after the jump.
-    assert_same(&vm.slots[0], &Value::Int(1001));
+    assert_same(&vm.frames[0].slots[0], &Value::Int(1001));
     assert_eq!(vm.step_budget(), Some(0));
     assert_eq!(vm.ip, 3);
 }
@@ -153,7 +153,7 @@ fn a_fused_loop_op_counts_each_iteration_as_a_step() {
         let (r, vm) = budgeted(&chunk, &[], jit, 5_000);
         assert_exhausted_at(&r, 0);
         assert_eq!(vm.step_budget(), Some(0));
-        assert_same(&vm.slots[23048], &Value::Int(5_000));
+        assert_same(&vm.frames[0].slots[23048], &Value::Int(5_000));
     }
     // Int slots take the fast path: the same count.
     let chunk = asm("
@@ -166,8 +166,8 @@ fn a_fused_loop_op_counts_each_iteration_as_a_step() {
         pin_block_tier(jit);
         let (r, vm) = budgeted(&chunk, &[], jit, 700);
         assert_exhausted_at(&r, 4);
-        assert_same(&vm.slots[0], &Value::Int(700));
-        assert_same(&vm.slots[1], &Value::Int(699 * 700 / 2));
+        assert_same(&vm.frames[0].slots[0], &Value::Int(700));
+        assert_same(&vm.frames[0].slots[1], &Value::Int(699 * 700 / 2));
         let (r, vm) = budgeted(&chunk, &[], jit, 1_000_000);
         assert!(matches!(r, VMResult::Halted), "{r}");
         assert_eq!(vm.step_budget(), Some(0));

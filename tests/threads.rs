@@ -33,7 +33,7 @@ fn many_threads_over_shared_and_distinct_chunks_agree_with_one_interpreter() {
                 .spawn(move || {
                     // Per-thread configuration: half the threads compile
                     // whole chunks, half trace loops.
-                    let mut cfg = JitCompiler::get_config();
+                    let mut cfg = JitCompiler::new().get_config();
                     if t % 2 == 0 {
                         cfg.block_threshold = 0;
                         cfg.trace_threshold = u32::MAX;
@@ -41,7 +41,7 @@ fn many_threads_over_shared_and_distinct_chunks_agree_with_one_interpreter() {
                         cfg.block_threshold = u32::MAX;
                         cfg.trace_threshold = 1;
                     }
-                    JitCompiler::set_config(cfg);
+                    JitCompiler::new().set_config(cfg);
                     let mut checked = 0;
                     for round in 0..2 {
                         for (i, (c, p)) in shared.iter().enumerate() {

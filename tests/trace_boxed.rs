@@ -38,7 +38,7 @@ done:   GetSlot 1
     let (r, vm, _) = agree_with(&chunk, &[]);
     let want: String = (0..200).map(|i| format!("{i},")).collect();
     assert_same(&value(r), &Value::Int(want.chars().count() as i64));
-    assert_same(&vm.slots[1], &Value::str(want));
+    assert_same(&vm.frames[0].slots[1], &Value::str(want));
     assert_traced(&chunk, HEAD);
     // One exit: the loop's end.
     assert_eq!(JitCompiler::new().trace_deopt_count(&chunk, HEAD), 1);
@@ -120,7 +120,7 @@ done:   GetSlot 1");
         })
         .count();
     assert_same(&value(r), &Value::Int(want as i64));
-    assert_same(&vm.slots[3], &Value::str("abab"));
+    assert_same(&vm.frames[0].slots[3], &Value::str("abab"));
     assert_traced(&chunk, HEAD);
 }
 
@@ -152,8 +152,8 @@ head:   GetSlot 0
 done:   GetSlot 1");
     let (r, vm, _) = agree_with(&chunk, &[Value::Undef, Value::Undef, Value::str("2.5")]);
     assert_same(&value(r), &Value::Float(100.0 * 2.5 + 4950.0));
-    assert_same(&vm.slots[2], &Value::str("2.5"));
-    assert_same(&vm.slots[4], &Value::Float(2.5));
+    assert_same(&vm.frames[0].slots[2], &Value::str("2.5"));
+    assert_same(&vm.frames[0].slots[4], &Value::Float(2.5));
     assert_traced(&chunk, HEAD);
 }
 
@@ -191,7 +191,10 @@ done:   GetSlot 2
     let (r, vm, _) = agree_with(&chunk, &[]);
     assert_same(&value(r), &Value::Int(99));
     let odd: i64 = (0..100).filter(|i| i % 2 == 1).sum();
-    assert_same(&vm.slots[2], &Value::Float(50.0 * 7.0 + odd as f64));
+    assert_same(
+        &vm.frames[0].slots[2],
+        &Value::Float(50.0 * 7.0 + odd as f64),
+    );
     assert!(JitCompiler::new().trace_is_compiled(&chunk, HEAD));
 }
 
@@ -222,7 +225,10 @@ done:   GetSlot 1
     let (r, vm, _) = agree_with(&chunk, &[]);
     // x a y → (Rot) a y x → (Swap) a x y → "a" . ("x" . "y")
     assert_same(&value(r), &Value::Int(1 + 2 * 30));
-    assert_same(&vm.slots[1], &Value::str(format!("a{}", "xy".repeat(30))));
+    assert_same(
+        &vm.frames[0].slots[1],
+        &Value::str(format!("a{}", "xy".repeat(30))),
+    );
     assert_traced(&chunk, HEAD);
 }
 

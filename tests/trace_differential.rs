@@ -11,11 +11,11 @@ use fusevm_llvm::JitCompiler;
 
 /// Checks `count` programs from seeds `start..` (stepping by 2).
 fn check_programs(start: u64, count: usize) {
-    let mut cfg = JitCompiler::get_config();
+    let mut cfg = JitCompiler::new().get_config();
     cfg.block_threshold = u32::MAX;
     cfg.trace_threshold = 1;
     cfg.background_compile = false;
-    JitCompiler::set_config(cfg);
+    JitCompiler::new().set_config(cfg);
     let before = JitCompiler::stats().trace_compiled;
     for seed in (start..).step_by(2).take(count) {
         let (prints, strings) = match seed % 8 / 2 {

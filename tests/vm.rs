@@ -321,7 +321,7 @@ fn int_keys_are_their_decimal_strings_and_order_shows_sorted() {
     let Value::Array(parts) = &v else {
         panic!("{v:?}")
     };
-    let parts: Vec<Value> = parts.iter().map(|p| p.into_owned()).collect();
+    let parts: Vec<Value> = parts.elements().map(|p| p.into_owned()).collect();
     assert_same(&parts[0], &Value::Int(-1));
     assert_same(&parts[1], &Value::Bool(false));
     let key_values = keys.iter().map(|k| Value::str(k.clone())).collect();
@@ -551,7 +551,7 @@ fn reset_clears_run_state_but_keeps_host_hooks() {
 
 #[test]
 fn pool_recycles_vms() {
-    let mut pool = VMPool::new(1);
+    let mut pool = VMPool::with_max_idle(1);
     let mut vm = pool.acquire(assemble("LoadInt 1\nSetSlot 5\nLoadInt 2").unwrap());
     assert_same(&ok(vm.run()), &Value::Int(2));
     pool.release(vm);
@@ -560,6 +560,21 @@ fn pool_recycles_vms() {
     let mut vm = pool.acquire(assemble("GetSlot 5").unwrap());
     assert_eq!(pool.idle(), 0);
     assert_same(&ok(vm.run()), &Value::Undef);
+}
+
+#[test]
+fn an_unbounded_pool_keeps_every_released_vm_and_with_returns_its_vm() {
+    let mut pool = VMPool::new();
+    assert!(pool.is_empty());
+    for _ in 0..3 {
+        pool.release(VM::new(assemble("Nop").unwrap()));
+    }
+    assert_eq!(pool.len(), 3);
+    let r = pool.with(assemble("LoadInt 4\nLoadInt 5\nMul").unwrap(), |vm| {
+        vm.run()
+    });
+    assert_same(&ok(r), &Value::Int(20));
+    assert_eq!(pool.len(), 3, "with took one VM and gave it back");
 }
 
 #[test]

@@ -194,9 +194,9 @@ fn run_block(jit: &JitCompiler, chunk: &Chunk, slots: &[i64]) -> Value {
 /// Pins this thread's JIT config for the suite: the block tier at once,
 /// traces after the default threshold.
 pub fn configure() {
-    let mut cfg = JitCompiler::get_config();
+    let mut cfg = JitCompiler::new().get_config();
     cfg.block_threshold = 0;
-    JitCompiler::set_config(cfg);
+    JitCompiler::new().set_config(cfg);
 }
 
 /// Prepares `k` on `e` and checks its first result against native Rust's;

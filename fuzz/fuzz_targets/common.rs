@@ -7,10 +7,10 @@ pub fn run(chunk: Chunk, jit: bool) {
     if fusevm_llvm::verify(&chunk).is_err() {
         return;
     }
-    let mut cfg = JitCompiler::get_config();
+    let mut cfg = JitCompiler::new().get_config();
     cfg.block_threshold = 0;
     cfg.trace_threshold = 2;
-    JitCompiler::set_config(cfg);
+    JitCompiler::new().set_config(cfg);
     let mut vm = VM::new(chunk);
     vm.set_output(Box::new(std::io::sink()));
     vm.set_input(Box::new(std::io::empty()));

@@ -309,9 +309,9 @@ fn cold_run_child() {
         Some(name) => (name, true),
         None => (what.as_str(), false),
     };
-    let mut cfg = JitCompiler::get_config();
+    let mut cfg = JitCompiler::new().get_config();
     cfg.background_compile = background;
-    JitCompiler::set_config(cfg);
+    JitCompiler::new().set_config(cfg);
     let k = suite::kernel_named(name).expect("kernel");
     let chunk = suite::load(k);
     let mut run: suite::Runner = Box::new(move || suite::run_vm(&chunk, k, true));

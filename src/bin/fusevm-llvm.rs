@@ -133,7 +133,7 @@ struct JitArgs {
 impl JitArgs {
     /// The thread's configuration with the given flags applied.
     fn config(&self) -> TraceJitConfig {
-        let mut c = JitCompiler::get_config();
+        let mut c = JitCompiler::new().get_config();
         let set = |field: &mut u32, v: Option<u32>| *field = v.unwrap_or(*field);
         set(&mut c.trace_threshold, self.trace_threshold);
         set(&mut c.block_threshold, self.block_threshold);
@@ -165,7 +165,7 @@ fn run(args: &RunArgs) -> Result<ExitCode, String> {
     if args.jit.block_threshold.is_none() && std::env::var_os(BLOCK_THRESHOLD_ENV).is_none() {
         cfg.block_threshold = 0;
     }
-    JitCompiler::set_config(cfg);
+    JitCompiler::new().set_config(cfg);
     let dump = |what: &str| args.jit_dump.iter().any(|d| d == what);
     JitCompiler::set_dump_options(DumpOptions {
         ir_after: args.dump_ir || dump("ir"),

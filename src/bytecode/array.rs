@@ -11,11 +11,20 @@
 //! Native code reads and writes the unboxed strategies in place through
 //! [`Array::raw`] (base pointer, length, strategy), which is why the
 //! strategies are plain `Vec`s of machine words.
+//!
+//! **Reading as a slice.** fusevm's arrays are `Vec<Value>`s, and ports
+//! index them (`a[i]`) and iterate them by reference. An `Array` derefs to
+//! `[Value]` for that: a general array lends its own elements; an unboxed
+//! one builds a boxed copy the first time it is read so (16 bytes an
+//! element), kept until the array next changes. [`Array::get`],
+//! [`Array::elements`] and [`Array::len`] read the unboxed store directly
+//! and never build it; this crate's own code uses only those.
 
 use super::shared::Children;
 use super::value::Value;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::borrow::Cow;
+use std::sync::OnceLock;
 
 /// How an array stores its elements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -41,8 +50,19 @@ enum Store {
 }
 
 /// An array of values, stored by strategy (see the module docs).
-#[derive(Clone)]
-pub struct Array(Store);
+pub struct Array {
+    store: Store,
+    /// The elements boxed, built on the first slice read of an unboxed
+    /// array and dropped by every change (see the module docs).
+    view: OnceLock<Box<[Value]>>,
+}
+
+impl Clone for Array {
+    /// The elements, without the boxed view.
+    fn clone(&self) -> Self {
+        Array::of(self.store.clone())
+    }
+}
 
 /// What native code needs to read or write an unboxed array in place.
 #[derive(Debug, Clone, Copy)]
@@ -86,7 +106,21 @@ impl Default for Array {
 impl Array {
     /// An empty array.
     pub fn new() -> Self {
-        Array(Store::Any(Vec::new()))
+        Array::of(Store::Any(Vec::new()))
+    }
+
+    fn of(store: Store) -> Self {
+        Array {
+            store,
+            view: OnceLock::new(),
+        }
+    }
+
+    /// The store, to change: the boxed view goes.
+    #[inline]
+    fn store_mut(&mut self) -> &mut Store {
+        self.view.take();
+        &mut self.store
     }
 
     /// An array of `values`, unboxed when they are all Int, all Float or all
@@ -97,9 +131,9 @@ impl Array {
         };
         let s = strategy_of(first);
         if s == Strategy::Any || values.iter().any(|v| strategy_of(v) != s) {
-            return Array(Store::Any(values));
+            return Array::of(Store::Any(values));
         }
-        Array(match s {
+        Array::of(match s {
             Strategy::Int => Store::Int(values.iter().map(Value::to_int).collect()),
             Strategy::Float => Store::Float(values.iter().map(Value::to_float).collect()),
             _ => Store::Bool(values.iter().map(Value::is_truthy).collect()),
@@ -108,17 +142,17 @@ impl Array {
 
     /// An array of Ints.
     pub fn from_ints(values: Vec<i64>) -> Self {
-        Array(Store::Int(values))
+        Array::of(Store::Int(values))
     }
 
     /// An array of Floats.
     pub fn from_floats(values: Vec<f64>) -> Self {
-        Array(Store::Float(values))
+        Array::of(Store::Float(values))
     }
 
     /// The current strategy.
     pub fn strategy(&self) -> Strategy {
-        match self.0 {
+        match self.store {
             Store::Int(_) => Strategy::Int,
             Store::Float(_) => Strategy::Float,
             Store::Bool(_) => Strategy::Bool,
@@ -128,7 +162,7 @@ impl Array {
 
     /// Number of elements.
     pub fn len(&self) -> usize {
-        each!(&self.0, v => v.len())
+        each!(&self.store, v => v.len())
     }
 
     /// Whether there are no elements.
@@ -139,7 +173,7 @@ impl Array {
     /// Element `i` (`None` past the end).
     #[inline]
     pub fn get(&self, i: usize) -> Option<Value> {
-        match &self.0 {
+        match &self.store {
             Store::Int(v) => v.get(i).map(|&n| Value::Int(n)),
             Store::Float(v) => v.get(i).map(|&x| Value::Float(x)),
             Store::Bool(v) => v.get(i).map(|&b| Value::Bool(b)),
@@ -150,23 +184,27 @@ impl Array {
     /// Element `i`, borrowed when the array holds `Value`s.
     #[inline]
     pub fn at(&self, i: usize) -> Option<Cow<'_, Value>> {
-        match &self.0 {
+        match &self.store {
             Store::Any(v) => v.get(i).map(Cow::Borrowed),
             _ => self.get(i).map(Cow::Owned),
         }
     }
 
-    /// The elements in order, borrowed where the array holds `Value`s.
-    pub fn iter(&self) -> impl DoubleEndedIterator<Item = Cow<'_, Value>> + ExactSizeIterator + '_ {
+    /// The elements in order, borrowed where the array holds `Value`s
+    /// (never builds the boxed view; `iter()`, through `Deref`, lends
+    /// `&Value`s and does).
+    pub fn elements(
+        &self,
+    ) -> impl DoubleEndedIterator<Item = Cow<'_, Value>> + ExactSizeIterator + '_ {
         (0..self.len()).map(|i| self.at(i).expect("in range"))
     }
 
     /// The elements as `Value`s, borrowed when the array already holds
     /// them.
     pub fn values(&self) -> Cow<'_, [Value]> {
-        match &self.0 {
+        match &self.store {
             Store::Any(v) => Cow::Borrowed(v),
-            _ => Cow::Owned(self.iter().map(Cow::into_owned).collect()),
+            _ => Cow::Owned(self.elements().map(Cow::into_owned).collect()),
         }
     }
 
@@ -174,7 +212,7 @@ impl Array {
     /// switches to the general strategy).
     pub fn values_mut(&mut self) -> &mut Vec<Value> {
         self.generalise();
-        match &mut self.0 {
+        match self.store_mut() {
             Store::Any(v) => v,
             _ => unreachable!("generalised"),
         }
@@ -185,15 +223,20 @@ impl Array {
         std::mem::take(self.values_mut())
     }
 
-    /// Switches to the general strategy (O(n), once).
+    /// Switches to the general strategy (O(n), once; the boxed view
+    /// becomes the store when it was built).
     fn generalise(&mut self) {
-        let values: Vec<Value> = match &mut self.0 {
+        if let Some(view) = self.view.take() {
+            self.store = Store::Any(view.into_vec());
+            return;
+        }
+        let values: Vec<Value> = match self.store_mut() {
             Store::Any(_) => return,
             Store::Int(v) => v.drain(..).map(Value::Int).collect(),
             Store::Float(v) => v.drain(..).map(Value::Float).collect(),
             Store::Bool(v) => v.drain(..).map(Value::Bool).collect(),
         };
-        self.0 = Store::Any(values);
+        self.store = Store::Any(values);
     }
 
     /// Makes the store able to hold `v`: an empty array takes `v`'s
@@ -205,7 +248,7 @@ impl Array {
             return;
         }
         if self.is_empty() {
-            self.0 = match theirs {
+            *self.store_mut() = match theirs {
                 Strategy::Int => Store::Int(Vec::new()),
                 Strategy::Float => Store::Float(Vec::new()),
                 Strategy::Bool => Store::Bool(Vec::new()),
@@ -220,7 +263,7 @@ impl Array {
     #[inline]
     pub fn set(&mut self, i: usize, v: Value) {
         self.admit(&v);
-        match (&mut self.0, v) {
+        match (self.store_mut(), v) {
             (Store::Int(a), Value::Int(n)) => a[i] = n,
             (Store::Float(a), Value::Float(x)) => a[i] = x,
             (Store::Bool(a), Value::Bool(b)) => a[i] = b,
@@ -233,7 +276,7 @@ impl Array {
     #[inline]
     pub fn push(&mut self, v: Value) {
         self.admit(&v);
-        match (&mut self.0, v) {
+        match (self.store_mut(), v) {
             (Store::Int(a), Value::Int(n)) => a.push(n),
             (Store::Float(a), Value::Float(x)) => a.push(x),
             (Store::Bool(a), Value::Bool(b)) => a.push(b),
@@ -244,7 +287,7 @@ impl Array {
 
     /// Removes and returns the last element.
     pub fn pop(&mut self) -> Option<Value> {
-        match &mut self.0 {
+        match self.store_mut() {
             Store::Int(v) => v.pop().map(Value::Int),
             Store::Float(v) => v.pop().map(Value::Float),
             Store::Bool(v) => v.pop().map(Value::Bool),
@@ -257,7 +300,7 @@ impl Array {
         if self.is_empty() {
             return None;
         }
-        Some(match &mut self.0 {
+        Some(match self.store_mut() {
             Store::Int(v) => Value::Int(v.remove(0)),
             Store::Float(v) => Value::Float(v.remove(0)),
             Store::Bool(v) => Value::Bool(v.remove(0)),
@@ -285,7 +328,7 @@ impl Array {
                 v.resize(len, T::default());
             }
         }
-        match &mut self.0 {
+        match self.store_mut() {
             Store::Int(v) => grow(v, len),
             Store::Float(v) => grow(v, len),
             Store::Bool(v) => grow(v, len),
@@ -296,7 +339,7 @@ impl Array {
 
     /// Shortens the array to `len` elements (nothing if it is not longer).
     pub fn truncate(&mut self, len: usize) {
-        each!(&mut self.0, v => v.truncate(len))
+        each!(self.store_mut(), v => v.truncate(len))
     }
 
     /// Base pointer, length and strategy, for native code that reads or
@@ -305,7 +348,7 @@ impl Array {
     pub fn raw(&mut self) -> RawArray {
         let shared = self.raw_shared();
         // From `&mut`: the one base pointer native code may write through.
-        let base = each!(&mut self.0, v => v.as_mut_ptr() as *mut u8);
+        let base = each!(self.store_mut(), v => v.as_mut_ptr() as *mut u8);
         RawArray { base, ..shared }
     }
 
@@ -313,7 +356,7 @@ impl Array {
     /// array (its buffer must not be written through `base`).
     pub fn raw_shared(&self) -> RawArray {
         let strategy = self.strategy();
-        let (base, len) = each!(&self.0, v => (v.as_ptr() as *mut u8, v.len()));
+        let (base, len) = each!(&self.store, v => (v.as_ptr() as *mut u8, v.len()));
         RawArray {
             base,
             len,
@@ -324,22 +367,36 @@ impl Array {
 
 impl Children for Array {
     fn take_nested(&mut self, out: &mut Vec<Value>) {
-        if let Store::Any(v) = &mut self.0 {
+        if let Store::Any(v) = self.store_mut() {
             v.take_nested(out);
+        }
+    }
+}
+
+/// The elements as a slice of `Value`s (see the module docs: an unboxed
+/// array builds its boxed view once, until it next changes).
+impl std::ops::Deref for Array {
+    type Target = [Value];
+    fn deref(&self) -> &[Value] {
+        match &self.store {
+            Store::Any(v) => v,
+            _ => self
+                .view
+                .get_or_init(|| self.elements().map(Cow::into_owned).collect()),
         }
     }
 }
 
 impl std::fmt::Debug for Array {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.iter()).finish()
+        f.debug_list().entries(self.elements()).finish()
     }
 }
 
 /// Element by element, as `Value`s (whatever the strategies).
 impl PartialEq for Array {
     fn eq(&self, other: &Array) -> bool {
-        self.len() == other.len() && self.iter().zip(other.iter()).all(|(a, b)| a == b)
+        self.len() == other.len() && self.elements().zip(other.elements()).all(|(a, b)| a == b)
     }
 }
 
@@ -347,7 +404,7 @@ impl PartialEq for Array {
 /// with `vec![…]`).
 impl PartialEq<Vec<Value>> for Array {
     fn eq(&self, other: &Vec<Value>) -> bool {
-        self.len() == other.len() && self.iter().zip(other).all(|(a, b)| a.as_ref() == b)
+        self.len() == other.len() && self.elements().zip(other).all(|(a, b)| a.as_ref() == b)
     }
 }
 
@@ -367,7 +424,7 @@ impl From<Vec<Value>> for Array {
 /// A sequence of values (the strategy is chosen again when read back).
 impl Serialize for Array {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.iter())
+        s.collect_seq(self.elements())
     }
 }
 
@@ -391,6 +448,24 @@ mod tests {
         let mixed = Array::from_values(vec![Value::Int(1), Value::str("a")]);
         assert_eq!(mixed, vec![Value::Int(1), Value::str("a")]);
         assert_ne!(mixed, vec![Value::Int(1), Value::str("b")]);
+    }
+
+    #[test]
+    fn slice_reads_see_every_change_of_an_unboxed_array() {
+        let mut a = Array::from_ints(vec![1, 2, 3]);
+        assert_eq!(a[1], Value::Int(2));
+        let sum: i64 = a.iter().map(Value::to_int).sum();
+        assert_eq!(sum, 6);
+        a.set(1, Value::Int(20));
+        assert_eq!(a[1], Value::Int(20), "a change drops the stale view");
+        a.push(Value::Int(4));
+        assert_eq!(a.len(), 4);
+        assert_eq!(&a[..], &[1, 20, 3, 4].map(Value::Int)[..]);
+        assert_eq!(a.strategy(), Strategy::Int, "reading never generalises");
+        a.raw();
+        assert!(a.view.get().is_none(), "native access drops the view");
+        let b = a.clone();
+        assert_eq!(b[3], Value::Int(4));
     }
 
     #[test]

@@ -1,11 +1,18 @@
 //! Chunks (an op vector with its pools) and the builder frontends use.
 //!
-//! A chunk is immutable once built: its fields are private so that its
-//! **content hash** — the identity every cache keys on — can never go stale.
-//! The hash is xxh3-128 over a canonical byte encoding of the ops, constants,
-//! names and subroutine entries (not the line table, which is debug data), so
-//! it is the same across processes, machines and Rust versions. It is
-//! recomputed, never trusted, when a chunk is deserialized.
+//! A chunk's content is public data, as in fusevm: a frontend may build one
+//! with [`ChunkBuilder`] or edit `ops`, `constants` and the rest directly.
+//! What is derived from the content — the **content hash** every cache keys
+//! on, the subroutine table, the number of globals — is kept beside it and
+//! **sealed** whenever a VM or the JIT takes the chunk: the VM seals its own
+//! copy (a chunk it shares through an `Arc` can no longer change), and every
+//! `JitCompiler` method that takes `&Chunk` checks the seal and works on a
+//! resealed copy when the content changed. So an edited chunk can never run
+//! against a stale hash. The hash is xxh3-128 over a canonical byte encoding
+//! of the ops, constants, names and subroutine entries (not the line table,
+//! the source name or slot names, which are debug data), so it is the same
+//! across processes, machines and Rust versions. It is recomputed, never
+//! trusted, when a chunk is deserialized.
 
 use super::op::{DecodeError, Op};
 use super::value::Value;
@@ -19,20 +26,48 @@ pub const POOL_LIMIT: usize = u16::MAX as usize + 1;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(into = "ChunkData", try_from = "ChunkData")]
 pub struct Chunk {
-    ops: Vec<Op>,
-    constants: Vec<Value>,
-    names: Vec<String>,
-    lines: Vec<u32>,
-    sub_entries: Vec<(u16, usize)>,
-    /// Derived: content hash.
-    hash: u128,
-    /// Derived: entry ip of the subroutine named by each name index.
-    sub_table: Vec<Option<usize>>,
-    /// Derived: globals a VM keeps (see [`Chunk::global_count`]).
-    globals: usize,
+    /// The ops: main code from op 0, subroutines where `sub_entries` say.
+    pub ops: Vec<Op>,
+    /// The constant pool (`LoadConst` indexes it).
+    pub constants: Vec<Value>,
+    /// The name pool: globals and subroutine names (interned by the builder).
+    pub names: Vec<String>,
+    /// Source line of each op (parallel to `ops`; debug data).
+    pub lines: Vec<u32>,
+    /// Subroutine entries as `(name index, entry ip)`; the first entry for a
+    /// name wins.
+    pub sub_entries: Vec<(u16, usize)>,
+    /// Block regions `(start ip, end ip)` a frontend records for its own use
+    /// (fusevm's map/grep/sort bodies); no op of this VM reads them.
+    pub block_ranges: Vec<(usize, usize)>,
+    /// Nested chunks a frontend keeps with this one (fusevm's command
+    /// substitutions and handlers); no op of this VM runs them.
+    pub sub_chunks: Vec<Chunk>,
+    /// Names of each subroutine's slots, `(entry ip, names)` (debug data).
+    pub sub_slot_names: Vec<(usize, Vec<String>)>,
+    /// Source file name (debug data).
+    pub source: String,
+    /// fusevm's 64-bit content hash (the low half of
+    /// [`Chunk::content_hash`]): set by [`ChunkBuilder::build`], by
+    /// deserialization and by the VM on its copy; `0` on a chunk nobody
+    /// built or sealed. Informational: nothing here trusts it.
+    pub op_hash: u64,
+    /// Derived from the content when the chunk was last sealed.
+    sealed: Sealed,
     /// An error the builder recorded (pool overflow, bad patch); the verifier
     /// rejects such a chunk.
     build_error: Option<BuildError>,
+}
+
+/// What is derived from a chunk's content (see the module docs).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct Sealed {
+    /// The content hash.
+    hash: u128,
+    /// Entry ip of the subroutine named by each name index.
+    sub_table: Vec<Option<usize>>,
+    /// Globals a VM keeps (see [`Chunk::global_count`]).
+    globals: usize,
 }
 
 /// An error found while building a chunk.
@@ -82,12 +117,12 @@ impl Chunk {
     /// for every index a global op uses past the name pool (as in fusevm,
     /// a frontend may number its globals without naming them).
     pub fn global_count(&self) -> usize {
-        self.globals
+        count_globals(&self.ops, &self.names)
     }
 
     /// An empty chunk (running it halts at once).
     pub fn new() -> Chunk {
-        ChunkBuilder::new().build()
+        Chunk::default()
     }
 
     /// Entry ip of the subroutine whose name has index `name` (fusevm's
@@ -97,15 +132,28 @@ impl Chunk {
     }
 
     /// The stable content hash: equal for chunks with equal content, in any
-    /// process; different chunks differ (xxh3-128).
+    /// process; different chunks differ (xxh3-128). Computed from the
+    /// content on each call.
     pub fn content_hash(&self) -> u128 {
-        self.hash
+        xxhash_rust::xxh3::xxh3_128(&self.canonical_bytes())
     }
 
-    /// Entry ip of the subroutine named by name index `name`.
-    #[inline]
+    /// Entry ip of the subroutine named by name index `name` (the first
+    /// entry for it).
     pub fn sub_entry(&self, name: u16) -> Option<usize> {
-        self.sub_table.get(name as usize).copied().flatten()
+        self.sub_entries
+            .iter()
+            .find(|&&(n, _)| n == name)
+            .map(|&(_, ip)| ip)
+    }
+
+    /// Slot names recorded for the subroutine entered at `entry_ip` (empty
+    /// if none were).
+    pub fn sub_slot_names_at(&self, entry_ip: usize) -> &[String] {
+        self.sub_slot_names
+            .iter()
+            .find(|(ip, _)| *ip == entry_ip)
+            .map_or(&[], |(_, names)| names.as_slice())
     }
 
     /// Index of `name` in the name pool.
@@ -138,42 +186,92 @@ impl Chunk {
             b.add_name(n);
         }
         b.sub_entries = self.sub_entries.clone();
+        b.block_ranges = self.block_ranges.clone();
+        b.sub_chunks = self.sub_chunks.clone();
+        b.sub_slot_names = self.sub_slot_names.clone();
+        b.source = self.source.clone();
         b.error = self.build_error.clone();
         b
     }
 
-    fn from_parts(
-        ops: Vec<Op>,
-        constants: Vec<Value>,
-        names: Vec<String>,
-        lines: Vec<u32>,
-        sub_entries: Vec<(u16, usize)>,
-        build_error: Option<BuildError>,
-    ) -> Chunk {
-        let mut sub_table = vec![None; names.len()];
-        for &(name, ip) in &sub_entries {
+    // ── the seal ──
+
+    /// Recomputes what is derived from the content (and `op_hash`).
+    pub(crate) fn seal(&mut self) {
+        self.sealed = self.derive();
+        self.op_hash = self.sealed.hash as u64;
+    }
+
+    /// True when the derived state matches the content.
+    pub(crate) fn is_sealed(&self) -> bool {
+        self.derive() == self.sealed
+    }
+
+    /// `chunk` itself when its seal holds, else a resealed copy: what every
+    /// entry point that takes a caller's `&Chunk` works on.
+    #[cfg(feature = "jit")]
+    pub(crate) fn sealed(chunk: &Chunk) -> std::borrow::Cow<'_, Chunk> {
+        use std::borrow::Cow;
+        if chunk.is_sealed() {
+            Cow::Borrowed(chunk)
+        } else {
+            let mut c = chunk.clone();
+            c.seal();
+            Cow::Owned(c)
+        }
+    }
+
+    /// The content hash as sealed: the cache key. Only for a chunk a VM or
+    /// a `JitCompiler` entry point has sealed.
+    #[inline]
+    pub(crate) fn sealed_hash(&self) -> u128 {
+        self.sealed.hash
+    }
+
+    /// [`Chunk::sub_entry`] as sealed (a table lookup, for the hot paths).
+    #[inline]
+    pub(crate) fn sealed_sub_entry(&self, name: u16) -> Option<usize> {
+        self.sealed.sub_table.get(name as usize).copied().flatten()
+    }
+
+    /// [`Chunk::global_count`] as sealed.
+    #[inline]
+    pub(crate) fn sealed_global_count(&self) -> usize {
+        self.sealed.globals
+    }
+
+    fn derive(&self) -> Sealed {
+        let mut sub_table = vec![None; self.names.len()];
+        for &(name, ip) in &self.sub_entries {
             if let Some(slot) = sub_table.get_mut(name as usize) {
                 slot.get_or_insert(ip);
             }
         }
-        // Global ops may name indices past the pool (fusevm allows it):
-        // each still has its global.
-        let globals = ops
-            .iter()
-            .filter_map(|op| op.global().map(|n| n as usize + 1))
-            .fold(names.len(), usize::max);
+        Sealed {
+            hash: self.content_hash(),
+            sub_table,
+            globals: count_globals(&self.ops, &self.names),
+        }
+    }
+
+    fn from_parts(parts: ChunkData, ops: Vec<Op>) -> Chunk {
+        let mut lines = parts.lines;
+        lines.resize(ops.len(), 0);
         let mut chunk = Chunk {
             ops,
-            constants,
-            names,
+            constants: parts.constants,
+            names: parts.names,
             lines,
-            sub_entries,
-            hash: 0,
-            sub_table,
-            globals,
-            build_error,
+            sub_entries: parts.sub_entries,
+            block_ranges: parts.block_ranges,
+            sub_chunks: parts.sub_chunks,
+            sub_slot_names: parts.sub_slot_names,
+            source: parts.source,
+            op_hash: 0,
+            sealed: Sealed::default(),
+            build_error: parts.build_error,
         };
-        chunk.hash = xxhash_rust::xxh3::xxh3_128(&chunk.canonical_bytes());
+        chunk.seal();
         chunk
     }
 
@@ -199,8 +297,29 @@ impl Chunk {
             out.extend_from_slice(&(ip as u64).to_le_bytes());
         }
         out.push(self.build_error.is_some() as u8);
+        // A frontend's own data, appended only when present so the hash of
+        // every chunk without it is unchanged (persisted caches stay valid).
+        if !self.block_ranges.is_empty() || !self.sub_chunks.is_empty() {
+            out.extend_from_slice(&(self.block_ranges.len() as u64).to_le_bytes());
+            for &(a, b) in &self.block_ranges {
+                out.extend_from_slice(&(a as u64).to_le_bytes());
+                out.extend_from_slice(&(b as u64).to_le_bytes());
+            }
+            out.extend_from_slice(&(self.sub_chunks.len() as u64).to_le_bytes());
+            for c in &self.sub_chunks {
+                out.extend_from_slice(&c.content_hash().to_le_bytes());
+            }
+        }
         out
     }
+}
+
+/// Globals a VM keeps: one per name, and one for every index a global op
+/// uses past the name pool.
+fn count_globals(ops: &[Op], names: &[String]) -> usize {
+    ops.iter()
+        .filter_map(|op| op.global().map(|n| n as usize + 1))
+        .fold(names.len(), usize::max)
 }
 
 fn encode_str(s: &str, out: &mut Vec<u8>) {
@@ -227,7 +346,7 @@ fn encode_value(v: &Value, out: &mut Vec<u8>) {
         Value::Array(a) => {
             out.push(5);
             out.extend_from_slice(&(a.len() as u64).to_le_bytes());
-            for item in a.iter() {
+            for item in a.elements() {
                 encode_value(&item, out);
             }
         }
@@ -250,15 +369,19 @@ fn encode_value(v: &Value, out: &mut Vec<u8>) {
     }
 }
 
-/// The serialized form: ops in their binary encoding (exact, compact), no
-/// derived fields.
 impl Default for Chunk {
+    /// An empty chunk, sealed, with `op_hash` 0 as in fusevm (nobody built
+    /// it).
     fn default() -> Chunk {
-        Chunk::new()
+        let mut c = Chunk::from_parts(ChunkData::default(), Vec::new());
+        c.op_hash = 0;
+        c
     }
 }
 
-#[derive(Serialize, Deserialize)]
+/// The serialized form: ops in their binary encoding (exact, compact), no
+/// derived fields. The frontend's own data comes last and may be absent.
+#[derive(Default, Serialize, Deserialize)]
 struct ChunkData {
     ops: Vec<u8>,
     constants: Vec<Value>,
@@ -266,6 +389,14 @@ struct ChunkData {
     lines: Vec<u32>,
     sub_entries: Vec<(u16, usize)>,
     build_error: Option<BuildError>,
+    #[serde(default)]
+    block_ranges: Vec<(usize, usize)>,
+    #[serde(default)]
+    sub_chunks: Vec<Chunk>,
+    #[serde(default)]
+    sub_slot_names: Vec<(usize, Vec<String>)>,
+    #[serde(default)]
+    source: String,
 }
 
 impl From<Chunk> for ChunkData {
@@ -281,28 +412,24 @@ impl From<Chunk> for ChunkData {
             lines: c.lines,
             sub_entries: c.sub_entries,
             build_error: c.build_error,
+            block_ranges: c.block_ranges,
+            sub_chunks: c.sub_chunks,
+            sub_slot_names: c.sub_slot_names,
+            source: c.source,
         }
     }
 }
 
 impl TryFrom<ChunkData> for Chunk {
     type Error = DecodeError;
-    fn try_from(d: ChunkData) -> Result<Self, DecodeError> {
+    fn try_from(mut d: ChunkData) -> Result<Self, DecodeError> {
         let mut ops = Vec::new();
         let mut pos = 0;
         while pos < d.ops.len() {
             ops.push(Op::decode(&d.ops, &mut pos)?);
         }
-        let mut lines = d.lines;
-        lines.resize(ops.len(), 0);
-        Ok(Chunk::from_parts(
-            ops,
-            d.constants,
-            d.names,
-            lines,
-            d.sub_entries,
-            d.build_error,
-        ))
+        d.ops = Vec::new();
+        Ok(Chunk::from_parts(d, ops))
     }
 }
 
@@ -317,6 +444,10 @@ pub struct ChunkBuilder {
     names: Vec<String>,
     name_index: FxHashMap<String, u16>,
     sub_entries: Vec<(u16, usize)>,
+    block_ranges: Vec<(usize, usize)>,
+    sub_chunks: Vec<Chunk>,
+    sub_slot_names: Vec<(usize, Vec<String>)>,
+    source: String,
     error: Option<BuildError>,
 }
 
@@ -397,6 +528,33 @@ impl ChunkBuilder {
         self.sub_entries.push((name, ip));
     }
 
+    /// Records a block region `(start ip, end ip)` for the frontend's own
+    /// use and returns its index (see [`Chunk::block_ranges`]).
+    pub fn add_block_range(&mut self, start: usize, end: usize) -> u16 {
+        self.block_ranges.push((start, end));
+        (self.block_ranges.len() - 1) as u16
+    }
+
+    /// Keeps a nested chunk with this one and returns its index (see
+    /// [`Chunk::sub_chunks`]).
+    pub fn add_sub_chunk(&mut self, sub: Chunk) -> u16 {
+        self.sub_chunks.push(sub);
+        (self.sub_chunks.len() - 1) as u16
+    }
+
+    /// Names the slots of the subroutine entered at `entry_ip` (debug data;
+    /// see [`Chunk::sub_slot_names_at`]). A later call for the same entry
+    /// replaces the names.
+    pub fn set_sub_slot_names(&mut self, entry_ip: usize, names: Vec<String>) {
+        self.sub_slot_names.retain(|(ip, _)| *ip != entry_ip);
+        self.sub_slot_names.push((entry_ip, names));
+    }
+
+    /// Sets the source file name (debug data).
+    pub fn set_source(&mut self, source: impl Into<String>) {
+        self.source = source.into();
+    }
+
     /// The first error recorded so far, if any.
     pub fn error(&self) -> Option<&BuildError> {
         self.error.as_ref()
@@ -405,14 +563,19 @@ impl ChunkBuilder {
     /// Finishes the chunk. A recorded error travels with it and makes it fail
     /// verification; use [`ChunkBuilder::try_build`] to see it here.
     pub fn build(self) -> Chunk {
-        Chunk::from_parts(
-            self.ops,
-            self.constants,
-            self.names,
-            self.lines,
-            self.sub_entries,
-            self.error,
-        )
+        let parts = ChunkData {
+            ops: Vec::new(),
+            constants: self.constants,
+            names: self.names,
+            lines: self.lines,
+            sub_entries: self.sub_entries,
+            build_error: self.error,
+            block_ranges: self.block_ranges,
+            sub_chunks: self.sub_chunks,
+            sub_slot_names: self.sub_slot_names,
+            source: self.source,
+        };
+        Chunk::from_parts(parts, self.ops)
     }
 
     /// Finishes the chunk, or returns the first recorded error.

@@ -58,6 +58,20 @@ pub struct Operands {
     len: usize,
 }
 
+/// Consistent with `==`: the opcode and each operand, a float immediate by
+/// value (`0.0` and `-0.0` hash alike, as they compare equal).
+impl std::hash::Hash for Op {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.code().hash(state);
+        for (_, value) in self.operands().iter() {
+            match value {
+                Operand::Int(v) => v.hash(state),
+                Operand::Float(x) => (if x == 0.0 { 0 } else { x.to_bits() }).hash(state),
+            }
+        }
+    }
+}
+
 impl Operands {
     fn push(&mut self, kind: OperandKind, value: Operand) {
         self.items[self.len] = Some((kind, value));
@@ -226,7 +240,11 @@ macro_rules! define_ops {
     )* ) => {
         /// One bytecode instruction. Variant names and operand types follow
         /// fusevm's `Op` for the core set; see the module docs for encoding.
-        #[derive(Debug, Clone, Copy, PartialEq)]
+        ///
+        /// Serde gives each op as its variant with its operands (as fusevm's
+        /// derived form does); a chunk serializes its ops in the compact
+        /// binary encoding instead.
+        #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
         pub enum Op {
             $( $(#[$doc])* $name $( ( $( operand_ty!($k) ),+ ) )?, )*
         }
@@ -655,6 +673,31 @@ define_ops! {
     LcmInt = 157;
     /// Convert to Int (truncating, saturating, NaN → 0).
     TruncInt = 158;
+    /// Arcsine.
+    AsinFloat = 159;
+    /// Arccosine.
+    AcosFloat = 160;
+    /// Arctangent (one argument).
+    AtanFloat = 161;
+    /// Hyperbolic sine.
+    SinhFloat = 162;
+    /// Hyperbolic cosine.
+    CoshFloat = 163;
+    /// Hyperbolic tangent.
+    TanhFloat = 164;
+
+    // ── reserved for a frontend's higher-order blocks ──
+    /// fusevm's `map` over a block (an index into `block_ranges`): does
+    /// nothing here, as in fusevm's VM; a frontend lowers map itself.
+    MapBlock(block: Id) = 165;
+    /// fusevm's `grep` over a block: does nothing (see `MapBlock`).
+    GrepBlock(block: Id) = 166;
+    /// fusevm's `sort` with a block: does nothing (see `MapBlock`).
+    SortBlock(block: Id) = 167;
+    /// fusevm's default `sort`: does nothing (see `MapBlock`).
+    SortDefault = 168;
+    /// fusevm's `foreach` over a block: does nothing (see `MapBlock`).
+    ForEachBlock(block: Id) = 169;
 
     // ── host extension points ──
     /// Call builtin `id` with `argc` arguments; pushes its result.

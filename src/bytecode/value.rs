@@ -224,7 +224,7 @@ impl Value {
                 Piece::Space => out.push(' '),
                 Piece::Key(k) => out.push_str(k),
                 Piece::Val(Value::Array(a)) => {
-                    for (i, x) in a.iter().enumerate().rev() {
+                    for (i, x) in a.elements().enumerate().rev() {
                         work.push(match x {
                             Cow::Borrowed(x) => Piece::Val(x),
                             Cow::Owned(x) => Piece::Scalar(x),
@@ -306,7 +306,7 @@ fn structurally_equal(a: &Value, b: &Value, float_eq: fn(f64, f64) -> bool) -> b
             (Value::NativeFn(x), Value::NativeFn(y)) if x == y => {}
             (Value::Handle(x), Value::Handle(y)) if x == y => {}
             (Value::Array(x), Value::Array(y)) if x.len() == y.len() => {
-                for (p, q) in x.iter().zip(y.iter()) {
+                for (p, q) in x.elements().zip(y.elements()) {
                     match (p, q) {
                         (Cow::Borrowed(p), Cow::Borrowed(q)) => work.push((p, q)),
                         // One side is an unboxed scalar: nothing nested.
@@ -359,11 +359,11 @@ impl Value {
         }
     }
 
-    /// The elements, if this is an array (borrowed when the array holds
-    /// `Value`s, built when its elements are stored unboxed).
-    pub fn as_array(&self) -> Option<Cow<'_, [Value]>> {
+    /// The elements as a slice, if this is an array (an unboxed array
+    /// builds its boxed view; see [`Array`]).
+    pub fn as_array(&self) -> Option<&[Value]> {
         match self {
-            Value::Array(a) => Some(a.values()),
+            Value::Array(a) => Some(a),
             _ => None,
         }
     }
@@ -463,7 +463,7 @@ struct DebugList<'a>(&'a Array, usize);
 impl fmt::Debug for DebugList<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut list = f.debug_list();
-        for v in self.0.iter() {
+        for v in self.0.elements() {
             list.entry(&DebugAt(&v, self.1));
         }
         list.finish()

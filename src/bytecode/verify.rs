@@ -96,7 +96,7 @@ pub fn verify(chunk: &Chunk) -> Result<(), VerifyError> {
             }
         }
         if let Op::Call(name, _) = *op
-            && chunk.sub_entry(name).is_none()
+            && !declared.get(name as usize).copied().unwrap_or(false)
         {
             let label = chunk.names().get(name as usize).map_or("?", |s| s);
             return Err(at(

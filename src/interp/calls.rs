@@ -33,6 +33,7 @@ impl VM {
             kind: FrameKind::Call { return_ip },
             stack_base: n - argc,
             slot_base,
+            slots: Vec::new(),
         });
         Ok(slot_base)
     }
@@ -44,7 +45,7 @@ impl VM {
             Value::Str(s) => self.chunk.name_index(s),
             _ => None,
         };
-        name.and_then(|n| self.chunk.sub_entry(n))
+        name.and_then(|n| self.chunk.sealed_sub_entry(n))
             .ok_or_else(|| Fault::msg(format!("CallDynamic: {callee:?} names no subroutine")))
     }
 
@@ -53,13 +54,14 @@ impl VM {
     pub(super) fn unwind_call(&mut self, value: Option<Value>) -> Returned {
         loop {
             // An embedder may have emptied `frames`; treat that as the root.
-            let Some(&f) = self.frames.last() else {
+            let Some(f) = self.frames.last() else {
                 self.stack.extend(value);
                 return Returned::EndOfRun;
             };
-            self.slots.truncate(f.slot_base);
-            self.stack.truncate(f.stack_base);
-            match f.kind {
+            let (kind, slot_base, stack_base) = (f.kind, f.slot_base, f.stack_base);
+            self.slots.truncate(slot_base);
+            self.stack.truncate(stack_base);
+            match kind {
                 FrameKind::Root => {
                     self.frames.truncate(1);
                     self.stack.extend(value);

@@ -24,6 +24,8 @@ pub(crate) const STEP_BUDGET_EXHAUSTED: &str = "step budget exhausted";
 pub(crate) enum Fault {
     /// The op needed more operands than the stack holds.
     Underflow,
+    /// A host handler asked the VM to stop after its op ([`VM::request_halt`]).
+    Halt,
     /// Anything else.
     Msg(String),
 }
@@ -125,7 +127,12 @@ impl VM {
             }
             match op {
                 // ── constants and stack ──
-                Op::Nop => {}
+                Op::Nop
+                | Op::MapBlock(_)
+                | Op::GrepBlock(_)
+                | Op::SortBlock(_)
+                | Op::SortDefault
+                | Op::ForEachBlock(_) => {}
                 Op::LoadInt(v) => self.stack.push(Value::Int(v)),
                 Op::LoadFloat(v) => self.stack.push(Value::Float(v)),
                 Op::LoadConst(c) => self.stack.push(consts[c as usize].clone()),
@@ -389,7 +396,9 @@ impl VM {
                 // the arguments, and the interpreter goes on after the call).
                 Op::Call(n, argc) if TRACE && self.tiers_call(n, argc) => {}
                 Op::Call(n, argc) => {
-                    let entry = chunk.sub_entry(n).expect("verifier checked Call targets");
+                    let entry = chunk
+                        .sealed_sub_entry(n)
+                        .expect("verifier checked Call targets");
                     base = t!(self.push_call(argc, next));
                     next = entry;
                 }
@@ -433,6 +442,7 @@ impl VM {
                         kind: FrameKind::Scope,
                         stack_base: self.stack.len(),
                         slot_base: base,
+                        slots: Vec::new(),
                     });
                 }
                 Op::PopFrame => {
@@ -543,6 +553,12 @@ impl VM {
                 Op::SinFloat => t!(self.unary(|v| sem::unary_float(Unary::Sin, v))),
                 Op::CosFloat => t!(self.unary(|v| sem::unary_float(Unary::Cos, v))),
                 Op::TanFloat => t!(self.unary(|v| sem::unary_float(Unary::Tan, v))),
+                Op::AsinFloat => t!(self.unary(|v| sem::unary_float(Unary::Asin, v))),
+                Op::AcosFloat => t!(self.unary(|v| sem::unary_float(Unary::Acos, v))),
+                Op::AtanFloat => t!(self.unary(|v| sem::unary_float(Unary::Atan, v))),
+                Op::SinhFloat => t!(self.unary(|v| sem::unary_float(Unary::Sinh, v))),
+                Op::CoshFloat => t!(self.unary(|v| sem::unary_float(Unary::Cosh, v))),
+                Op::TanhFloat => t!(self.unary(|v| sem::unary_float(Unary::Tanh, v))),
                 Op::ExpFloat => t!(self.unary(|v| sem::unary_float(Unary::Exp, v))),
                 Op::LogFloat => t!(self.unary(|v| sem::unary_float(Unary::Ln, v))),
                 Op::Log2Float => t!(self.unary(|v| sem::unary_float(Unary::Log2, v))),
@@ -585,13 +601,21 @@ impl VM {
         };
 
         self.ip = ip;
-        outcome.map_err(|fault| self.error_at(ip, fault))
+        match outcome {
+            // Host calls never jump: the run resumes after the halting op.
+            Err(Fault::Halt) => {
+                self.ip = ip + 1;
+                Ok(())
+            }
+            o => o.map_err(|fault| self.error_at(ip, fault)),
+        }
     }
 
     /// The error a fault at `ip` reports.
     fn error_at(&self, ip: usize, fault: Fault) -> VmError {
         let message = match fault {
             Fault::Underflow => "stack underflow".to_string(),
+            Fault::Halt => "halted".to_string(),
             Fault::Msg(m) => m,
         };
         let op = self

@@ -129,6 +129,23 @@ impl VM {
             .map_err(|e| Fault::msg(format!("output error: {e}")))
     }
 
+    /// After a host handler ran: the error it raised, if any. Handlers see
+    /// the VM's public fields; the globals table is grown back to the
+    /// chunk's count, which the ops index by.
+    pub(super) fn after_host(&mut self) -> Result<(), Fault> {
+        self.fit_globals();
+        self.take_raised()
+    }
+
+    /// The end of a host call's op: where a [`VM::request_halt`] made by
+    /// the handler stops the run.
+    fn halt_point(&self) -> Result<(), Fault> {
+        match self.halt_requested {
+            true => Err(Fault::Halt),
+            false => Ok(()),
+        }
+    }
+
     pub(super) fn take_raised(&mut self) -> Result<(), Fault> {
         match self.raised.take() {
             Some(m) => Err(Fault::Msg(m)),
@@ -150,10 +167,10 @@ impl VM {
         }
         let keep = n - argc as usize;
         let result = handler(self, argc);
-        self.take_raised()?;
+        self.after_host()?;
         self.stack.truncate(keep);
         self.stack.push(result);
-        Ok(())
+        self.halt_point()
     }
 
     pub(super) fn extended(&mut self, id: u16, arg: u8) -> Result<(), Fault> {
@@ -162,7 +179,8 @@ impl VM {
         {
             h(self, arg);
             self.host.extensions[id as usize] = Some(h);
-            return self.take_raised();
+            self.after_host()?;
+            return self.halt_point();
         }
         let Some(mut h) = self.host.ext_handler.take() else {
             return Err(Fault::msg(format!(
@@ -171,7 +189,8 @@ impl VM {
         };
         h(self, id, arg);
         self.host.ext_handler = Some(h);
-        self.take_raised()
+        self.after_host()?;
+        self.halt_point()
     }
 
     pub(super) fn extended_wide(&mut self, id: u16, payload: usize) -> Result<(), Fault> {
@@ -182,6 +201,7 @@ impl VM {
         };
         h(self, id, payload);
         self.host.ext_wide_handler = Some(h);
-        self.take_raised()
+        self.after_host()?;
+        self.halt_point()
     }
 }

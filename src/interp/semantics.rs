@@ -256,6 +256,18 @@ pub enum Unary {
     Trunc,
     /// round half away from zero
     Round,
+    /// asin
+    Asin,
+    /// acos
+    Acos,
+    /// atan
+    Atan,
+    /// sinh
+    Sinh,
+    /// cosh
+    Cosh,
+    /// tanh
+    Tanh,
 }
 
 /// Applies a float function to the float form.
@@ -270,6 +282,12 @@ pub fn unary_f64(f: Unary, x: f64) -> f64 {
         Unary::Sin => x.sin(),
         Unary::Cos => x.cos(),
         Unary::Tan => x.tan(),
+        Unary::Asin => x.asin(),
+        Unary::Acos => x.acos(),
+        Unary::Atan => x.atan(),
+        Unary::Sinh => x.sinh(),
+        Unary::Cosh => x.cosh(),
+        Unary::Tanh => x.tanh(),
         Unary::Exp => x.exp(),
         Unary::Ln => x.ln(),
         Unary::Log2 => x.log2(),
@@ -445,6 +463,12 @@ pub fn apply(
         SinFloat => unary_float(Unary::Sin, a(0)),
         CosFloat => unary_float(Unary::Cos, a(0)),
         TanFloat => unary_float(Unary::Tan, a(0)),
+        AsinFloat => unary_float(Unary::Asin, a(0)),
+        AcosFloat => unary_float(Unary::Acos, a(0)),
+        AtanFloat => unary_float(Unary::Atan, a(0)),
+        SinhFloat => unary_float(Unary::Sinh, a(0)),
+        CoshFloat => unary_float(Unary::Cosh, a(0)),
+        TanhFloat => unary_float(Unary::Tanh, a(0)),
         ExpFloat => unary_float(Unary::Exp, a(0)),
         LogFloat => unary_float(Unary::Ln, a(0)),
         Log2Float => unary_float(Unary::Log2, a(0)),

@@ -26,17 +26,22 @@ pub enum FrameKind {
     Scope,
 }
 
-/// One frame. Slots live in [`VM::slots`] from `slot_base` up; the values a
-/// frame owns on the operand stack start at `stack_base` (for a call, its
-/// arguments).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// One frame. While [`VM::run`] runs, every frame's slots live in one
+/// shared area (the VM's, each frame's from its `slot_base` up) and
+/// `slots` is empty; between runs each frame holds its own in `slots`, as
+/// in fusevm, so a host seeds or reads them there (`vm.frames[0].slots`).
+/// The values a frame owns on the operand stack start at `stack_base` (for
+/// a call, its arguments).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Frame {
     /// Root, call or scope.
     pub kind: FrameKind,
     /// First operand-stack index owned by the frame.
     pub stack_base: usize,
-    /// Index of the frame's slot 0 in [`VM::slots`].
+    /// Index of the frame's slot 0 in the shared area (while running).
     pub slot_base: usize,
+    /// The frame's slots between runs (empty while running).
+    pub slots: Vec<Value>,
 }
 
 /// A run-time error: the op index where it happened and what went wrong.
@@ -159,11 +164,17 @@ pub struct VM {
     pub stack: Vec<Value>,
     /// The frame stack; `frames[0]` is the root frame.
     pub frames: Vec<Frame>,
-    /// Every live frame's slots, each frame's from its `slot_base` up.
-    pub slots: Vec<Value>,
-    /// Globals, indexed by name-pool index (read with [`VM::globals`]; the
-    /// table always has one entry per name, which the ops rely on).
-    pub(crate) globals: Vec<Value>,
+    /// The shared slot area while running: every live frame's slots, each
+    /// frame's from its `slot_base` up (between runs they are parked in
+    /// [`Frame::slots`]).
+    pub(crate) slots: Vec<Value>,
+    /// Whether the slots are parked in the frames (between runs).
+    parked: bool,
+    /// Globals, indexed by global index (one per name, and any a global op
+    /// numbers past the name pool). Public as in fusevm: a host may seed or
+    /// read them between runs; `run` and every host call grow the table
+    /// back to the chunk's count, which the ops rely on.
+    pub globals: Vec<Value>,
     /// The next op to execute.
     pub ip: usize,
     /// The chunk being run (read with [`VM::chunk`]; replaced only through
@@ -181,6 +192,8 @@ pub struct VM {
     tiers: Option<Box<dyn Tiers>>,
     /// Whether the tiers are recording (every op goes to them).
     pub(crate) recording: bool,
+    /// Set by [`VM::request_halt`]: `run` stops after the current op.
+    pub(crate) halt_requested: bool,
     /// Steps left in the step budget (`None`: unbounded).
     pub(crate) fuel: Option<u64>,
     /// `fused` without groups that branch backward (so every back-edge
@@ -188,19 +201,36 @@ pub struct VM {
     pub(crate) fused_forward: Option<Arc<[Fused]>>,
 }
 
+/// `chunk` when its seal holds, else a sealed copy (see `chunk.rs`).
+fn sealed_arc(chunk: Arc<Chunk>) -> Arc<Chunk> {
+    if chunk.is_sealed() {
+        chunk
+    } else {
+        let mut c = Chunk::clone(&chunk);
+        c.seal();
+        Arc::new(c)
+    }
+}
+
 impl VM {
     /// A VM ready to run `chunk` from op 0. The chunk is verified here; a
     /// chunk that fails verification makes [`VM::run`] return the error.
-    pub fn new(chunk: Chunk) -> VM {
-        Self::with_shared_chunk(Arc::new(chunk))
+    pub fn new(mut chunk: Chunk) -> VM {
+        chunk.seal();
+        Self::with_sealed_chunk(Arc::new(chunk))
     }
 
     /// Like [`VM::new`] for a chunk shared with other VMs.
     pub fn with_shared_chunk(chunk: Arc<Chunk>) -> VM {
+        Self::with_sealed_chunk(sealed_arc(chunk))
+    }
+
+    fn with_sealed_chunk(chunk: Arc<Chunk>) -> VM {
         let mut vm = VM {
             stack: Vec::with_capacity(256),
             frames: Vec::with_capacity(64),
             slots: Vec::with_capacity(64),
+            parked: true,
             globals: Vec::new(),
             ip: 0,
             chunk: Arc::clone(&chunk),
@@ -212,6 +242,7 @@ impl VM {
             raised: None,
             tiers: None,
             recording: false,
+            halt_requested: false,
             fuel: None,
             fused_forward: None,
         };
@@ -221,7 +252,8 @@ impl VM {
 
     /// Swaps in a new chunk and clears all run state (stack, frames, slots,
     /// globals, ip). Registered builtins, handlers, I/O and limits stay.
-    pub fn reset(&mut self, chunk: Chunk) {
+    pub fn reset(&mut self, mut chunk: Chunk) {
+        chunk.seal();
         self.load(Arc::new(chunk));
     }
 
@@ -231,6 +263,13 @@ impl VM {
     }
 
     fn load(&mut self, chunk: Arc<Chunk>) {
+        // The VM's copy is sealed (see `chunk.rs`); an `Arc` we already hold
+        // cannot have changed since.
+        let chunk = if Arc::ptr_eq(&self.chunk, &chunk) {
+            chunk
+        } else {
+            sealed_arc(chunk)
+        };
         self.verified = verify(&chunk).map_err(|e| VmError {
             ip: e.ip,
             message: format!("invalid chunk: {}", e.message),
@@ -242,17 +281,21 @@ impl VM {
         }
         self.stack.clear();
         self.slots.clear();
+        self.parked = true;
         self.frames.clear();
         self.frames.push(Frame {
             kind: FrameKind::Root,
             stack_base: 0,
             slot_base: 0,
+            slots: Vec::new(),
         });
         self.globals.clear();
-        self.globals.resize(chunk.global_count(), Value::Undef);
+        self.globals
+            .resize(chunk.sealed_global_count(), Value::Undef);
         self.ip = 0;
         self.raised = None;
         self.recording = false;
+        self.halt_requested = false;
         if let Some(t) = self.tiers.as_mut() {
             t.chunk_changed(&chunk);
         }
@@ -342,6 +385,21 @@ impl VM {
         if let Err(e) = &self.verified {
             return VMResult::Error(e.clone());
         }
+        self.fit_globals();
+        if self.halt_requested {
+            return self.result();
+        }
+        // A handler may call `run` again: only the outermost run parks.
+        let outermost = self.parked;
+        self.unpark_slots();
+        let outcome = self.run_unparked();
+        if outermost {
+            self.park_slots();
+        }
+        outcome
+    }
+
+    fn run_unparked(&mut self) -> VMResult {
         if self.ip == 0 && self.frames.len() == 1 && self.raised.is_none() {
             self.tiers_enter_run();
         }
@@ -356,10 +414,75 @@ impl VM {
                 message: format!("output error: {e}"),
             });
         }
+        self.result()
+    }
+
+    /// Hands the VM a shared slot area to run on, unparked: `run` leaves it
+    /// in place (for the JIT's run-to-completion after an early exit, which
+    /// builds frames and slots itself and takes the area back).
+    #[cfg(feature = "jit")]
+    pub(crate) fn set_slot_area(&mut self, slots: Vec<Value>) {
+        self.slots = slots;
+        self.parked = false;
+    }
+
+    /// Moves the frames' parked slots into the shared area, each frame's
+    /// after the one below it.
+    fn unpark_slots(&mut self) {
+        if !self.parked {
+            return;
+        }
+        self.parked = false;
+        if let [root] = self.frames.as_mut_slice() {
+            // The common case: swap buffers, copy nothing.
+            self.slots = std::mem::take(&mut root.slots);
+            root.slot_base = 0;
+            return;
+        }
+        self.slots.clear();
+        for f in &mut self.frames {
+            f.slot_base = self.slots.len();
+            self.slots.append(&mut f.slots);
+        }
+    }
+
+    /// Moves each frame's region of the shared area into its `slots`.
+    fn park_slots(&mut self) {
+        if self.parked || self.frames.is_empty() {
+            return;
+        }
+        self.parked = true;
+        for f in self.frames.iter_mut().rev() {
+            let base = f.slot_base.min(self.slots.len());
+            f.slots = if base == 0 {
+                std::mem::take(&mut self.slots)
+            } else {
+                self.slots.split_off(base)
+            };
+        }
+        self.slots.clear();
+    }
+
+    /// What a finished run returns: the top of the stack, if any.
+    fn result(&self) -> VMResult {
         match self.stack.last() {
             Some(v) => VMResult::Ok(v.clone()),
             None => VMResult::Halted,
         }
+    }
+
+    /// Asks the VM to stop: a builtin or extension handler calling this
+    /// ends the run after its op (the result is the stack's top, as at the
+    /// end of the chunk); before a run, `run` returns at once. The request
+    /// stands until [`VM::clear_halt`] or [`VM::reset`]; a run resumed
+    /// after `clear_halt` continues after the op that halted.
+    pub fn request_halt(&mut self) {
+        self.halt_requested = true;
+    }
+
+    /// Withdraws a [`VM::request_halt`].
+    pub fn clear_halt(&mut self) {
+        self.halt_requested = false;
     }
 
     // ── stack ──
@@ -392,25 +515,49 @@ impl VM {
         &self.globals
     }
 
+    /// Grows the globals table back to the chunk's count (a host may have
+    /// shrunk the public field).
+    pub(crate) fn fit_globals(&mut self) {
+        let n = self.chunk.sealed_global_count();
+        if self.globals.len() < n {
+            self.globals.resize(n, Value::Undef);
+        }
+    }
+
     fn slot_base(&self) -> usize {
         self.frames.last().map_or(0, |f| f.slot_base)
     }
 
     /// Slot `i` of the current frame (`Undef` if never written).
     pub fn get_slot(&self, i: u16) -> Value {
-        self.slots
-            .get(self.slot_base() + i as usize)
-            .cloned()
-            .unwrap_or_default()
+        let (area, base) = self.slot_area();
+        area.get(base + i as usize).cloned().unwrap_or_default()
     }
 
     /// Writes slot `i` of the current frame, growing the frame to fit.
     pub fn set_slot(&mut self, i: u16, v: Value) {
-        let idx = self.slot_base() + i as usize;
-        if idx >= self.slots.len() {
-            self.slots.resize(idx + 1, Value::Undef);
+        let idx = if self.parked {
+            i as usize
+        } else {
+            self.slot_base() + i as usize
+        };
+        let area = match (self.parked, self.frames.last_mut()) {
+            (true, Some(f)) => &mut f.slots,
+            _ => &mut self.slots,
+        };
+        if idx >= area.len() {
+            area.resize(idx + 1, Value::Undef);
         }
-        self.slots[idx] = v;
+        area[idx] = v;
+    }
+
+    /// The current frame's slots: its own between runs, else the shared
+    /// area from its base.
+    fn slot_area(&self) -> (&[Value], usize) {
+        match (self.parked, self.frames.last()) {
+            (true, Some(f)) => (&f.slots, 0),
+            _ => (&self.slots, self.slot_base()),
+        }
     }
 
     /// The global called `name` (`None` if the chunk never names it).
@@ -517,7 +664,7 @@ impl fmt::Debug for VM {
             .field("slots", &self.slots)
             .field(
                 "chunk_hash",
-                &format_args!("{:032x}", self.chunk.content_hash()),
+                &format_args!("{:032x}", self.chunk.sealed_hash()),
             )
             .finish_non_exhaustive()
     }

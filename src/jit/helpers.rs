@@ -419,7 +419,7 @@ extern "C" fn print_newline() -> i64 {
     failed()
 }
 
-const UNARIES: [Unary; 13] = [
+const UNARIES: [Unary; 19] = [
     Unary::Sqrt,
     Unary::Sin,
     Unary::Cos,
@@ -433,6 +433,12 @@ const UNARIES: [Unary; 13] = [
     Unary::Ceil,
     Unary::Trunc,
     Unary::Round,
+    Unary::Asin,
+    Unary::Acos,
+    Unary::Atan,
+    Unary::Sinh,
+    Unary::Cosh,
+    Unary::Tanh,
 ];
 
 /// The code passed to [`UNARY`] for `op`.

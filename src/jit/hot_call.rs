@@ -78,11 +78,11 @@ impl VM {
     }
 
     fn run_hot_call(&mut self, hc: &mut HotCalls, n: u16, argc: u8) -> bool {
-        let Some(entry) = self.chunk().sub_entry(n) else {
+        let Some(entry) = self.chunk().sealed_sub_entry(n) else {
             return false;
         };
         let count = hc.counts.entry(entry).or_default();
-        let threshold = super::config::JitCompiler::get_config().trace_threshold;
+        let threshold = super::config::current().trace_threshold;
         if *count == NEVER || threshold == u32::MAX {
             return false;
         }
@@ -106,7 +106,7 @@ impl VM {
                 let tags: Vec<u8> = args.iter().map(tag_of).collect();
                 let orig = self.chunk();
                 let cc = call_chunk(orig, n, argc);
-                match super::compiler::compile_call_chunk(orig.content_hash(), &cc, &tags) {
+                match super::compiler::compile_call_chunk(orig.sealed_hash(), &cc, &tags) {
                     Ok(code) => v.insert(CallCode {
                         code,
                         unwound_at: usize::MAX,

@@ -36,6 +36,11 @@ pub fn block(op: &Op, consts: &[Value]) -> Support {
         },
         Return | ReturnValue | PopFrame => Support::ExitAtTop,
         Nop
+        | MapBlock(_)
+        | GrepBlock(_)
+        | SortBlock(_)
+        | SortDefault
+        | ForEachBlock(_)
         | LoadInt(_)
         | LoadFloat(_)
         | LoadTrue
@@ -98,6 +103,12 @@ pub fn block(op: &Op, consts: &[Value]) -> Support {
         | SinFloat
         | CosFloat
         | TanFloat
+        | AsinFloat
+        | AcosFloat
+        | AtanFloat
+        | SinhFloat
+        | CoshFloat
+        | TanhFloat
         | ExpFloat
         | LogFloat
         | Log2Float
@@ -199,9 +210,11 @@ pub fn stack_effect(op: &Op) -> (usize, usize) {
         Print(k) | PrintLn(k) => (*k as usize, 0),
         MulAddModFloor => (4, 1),
         Negate | Inc | Dec | LogNot | BitNot | SqrtFloat | SinFloat | CosFloat | TanFloat
-        | ExpFloat | LogFloat | Log2Float | Log10Float | AbsFloat | FloorFloat | CeilFloat
-        | TruncFloat | RoundFloat | AbsInt | TruncInt | StringLen | JumpIfTrueKeep(_)
-        | JumpIfFalseKeep(_) => (1, 1),
+        | AsinFloat | AcosFloat | AtanFloat | SinhFloat | CoshFloat | TanhFloat | ExpFloat
+        | LogFloat | Log2Float | Log10Float | AbsFloat | FloorFloat | CeilFloat | TruncFloat
+        | RoundFloat | AbsInt | TruncInt | StringLen | JumpIfTrueKeep(_) | JumpIfFalseKeep(_) => {
+            (1, 1)
+        }
         _ => (0, 0),
     }
 }

@@ -133,11 +133,11 @@ pub fn differential_count() -> usize {
 /// run (`block`) or never, and tracing never arms.
 #[cfg(feature = "jit")]
 pub fn pin_block_tier(block: bool) {
-    let mut cfg = fusevm_llvm::JitCompiler::get_config();
+    let mut cfg = fusevm_llvm::JitCompiler::new().get_config();
     cfg.block_threshold = if block { 0 } else { u32::MAX };
     cfg.trace_threshold = u32::MAX;
     cfg.background_compile = false;
-    fusevm_llvm::JitCompiler::set_config(cfg);
+    fusevm_llvm::JitCompiler::new().set_config(cfg);
 }
 
 /// Runs `chunk` in a fresh VM, interpreted (`jit == false`) or with the
@@ -180,11 +180,16 @@ pub fn assert_block_agrees(chunk: &Chunk) {
 pub fn assert_same_vm_state(got: &VM, want: &VM) {
     let same =
         |a: &[Value], b: &[Value]| a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.same_as(y));
+    let slots = |vm: &VM| {
+        vm.frames
+            .iter()
+            .map(|f| f.slots.clone())
+            .collect::<Vec<_>>()
+    };
+    let (gs, ws) = (slots(got), slots(want));
     assert!(
-        same(&got.slots, &want.slots),
-        "slots {:?} vs {:?}",
-        got.slots,
-        want.slots
+        gs.len() == ws.len() && gs.iter().zip(&ws).all(|(a, b)| same(a, b)),
+        "slots {gs:?} vs {ws:?}"
     );
     assert!(
         same(&got.stack, &want.stack),

@@ -25,7 +25,11 @@ impl Outcome {
         let result = vm.run();
         Outcome {
             result,
-            slots: vm.slots.clone(),
+            slots: vm
+                .frames
+                .iter()
+                .flat_map(|f| f.slots.iter().cloned())
+                .collect(),
             stack: vm.stack.clone(),
             frames: vm.frames.len(),
             globals: vm.globals().to_vec(),

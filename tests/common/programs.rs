@@ -94,6 +94,8 @@ const UNARY: &[Op] = &[
     Op::FloorFloat,
     Op::RoundFloat,
     Op::AbsFloat,
+    Op::AtanFloat,
+    Op::TanhFloat,
 ];
 
 struct Gen {

@@ -27,7 +27,7 @@ pub fn pin(trace_threshold: u32, f: impl FnOnce(&mut TraceJitConfig)) {
     // Compiled before the run goes on: tests look at the tiers right after.
     cfg.background_compile = false;
     f(&mut cfg);
-    JitCompiler::set_config(cfg);
+    JitCompiler::new().set_config(cfg);
 }
 
 /// Runs `chunk` interpreted and with the JIT, slots preset; asserts equal

@@ -343,7 +343,7 @@ fn discover(
                 }
                 Op::Call(n, argc) => {
                     let entry = chunk
-                        .sub_entry(n)
+                        .sealed_sub_entry(n)
                         .ok_or_else(|| format!("op {ip} calls an unknown subroutine"))?;
                     let key = (entry, argc as usize);
                     let callee = match index.get(&key) {
@@ -603,7 +603,8 @@ fn transfer(op: &Op, chunk: &Chunk, st: &mut State, boxed: bool) -> bool {
     let args: Vec<KindSet> = st.stack.split_off(n - pops);
     let a = |i: usize| args[i];
     let push: Vec<KindSet> = match *op {
-        Nop | Jump(_) | JumpIfTrue(_) | JumpIfFalse(_) | Pop | Print(_) | PrintLn(_) => vec![],
+        Nop | MapBlock(_) | GrepBlock(_) | SortBlock(_) | SortDefault | ForEachBlock(_)
+        | Jump(_) | JumpIfTrue(_) | JumpIfFalse(_) | Pop | Print(_) | PrintLn(_) => vec![],
         JumpIfTrueKeep(_) | JumpIfFalseKeep(_) => vec![a(0)],
         LoadInt(_) => vec![KindSet::INT],
         LoadFloat(_) => vec![KindSet::FLOAT],
@@ -639,8 +640,10 @@ fn transfer(op: &Op, chunk: &Chunk, st: &mut State, boxed: bool) -> bool {
         Add | Sub | Mul | Mod => vec![arith(a(0), a(1))],
         Div => vec![KindSet::UNDEF.join(KindSet::FLOAT)],
         Pow | PowFloat | Atan2Float | SqrtFloat | SinFloat | CosFloat | TanFloat | ExpFloat
-        | LogFloat | Log2Float | Log10Float | AbsFloat | FloorFloat | CeilFloat | TruncFloat
-        | RoundFloat => vec![KindSet::FLOAT],
+        | AsinFloat | AcosFloat | AtanFloat | SinhFloat | CoshFloat | TanhFloat | LogFloat
+        | Log2Float | Log10Float | AbsFloat | FloorFloat | CeilFloat | TruncFloat | RoundFloat => {
+            vec![KindSet::FLOAT]
+        }
         Negate => vec![negate(a(0))],
         Inc | Dec => vec![step(a(0))],
         NumEq | NumNe | NumLt | NumGt | NumLe | NumGe | LogNot | LogAnd | LogOr => {

@@ -362,7 +362,9 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
             }};
         }
         match op {
-            Nop => self.goto(ip + 1),
+            Nop | MapBlock(_) | GrepBlock(_) | SortBlock(_) | SortDefault | ForEachBlock(_) => {
+                self.goto(ip + 1)
+            }
             LoadInt(v) => push!(e.int_value(v)),
             LoadFloat(v) => push!(e.float_value(v)),
             LoadConst(c) => push!(match &self.chunk.constants()[c as usize] {
@@ -519,6 +521,12 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
             SinFloat => unary!(|a| e.unary(Unary::Sin, a)),
             CosFloat => unary!(|a| e.unary(Unary::Cos, a)),
             TanFloat => unary!(|a| e.unary(Unary::Tan, a)),
+            AsinFloat => unary!(|a| e.unary(Unary::Asin, a)),
+            AcosFloat => unary!(|a| e.unary(Unary::Acos, a)),
+            AtanFloat => unary!(|a| e.unary(Unary::Atan, a)),
+            SinhFloat => unary!(|a| e.unary(Unary::Sinh, a)),
+            CoshFloat => unary!(|a| e.unary(Unary::Cosh, a)),
+            TanhFloat => unary!(|a| e.unary(Unary::Tanh, a)),
             ExpFloat => unary!(|a| e.unary(Unary::Exp, a)),
             LogFloat => unary!(|a| e.unary(Unary::Ln, a)),
             Log2Float => unary!(|a| e.unary(Unary::Log2, a)),

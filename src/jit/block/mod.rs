@@ -141,7 +141,7 @@ impl BlockCode {
         want: persist::Want,
     ) -> Result<Option<BlockCode>, String> {
         let unit = persist::UnitKey::new(persist::unit_bytes(
-            chunk.content_hash(),
+            chunk.sealed_hash(),
             (tier, inlined),
             fuel,
             entry_tags,
@@ -352,6 +352,7 @@ impl BlockCode {
                 },
                 stack_base: entry_depth + sc.stack_depth,
                 slot_base: slot_base + sc.slot_base,
+                slots: Vec::new(),
             });
         }
     }

@@ -54,7 +54,7 @@ pub(crate) fn save(chunk: &Chunk) {
             payload.extend_from_slice(part);
         }
     }
-    let key = key(chunk.content_hash());
+    let key = key(chunk.sealed_hash());
     let file = key.file_name();
     let record = CacheRecord {
         key,
@@ -63,7 +63,7 @@ pub(crate) fn save(chunk: &Chunk) {
         meta: serde_json::to_vec(chunk).unwrap_or_default(),
     }
     .encode();
-    super::store(chunk.content_hash(), &d, &file, &record);
+    super::store(chunk.sealed_hash(), &d, &file, &record);
 }
 
 /// A stored trace: its metadata and its code's cache record.
@@ -105,7 +105,7 @@ pub(crate) fn parse(payload: &[u8]) -> Result<Vec<Stored>, String> {
 /// directory is in use and holds one. Returns whether any trace came in.
 pub(crate) fn load_once(chunk: &Chunk) -> bool {
     let Some(d) = directory() else { return false };
-    let hash = chunk.content_hash();
+    let hash = chunk.sealed_hash();
     if !first_look(hash) {
         return false;
     }
@@ -128,7 +128,7 @@ pub(crate) fn load_once(chunk: &Chunk) -> bool {
 /// Imports the traces of a traces record read at start-up, for the chunk it
 /// carries, unless the chunk was looked up already.
 pub(crate) fn install_at_start(chunk: &Chunk, file: &str, traces: Vec<Stored>, used: SystemTime) {
-    if first_look(chunk.content_hash()) {
+    if first_look(chunk.sealed_hash()) {
         install(chunk, file, traces, used);
     }
 }
@@ -147,7 +147,7 @@ fn first_look(hash: u128) -> bool {
 /// `used`); a trace that does not fit is refused with the reason. Returns
 /// whether any came in.
 fn install(chunk: &Chunk, file: &str, traces: Vec<Stored>, used: SystemTime) -> bool {
-    let hash = chunk.content_hash();
+    let hash = chunk.sealed_hash();
     let mut any = false;
     for (m, code) in traces {
         match meta::import_with(chunk, &m, code) {
@@ -167,7 +167,7 @@ pub(crate) fn carried_chunk(rec: &CacheRecord) -> Option<Chunk> {
     let hash = rec.key.unit.strip_prefix(UNIT_TAG)?;
     let hash = u128::from_le_bytes(hash.try_into().ok()?);
     let chunk: Chunk = serde_json::from_slice(&rec.meta).ok()?;
-    (chunk.content_hash() == hash && crate::bytecode::verify::verify(&chunk).is_ok())
+    (chunk.sealed_hash() == hash && crate::bytecode::verify::verify(&chunk).is_ok())
         .then_some(chunk)
 }
 

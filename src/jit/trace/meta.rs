@@ -102,7 +102,7 @@ pub fn export(chunk: &Chunk, ip: usize, with_code: bool) -> Vec<TraceMetadata> {
 /// The metadata of every trace of `chunk` at `ip` (without `code`), each
 /// with its code's cache record as bytes.
 pub fn export_with_records(chunk: &Chunk, ip: usize) -> Vec<(TraceMetadata, Option<Vec<u8>>)> {
-    let Some(a) = find_anchor(chunk.content_hash(), ip) else {
+    let Some(a) = find_anchor(chunk.sealed_hash(), ip) else {
         return Vec::new();
     };
     let traces = lock(&a.traces).clone();
@@ -111,7 +111,7 @@ pub fn export_with_records(chunk: &Chunk, ip: usize) -> Vec<(TraceMetadata, Opti
         .map(|t| {
             let meta = TraceMetadata {
                 format: FORMAT,
-                chunk: format!("{:032x}", chunk.content_hash()),
+                chunk: format!("{:032x}", chunk.sealed_hash()),
                 anchor: ip,
                 slot_kinds: t.tags.clone(),
                 global_kinds: t.gtags.clone(),
@@ -134,7 +134,7 @@ pub fn export_with_records(chunk: &Chunk, ip: usize) -> Vec<(TraceMetadata, Opti
 
 /// The metadata of every trace of `chunk` (`with_code`: with its code).
 pub fn export_all(chunk: &Chunk, with_code: bool) -> Vec<TraceMetadata> {
-    super::anchors_of(chunk.content_hash())
+    super::anchors_of(chunk.sealed_hash())
         .into_iter()
         .flat_map(|ip| export(chunk, ip, with_code))
         .collect()
@@ -142,7 +142,7 @@ pub fn export_all(chunk: &Chunk, with_code: bool) -> Vec<TraceMetadata> {
 
 /// [`export_with_records`] for every loop of `chunk`.
 pub fn export_all_with_records(chunk: &Chunk) -> Vec<(TraceMetadata, Option<Vec<u8>>)> {
-    super::anchors_of(chunk.content_hash())
+    super::anchors_of(chunk.sealed_hash())
         .into_iter()
         .flat_map(|ip| export_with_records(chunk, ip))
         .collect()
@@ -236,7 +236,7 @@ pub fn import_with(
             meta.format
         ));
     }
-    let hash = format!("{:032x}", chunk.content_hash());
+    let hash = format!("{:032x}", chunk.sealed_hash());
     if meta.chunk != hash {
         return Err(format!(
             "metadata of chunk {} does not fit chunk {hash}",
@@ -250,7 +250,7 @@ pub fn import_with(
     if meta.slot_kinds.iter().any(bad_kind) || meta.global_kinds.iter().any(bad_kind) {
         return Err("unknown kind tag".into());
     }
-    if meta.global_kinds.len() != chunk.global_count() {
+    if meta.global_kinds.len() != chunk.sealed_global_count() {
         return Err("global kinds do not match the chunk's globals".into());
     }
     let steps = steps_from(chunk, &meta.path, meta.anchor, meta.anchor)?;
@@ -278,7 +278,7 @@ pub fn import_with(
             steps: side_steps,
         });
     }
-    let a = anchor(chunk.content_hash(), meta.anchor);
+    let a = anchor(chunk.sealed_hash(), meta.anchor);
     let trace = crate::jit::persist::with_offered(code, || {
         build_trace(
             chunk,

@@ -341,7 +341,7 @@ impl VM {
         if tr.recording.is_none() && tr.counts.get(next) == Some(&BLACKLISTED) {
             return None;
         }
-        let cfg = super::config::JitCompiler::get_config();
+        let cfg = super::config::current();
         if let Some(rec) = tr.recording.as_mut() {
             let ctx = call_context(self);
             let chunk = std::sync::Arc::clone(self.chunk());
@@ -363,8 +363,8 @@ impl VM {
                 }
                 Progress::Abort(why) => {
                     let rec = tr.recording.take().expect("recording");
-                    let a = anchor(chunk.content_hash(), rec.anchor);
-                    a.fail((chunk.content_hash(), rec.anchor), why, rec.side.is_some());
+                    let a = anchor(chunk.sealed_hash(), rec.anchor);
+                    a.fail((chunk.sealed_hash(), rec.anchor), why, rec.side.is_some());
                     tr.counts[rec.anchor] = 0;
                 }
             }
@@ -380,7 +380,7 @@ impl VM {
         *count = count.saturating_add(1).min(BLACKLISTED - 1);
         let first = *count == 1;
         let hot = cfg.trace_threshold != u32::MAX && *count >= cfg.trace_threshold;
-        let hash = self.chunk().content_hash();
+        let hash = self.chunk().sealed_hash();
         let mut known = tr.anchors.contains_key(&next);
         if !known && !hot && first {
             // The loop's first back-edge in this VM: traces compiled
@@ -505,7 +505,7 @@ impl VM {
         if !inner || cfg.trace_threshold == u32::MAX {
             return false;
         }
-        let hash = self.chunk().content_hash();
+        let hash = self.chunk().sealed_hash();
         let inner = find_anchor(hash, header);
         // An inner loop whose trace is being compiled (first or with a new
         // side path) will have it soon: the outer loop waits for it, at no
@@ -544,13 +544,13 @@ impl VM {
     /// otherwise this thread waits for it.
     fn compile_trace(&mut self, rec: Recording) {
         let chunk = Arc::clone(self.chunk());
-        let a = anchor(chunk.content_hash(), rec.anchor);
+        let a = anchor(chunk.sealed_hash(), rec.anchor);
         let job = CompileJob {
             chunk,
             anchor: Arc::clone(&a),
             rec,
             fuel: self.fuel.is_some(),
-            cfg: super::config::JitCompiler::get_config(),
+            cfg: super::config::current(),
             dumps: super::compiler::dump_options(),
             ops: super::compiler::trace_op_dump(),
         };
@@ -661,7 +661,7 @@ impl VM {
             if counted >= max_side_exits as u64 && !a.blacklisted.swap(true, Relaxed) {
                 stats().blacklisted.fetch_add(1, Relaxed);
                 events::emit(|| JitEvent::TraceBlacklisted {
-                    chunk: self.chunk().content_hash(),
+                    chunk: self.chunk().sealed_hash(),
                     anchor: t.steps.first().map_or(0, |s| s.ip),
                     reason: format!("{max_side_exits} side exits"),
                 });
@@ -698,7 +698,7 @@ impl CompileJob {
     /// settings; `false` if it was discarded (its chunk was evicted).
     fn run(self) -> bool {
         use super::config::JitCompiler;
-        JitCompiler::set_config(self.cfg);
+        super::config::set_current(self.cfg);
         JitCompiler::set_dump_options(self.dumps);
         JitCompiler::set_trace_op_dump(self.ops);
         self.install()
@@ -706,7 +706,7 @@ impl CompileJob {
 
     /// Whether the anchor is still the chunk's (not evicted meanwhile).
     fn current(&self) -> bool {
-        find_anchor(self.chunk.content_hash(), self.rec.anchor)
+        find_anchor(self.chunk.sealed_hash(), self.rec.anchor)
             .is_some_and(|a| Arc::ptr_eq(&a, &self.anchor))
     }
 
@@ -741,7 +741,7 @@ impl CompileJob {
                 steps: rec.steps.clone(),
             });
         }
-        let owner = chunk.content_hash();
+        let owner = chunk.sealed_hash();
         let trace = match build_trace(&chunk, &a, rec.anchor, steps, sides, tags, gtags, fuel) {
             Ok(t) => t,
             Err(why) => {
@@ -788,10 +788,10 @@ pub(crate) fn build_trace(
     gtags: Vec<u8>,
     fuel: bool,
 ) -> Result<Arc<Trace>, String> {
-    let cfg = super::config::JitCompiler::get_config();
+    let cfg = super::config::current();
     let tc = synth::build(chunk, &steps, &sides, &cfg)?;
     let first_stub = tc.first_stub;
-    let owner = chunk.content_hash();
+    let owner = chunk.sealed_hash();
     let code =
         super::compiler::compile_for_trace(owner, &tc.chunk, &tc.inlined, &tags, &gtags, fuel)?;
     let t = code.timings();

@@ -233,7 +233,7 @@ fn emit_path(
             _ if s.inner.is_some() => {}
             Op::Jump(_) => {}
             Op::Call(n, _) => {
-                if orig.sub_entry(n) != Some(next) {
+                if orig.sealed_sub_entry(n) != Some(next) {
                     return Err(format!(
                         "step {k}: the call at op {ip} does not enter its callee"
                     ));
