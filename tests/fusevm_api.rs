@@ -181,6 +181,41 @@ fn a_builtin_that_requests_a_halt_ends_the_run_after_its_op() {
     assert!(matches!(vm.run(), VMResult::Halted), "halted before any op");
 }
 
+#[test]
+fn a_run_halted_inside_a_call_resumes_with_every_frames_slots() {
+    // main: slot 0 = 10; r = f(); return r + slot 0
+    // f:    slot 0 = 5; halt (builtin); return slot 0 * 2
+    let chunk = assemble(
+        "
+        LoadInt 10
+        SetSlot 0
+        Call f 0
+        GetSlot 0
+        Add
+        Jump end
+sub f:  LoadInt 5
+        SetSlot 0
+        CallBuiltin 0 0
+        Pop
+        GetSlot 0
+        LoadInt 2
+        Mul
+        ReturnValue
+end:    Nop",
+    )
+    .unwrap();
+    let mut vm = VM::new(chunk);
+    vm.register_builtin(0, halting_builtin);
+    assert_same(&ok(vm.run()), &Value::Int(7));
+    assert_eq!(vm.frames.len(), 2, "halted inside the call");
+    assert_eq!(vm.frames[0].slots, vec![Value::Int(10)]);
+    assert_eq!(vm.frames[1].slots, vec![Value::Int(5)]);
+    vm.frames[1].slots[0] = Value::Int(6); // a host may change them
+    vm.clear_halt();
+    assert_same(&ok(vm.run()), &Value::Int(22));
+    assert_eq!(vm.frames.len(), 1);
+}
+
 // ── ops: hash and serde ──
 
 #[test]

@@ -162,7 +162,8 @@ impl Default for Limits {
 pub struct VM {
     /// The operand stack.
     pub stack: Vec<Value>,
-    /// The frame stack; `frames[0]` is the root frame.
+    /// The frame stack; `frames[0]` is the root frame. Between runs each
+    /// frame holds its own slots (see [`Frame`]).
     pub frames: Vec<Frame>,
     /// The shared slot area while running: every live frame's slots, each
     /// frame's from its `slot_base` up (between runs they are parked in
