@@ -846,6 +846,38 @@ fn linear_chunks_are_recognised_and_run() {
 }
 
 #[test]
+fn a_global_numbered_far_past_the_pool_keeps_the_chunk_out_of_native_code() {
+    // Found by the `ops` fuzz target: `ArrayPop 35469` alone made the block
+    // tier load and store 35,470 globals, minutes in LLVM's instruction
+    // selection. Such a chunk runs interpreted, in either tier's hands.
+    let mut b = fusevm_llvm::ChunkBuilder::new();
+    b.emit(Op::LoadInt(0), 1);
+    b.emit(Op::SetSlot(0), 1);
+    b.emit(Op::LoadInt(3), 1); // head
+    b.emit(Op::SetVar(30_000), 1);
+    b.emit(Op::SlotIncLtIntJumpBack(0, 1000, 2), 1);
+    b.emit(Op::GetVar(30_000), 1);
+    let chunk = b.build();
+    let jit = JitCompiler::new();
+    let why = jit.block_ineligibility(&chunk).expect("refused");
+    assert!(why.contains("too many globals"), "{why}");
+    pin_block_tier(true);
+    let runs = jit.block_run_count(&chunk);
+    let (r, _) = run_vm(&chunk, true);
+    assert_same(&value(r), &Value::Int(3));
+    assert_eq!(jit.block_run_count(&chunk), runs);
+    let mut cfg = jit.get_config();
+    cfg.block_threshold = u32::MAX;
+    cfg.trace_threshold = 2;
+    jit.set_config(cfg);
+    let (r, _) = run_vm(&chunk, true);
+    assert_same(&value(r), &Value::Int(3));
+    assert!(!jit.trace_is_compiled(&chunk, 2));
+    let why = jit.trace_failure(&chunk, 2).unwrap_or_default();
+    assert!(why.contains("too many globals"), "{why}");
+}
+
+#[test]
 fn ops_without_a_lowering_are_named() {
     let jit = JitCompiler::new();
     let c = fusevm_llvm::ChunkBuilder::new();

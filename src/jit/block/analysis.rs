@@ -20,6 +20,10 @@ use std::collections::BTreeMap;
 /// Largest frame (physical slots) and operand stack the block tier takes.
 pub(crate) const MAX_SLOTS: usize = 1024;
 pub(crate) const MAX_DEPTH: usize = 1024;
+/// Most globals native code takes: each is loaded at entry and stored at
+/// every exit, so a chunk that numbers a global in the tens of thousands
+/// (allowed past the name pool) would make LLVM compile for minutes.
+pub(crate) const MAX_GLOBALS: usize = 1024;
 const MAX_FUNCTIONS: usize = 256;
 
 /// A frame opened in top-level code: a scope (`PushFrame`) or, in a trace,
@@ -189,6 +193,12 @@ pub fn analyse(
     tier: Tier,
     inlined: &Inlined,
 ) -> Result<Plan, String> {
+    if global_kinds.len() > MAX_GLOBALS {
+        return Err(format!(
+            "too many globals for native code ({} > {MAX_GLOBALS})",
+            global_kinds.len()
+        ));
+    }
     let boxed = tier == Tier::Trace || support::block_boxes(chunk);
     let mut fns = vec![new_function(0, usize::MAX)];
     let mut index: FxHashMap<(usize, usize), usize> = FxHashMap::default();
