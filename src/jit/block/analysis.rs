@@ -21,9 +21,10 @@ use std::collections::BTreeMap;
 pub(crate) const MAX_SLOTS: usize = 1024;
 pub(crate) const MAX_DEPTH: usize = 1024;
 /// Most globals native code takes: each is loaded at entry and stored at
-/// every exit, so a chunk that numbers a global in the tens of thousands
-/// (allowed past the name pool) would make LLVM compile for minutes.
-pub(crate) const MAX_GLOBALS: usize = 1024;
+/// every exit, and LLVM's instruction selection grows faster than linearly
+/// with them (about 1 s at 256, 5–8 s at 545), so a chunk that numbers a
+/// global far past the name pool would make it compile for minutes.
+pub(crate) const MAX_GLOBALS: usize = 256;
 const MAX_FUNCTIONS: usize = 256;
 
 /// A frame opened in top-level code: a scope (`PushFrame`) or, in a trace,
