@@ -140,10 +140,10 @@ impl VM {
     /// The end of a host call's op: where a [`VM::request_halt`] made by
     /// the handler stops the run.
     fn halt_point(&self) -> Result<(), Fault> {
-        match self.halt_requested {
-            true => Err(Fault::Halt),
-            false => Ok(()),
+        if self.halt_requested {
+            return Err(Fault::Halt);
         }
+        Ok(())
     }
 
     pub(super) fn take_raised(&mut self) -> Result<(), Fault> {

@@ -260,17 +260,16 @@ impl VM {
 
     /// Like [`VM::reset`] for a shared chunk.
     pub fn reset_shared(&mut self, chunk: Arc<Chunk>) {
-        self.load(chunk);
+        // An `Arc` we already hold was sealed then and cannot have changed.
+        if Arc::ptr_eq(&self.chunk, &chunk) {
+            self.load(chunk);
+        } else {
+            self.load(sealed_arc(chunk));
+        }
     }
 
+    /// Loads a sealed chunk (see `chunk.rs`).
     fn load(&mut self, chunk: Arc<Chunk>) {
-        // The VM's copy is sealed (see `chunk.rs`); an `Arc` we already hold
-        // cannot have changed since.
-        let chunk = if Arc::ptr_eq(&self.chunk, &chunk) {
-            chunk
-        } else {
-            sealed_arc(chunk)
-        };
         self.verified = verify(&chunk).map_err(|e| VmError {
             ip: e.ip,
             message: format!("invalid chunk: {}", e.message),
@@ -537,14 +536,10 @@ impl VM {
 
     /// Writes slot `i` of the current frame, growing the frame to fit.
     pub fn set_slot(&mut self, i: u16, v: Value) {
-        let idx = if self.parked {
-            i as usize
-        } else {
-            self.slot_base() + i as usize
-        };
-        let area = match (self.parked, self.frames.last_mut()) {
-            (true, Some(f)) => &mut f.slots,
-            _ => &mut self.slots,
+        let base = self.slot_base();
+        let (area, idx) = match (self.parked, self.frames.last_mut()) {
+            (true, Some(f)) => (&mut f.slots, i as usize),
+            _ => (&mut self.slots, base + i as usize),
         };
         if idx >= area.len() {
             area.resize(idx + 1, Value::Undef);

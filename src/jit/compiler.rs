@@ -599,6 +599,27 @@ fn count_run(entry: &Entry, exit: &Exit, end: usize) {
     }
 }
 
+/// Why the block tier can't take the sealed `chunk`, or `None` if it can.
+fn ineligibility(chunk: &Chunk) -> Option<String> {
+    if let Err(e) = crate::verify(chunk) {
+        return Some(format!("invalid chunk: {}", e.message));
+    }
+    let globals = vec![KindSet::UNDEF; chunk.sealed_global_count()];
+    super::block::analysis::analyse(chunk, &[], &globals, Tier::Block, &Inlined::new()).err()
+}
+
+/// Straight-line code: no jumps, calls or frames (the linear tier's shape).
+fn is_straight(chunk: &Chunk) -> bool {
+    use crate::Op;
+    chunk.ops().iter().all(|op| {
+        op.jump_target().is_none()
+            && !matches!(
+                op,
+                Op::Call(..) | Op::PushFrame | Op::PopFrame | Op::AccumSumLoop(..)
+            )
+    })
+}
+
 impl JitCompiler {
     /// A handle on the JIT.
     pub fn new() -> JitCompiler {
@@ -619,12 +640,7 @@ impl JitCompiler {
 
     /// Why the block tier can't take `chunk`, or `None` if it can.
     pub fn block_ineligibility(&self, chunk: &Chunk) -> Option<String> {
-        let chunk = &*Chunk::sealed(chunk);
-        if let Err(e) = crate::verify(chunk) {
-            return Some(format!("invalid chunk: {}", e.message));
-        }
-        let globals = vec![KindSet::UNDEF; chunk.sealed_global_count()];
-        super::block::analysis::analyse(chunk, &[], &globals, Tier::Block, &Inlined::new()).err()
+        ineligibility(&Chunk::sealed(chunk))
     }
 
     /// Whether block-tier code for `chunk` exists (for any entry kinds).
@@ -1012,16 +1028,7 @@ impl JitCompiler {
     /// Whether `chunk` is straight-line code (no jumps, calls or frames)
     /// the block tier can compile.
     pub fn is_linear_eligible(&self, chunk: &Chunk) -> bool {
-        let chunk = &*Chunk::sealed(chunk);
-        use crate::Op;
-        let straight = chunk.ops().iter().all(|op| {
-            op.jump_target().is_none()
-                && !matches!(
-                    op,
-                    Op::Call(..) | Op::PushFrame | Op::PopFrame | Op::AccumSumLoop(..)
-                )
-        });
-        straight && self.is_block_eligible(chunk)
+        is_straight(chunk) && self.is_block_eligible(chunk)
     }
 
     /// Runs a straight-line chunk natively (compiled on first use, no
@@ -1031,7 +1038,7 @@ impl JitCompiler {
     /// straight-line, not eligible, or halts without a value.
     pub fn try_run_linear(&self, chunk: &Chunk, slots: &[i64]) -> Option<Value> {
         let chunk = &*Chunk::sealed(chunk);
-        if !self.is_linear_eligible(chunk) {
+        if !is_straight(chunk) || ineligibility(chunk).is_some() {
             return None;
         }
         let mut copy = slots.to_vec();
