@@ -817,6 +817,32 @@ fn typed_kinded_returns_results_of_every_kind() {
 }
 
 #[test]
+fn kinded_entry_refuses_boxed_slots_and_reports_a_slot_left_holding_a_string() {
+    pin_block_tier(true);
+    let jit = JitCompiler::new();
+    // A string left in slot 1: the i64 can't carry it, the kind says so.
+    let chunk = asm("LoadConst \"s\"\nSetSlot 1\nGetSlot 0");
+    let mut slots = [4, 9];
+    let mut kinds = [SlotKind::Int, SlotKind::Int];
+    assert_eq!(
+        jit.try_run_block_typed_kinded(&chunk, &mut slots, &mut kinds),
+        Some(BlockNum::Int(4))
+    );
+    assert_eq!(kinds, [SlotKind::Int, SlotKind::Boxed]);
+    assert_eq!(slots, [4, 0]);
+    // A string result has no BlockNum: refused, not reported as Undef.
+    assert_eq!(
+        jit.try_run_block_typed_kinded(&asm("LoadConst \"s\""), &mut [], &mut []),
+        None
+    );
+    // Handing that kind back in is refused: there is no value to pass.
+    assert_eq!(
+        jit.try_run_block_typed_kinded(&chunk, &mut slots, &mut kinds),
+        None
+    );
+}
+
+#[test]
 fn eager_variants_ignore_the_threshold() {
     pin_block_tier(false);
     let jit = JitCompiler::new();

@@ -683,7 +683,7 @@ fn imported_trace_metadata_with_code_links_it_and_runs_no_llvm() {
     jit.evict(&chunk);
     let back: Vec<fusevm_llvm::TraceMetadata> = serde_json::from_str(&json).unwrap();
     let before = JitCompiler::stats().disk;
-    assert_eq!(jit.trace_import_all(&chunk, &back), Ok(back.len()));
+    assert_eq!(jit.trace_import_all(&chunk, &back), back.len());
     let after = JitCompiler::stats().disk;
     assert_eq!(after.llvm_compilations, before.llvm_compilations, "no LLVM");
     assert_eq!(after.hits - before.hits, back.len() as u64);
@@ -712,7 +712,7 @@ fn imported_trace_metadata_with_code_links_it_and_runs_no_llvm() {
     jit.evict(&chunk);
     let events = Events::listen();
     let before = JitCompiler::stats().disk;
-    assert_eq!(jit.trace_import_all(&chunk, &foreign), Ok(foreign.len()));
+    assert_eq!(jit.trace_import_all(&chunk, &foreign), foreign.len());
     let after = JitCompiler::stats().disk;
     assert_eq!(
         after.llvm_compilations - before.llvm_compilations,

@@ -88,7 +88,7 @@ fn a_loop_calling_helpers_with_int_and_float_arguments_runs_them_inlined() {
     );
     // The recorded path runs through both callees' bodies (ops 25..=42):
     // they are part of the trace, not calls out of it.
-    let meta = &jit.trace_export(&chunk, 6)[0];
+    let meta = &jit.trace_export(&chunk, 6).unwrap();
     let callee_ops = meta
         .path
         .iter()
@@ -181,7 +181,7 @@ fn a_branch_flipping_inside_an_inlined_callee_exits_mid_callee_and_returns_to_th
     );
     assert_eq!(jit.trace_callee_exit_count(&chunk, 4), 700);
     assert_eq!(jit.trace_side_exit_count(&chunk, 4), 700);
-    assert!(jit.trace_export(&chunk, 4)[0].side_paths.is_empty());
+    assert!(jit.trace_export(&chunk, 4).unwrap().side_paths.is_empty());
 }
 
 #[test]
@@ -195,7 +195,7 @@ fn a_hot_exit_inside_an_inlined_callee_grows_a_side_path_starting_there() {
     // Ten exits make the path hot; once it is linked no more are taken.
     assert_eq!(jit.trace_callee_exit_count(&chunk, 4), 10);
     assert_eq!(jit.trace_side_exit_count(&chunk, 4), 10);
-    let meta = &jit.trace_export(&chunk, 4)[0];
+    let meta = &jit.trace_export(&chunk, 4).unwrap();
     assert_eq!(meta.side_paths.len(), 1, "{meta:?}");
     let side = &meta.side_paths[0];
     assert_eq!(side.exit.2, 36, "it resumes at pick's second arm");
@@ -215,7 +215,7 @@ fn inlined_traces_with_a_side_path_from_a_callee_survive_export_and_import() {
         pin(u32::MAX, |c| c.max_side_exits = u32::MAX);
         let jit = JitCompiler::new();
         let metas: Vec<TraceMetadata> = serde_json::from_str(&json).unwrap();
-        assert_eq!(jit.trace_import_all(&chunk2, &metas), Ok(1));
+        assert_eq!(jit.trace_import_all(&chunk2, &metas), 1);
         assert_eq!(jit.trace_export_all(&chunk2), metas, "same identity");
         let (r, vm, _) = agree_with(&chunk2, &[]);
         assert_one_frame_and_the_result(&vm, r);
@@ -286,7 +286,7 @@ fn recursion_exactly_at_max_inline_recursion_is_inlined() {
         "{:?}",
         jit.trace_failure(&chunk, 4)
     );
-    let meta = &jit.trace_export(&chunk, 4)[0];
+    let meta = &jit.trace_export(&chunk, 4).unwrap();
     let calls = meta
         .path
         .iter()
@@ -334,7 +334,7 @@ fn the_recursion_bound_is_enforced_when_a_trace_is_built_not_only_when_recorded(
     std::thread::spawn(move || {
         pin(u32::MAX, |c| c.max_inline_recursion = 2);
         let why = JitCompiler::new()
-            .trace_import(&chunk2, &metas[0])
+            .trace_import_checked(&chunk2, &metas[0])
             .unwrap_err();
         assert!(
             why.contains("recursion deeper than max_inline_recursion (2)"),
@@ -407,7 +407,7 @@ fn phases_with_chain(chain: usize) -> (u64, usize) {
     );
     let jit = JitCompiler::new();
     assert!(jit.trace_is_compiled(&chunk, 4));
-    let meta = &jit.trace_export(&chunk, 4)[0];
+    let meta = &jit.trace_export(&chunk, 4).unwrap();
     let mut depth = vec![0usize];
     for s in &meta.side_paths {
         depth.push(depth[s.exit.0] + 1);
@@ -558,7 +558,7 @@ end:",
         "{:?}",
         jit.trace_failure(&chunk, 4)
     );
-    let meta = &jit.trace_export(&chunk, 4)[0];
+    let meta = &jit.trace_export(&chunk, 4).unwrap();
     let calls: Vec<usize> = meta
         .path
         .iter()

@@ -9,7 +9,7 @@
 //! reason and never retried.
 
 use super::block::analysis::{Inlined, Tier};
-use super::block::{BlockCode, Exit};
+use super::block::{BlockCode, Exit, Words};
 use super::engine;
 use super::events::{self, JitEvent};
 use super::kinds::*;
@@ -17,10 +17,12 @@ use super::persist::{self, Want};
 use super::trace;
 use super::trace::meta::TraceMetadata;
 use crate::bytecode::chunk::Chunk;
+use crate::bytecode::op::Op;
 use crate::bytecode::value::Value;
 use crate::interp::vm::{VM, VMResult};
 use fusevm_llvm_backend::{CompileTimings, DumpOptions};
 use rustc_hash::FxHashMap;
+use serde::{Deserialize, Serialize};
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -52,9 +54,13 @@ pub struct JitCompiler {
     _private: (),
 }
 
-/// The kind of a slot passed to the `_kinded` entry points; the slot's
-/// `i64` holds the value's bits (`f64::to_bits` for Float, 0/1 for Bool).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The kind of a value in a slot: what the `_kinded` entry points pass
+/// beside each slot's `i64` (the value's bits: `f64::to_bits` for Float,
+/// 0/1 for Bool), and what a trace's entry guard checks
+/// ([`TraceMetadata::slot_kinds_at_anchor`]).
+///
+/// [`TraceMetadata::slot_kinds_at_anchor`]: crate::TraceMetadata::slot_kinds_at_anchor
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum SlotKind {
     /// `Undef` (its bits are ignored and written back as 0).
     Undef,
@@ -64,6 +70,35 @@ pub enum SlotKind {
     Int,
     /// `Float`.
     Float,
+    /// Any other value (a string, an array, a hash): native code holds it
+    /// in a box. The `_kinded` entry points refuse it on the way in and
+    /// report it on the way out (bits 0) for a slot the run left holding
+    /// such a value.
+    Boxed,
+}
+
+impl SlotKind {
+    /// The kind of a native tag.
+    pub(crate) fn of_tag(tag: u8) -> SlotKind {
+        match tag {
+            TAG_UNDEF => SlotKind::Undef,
+            TAG_BOOL => SlotKind::Bool,
+            TAG_INT => SlotKind::Int,
+            TAG_FLOAT => SlotKind::Float,
+            _ => SlotKind::Boxed,
+        }
+    }
+
+    /// The native tag of this kind.
+    pub(crate) fn tag(self) -> u8 {
+        match self {
+            SlotKind::Undef => TAG_UNDEF,
+            SlotKind::Bool => TAG_BOOL,
+            SlotKind::Int => TAG_INT,
+            SlotKind::Float => TAG_FLOAT,
+            SlotKind::Boxed => TAG_OPAQUE,
+        }
+    }
 }
 
 /// The result of a block-tier run, with its kind.
@@ -774,16 +809,23 @@ impl JitCompiler {
         had
     }
 
-    /// The metadata of the traces compiled for the loop whose header is op
-    /// `ip` (one per set of kinds it was entered with): everything needed
-    /// to compile them again, in this process or another
-    /// ([`Self::trace_import`]); it serialises with serde.
-    pub fn trace_export(&self, chunk: &Chunk, ip: usize) -> Vec<TraceMetadata> {
+    /// The metadata of the trace compiled for the loop whose header is op
+    /// `ip` (the first one, when the loop was entered with several sets of
+    /// kinds: [`Self::trace_exports_at`] gives them all), `None` when it has
+    /// none: everything needed to compile it again, in this process or
+    /// another ([`Self::trace_import`]); it serialises with serde.
+    pub fn trace_export(&self, chunk: &Chunk, ip: usize) -> Option<TraceMetadata> {
+        self.trace_exports_at(chunk, ip).into_iter().next()
+    }
+
+    /// The metadata of every trace compiled for the loop at `ip`, one per
+    /// set of kinds it was entered with.
+    pub fn trace_exports_at(&self, chunk: &Chunk, ip: usize) -> Vec<TraceMetadata> {
         let chunk = &*Chunk::sealed(chunk);
         trace::meta::export(chunk, ip, false)
     }
 
-    /// [`Self::trace_export`] for every loop of `chunk`.
+    /// [`Self::trace_exports_at`] for every loop of `chunk`.
     pub fn trace_export_all(&self, chunk: &Chunk) -> Vec<TraceMetadata> {
         let chunk = &*Chunk::sealed(chunk);
         trace::meta::export_all(chunk, false)
@@ -799,25 +841,117 @@ impl JitCompiler {
 
     /// Compiles the trace `meta` describes, main path and side paths with
     /// the exits they continue, so runs of `chunk` use it at once (no
-    /// recording). Refused, with the reason: metadata of another chunk, of
-    /// another format version, or paths that don't fit the chunk.
-    pub fn trace_import(&self, chunk: &Chunk, meta: &TraceMetadata) -> Result<(), String> {
+    /// recording); whether it did. [`Self::trace_import_checked`] says why
+    /// not.
+    pub fn trace_import(&self, chunk: &Chunk, meta: &TraceMetadata) -> bool {
+        self.trace_import_checked(chunk, meta).is_ok()
+    }
+
+    /// [`Self::trace_import`], refusing with the reason: metadata of another
+    /// chunk or format version, paths or ops that don't fit the chunk, or a
+    /// trace the tier can't compile.
+    pub fn trace_import_checked(&self, chunk: &Chunk, meta: &TraceMetadata) -> Result<(), String> {
         let chunk = &*Chunk::sealed(chunk);
         trace::meta::import(chunk, meta)
     }
 
-    /// [`Self::trace_import`] for each of `metas`; the first refusal stops
-    /// it (with its index). Returns how many were compiled.
-    pub fn trace_import_all(
+    /// [`Self::trace_import`] for each of `metas`, skipping those refused
+    /// (of another chunk, say); how many were compiled.
+    pub fn trace_import_all(&self, chunk: &Chunk, metas: &[TraceMetadata]) -> usize {
+        let chunk = &*Chunk::sealed(chunk);
+        metas
+            .iter()
+            .filter(|m| trace::meta::import(chunk, m).is_ok())
+            .count()
+    }
+
+    /// Compiles a trace of the loop at `anchor_ip` from a path given as the
+    /// ops it runs and their ips (fusevm's form: [`TraceMetadata::ops`],
+    /// [`TraceMetadata::recorded_ips`]), for the slot and global kinds
+    /// given; whether it did. The path must be one the recorder could have
+    /// taken: each op the chunk's op at its ip, each followed by the next,
+    /// the last branching back to `anchor_ip`, and every op one traces
+    /// support. `fallthrough_ip` and `global_numeric_at_anchor` are
+    /// fusevm's and not needed: the exits of the trace say where a run that
+    /// leaves the path goes on, and its entry guard checks every global's
+    /// kind.
+    #[allow(clippy::too_many_arguments)] // fusevm's signature
+    pub fn trace_install(
         &self,
         chunk: &Chunk,
-        metas: &[TraceMetadata],
-    ) -> Result<usize, String> {
+        anchor_ip: usize,
+        fallthrough_ip: usize,
+        ops: &[Op],
+        recorded_ips: &[usize],
+        slot_kinds_at_anchor: &[SlotKind],
+        global_kinds_at_anchor: &[SlotKind],
+        global_numeric_at_anchor: &[bool],
+    ) -> bool {
+        let _ = global_numeric_at_anchor;
         let chunk = &*Chunk::sealed(chunk);
-        for (k, m) in metas.iter().enumerate() {
-            trace::meta::import(chunk, m).map_err(|e| format!("trace {k}: {e}"))?;
-        }
-        Ok(metas.len())
+        let meta = TraceMetadata {
+            chunk_op_hash: chunk.sealed_hash() as u64,
+            anchor_ip,
+            fallthrough_ip,
+            ops: ops.to_vec(),
+            recorded_ips: recorded_ips.to_vec(),
+            slot_kinds_at_anchor: slot_kinds_at_anchor.to_vec(),
+            global_kinds_at_anchor: global_kinds_at_anchor.to_vec(),
+            format: trace::meta::FORMAT,
+            step_budget: false,
+            path: Vec::new(),
+            side_paths: Vec::new(),
+            code: None,
+        };
+        self.is_trace_eligible(ops, anchor_ip) && trace::meta::import(chunk, &meta).is_ok()
+    }
+
+    /// fusevm's form of [`Self::trace_install`] for a side trace recorded
+    /// at `record_anchor_ip` that closes at the loop `close_anchor_ip`. Here
+    /// a trace starts where it closes, and a side path is installed with
+    /// the exit it continues ([`TraceMetadata::side_paths`] through
+    /// [`Self::trace_import`]): so this installs a trace only when the two
+    /// anchors are one, and returns false otherwise.
+    #[allow(clippy::too_many_arguments)] // fusevm's signature
+    pub fn trace_install_with_kind(
+        &self,
+        chunk: &Chunk,
+        record_anchor_ip: usize,
+        close_anchor_ip: usize,
+        fallthrough_ip: usize,
+        ops: &[Op],
+        recorded_ips: &[usize],
+        slot_kinds_at_anchor: &[SlotKind],
+        global_kinds_at_anchor: &[SlotKind],
+        global_numeric_at_anchor: &[bool],
+    ) -> bool {
+        record_anchor_ip == close_anchor_ip
+            && self.trace_install(
+                chunk,
+                close_anchor_ip,
+                fallthrough_ip,
+                ops,
+                recorded_ips,
+                slot_kinds_at_anchor,
+                global_kinds_at_anchor,
+                global_numeric_at_anchor,
+            )
+    }
+
+    /// Whether `ops`, a path recorded from the loop header `anchor_ip`, is
+    /// one the tracing tier compiles: not empty and at most `max_trace_len`
+    /// ops, every op supported in traces, calls and returns balanced, and
+    /// only its last op (outside every call) branching back to `anchor_ip`.
+    pub fn is_trace_eligible(&self, ops: &[Op], anchor_ip: usize) -> bool {
+        trace::record::is_closed_path(ops, anchor_ip, &super::config::current())
+    }
+
+    /// The loop header and fall-through ip ([`TraceMetadata::anchor_ip`],
+    /// [`TraceMetadata::fallthrough_ip`]) of the trace compiled for the
+    /// loop at `anchor_ip`, `None` when it has none.
+    pub fn trace_loop_anchors(&self, chunk: &Chunk, anchor_ip: usize) -> Option<(usize, usize)> {
+        self.trace_export(chunk, anchor_ip)
+            .map(|m| (m.anchor_ip, m.fallthrough_ip))
     }
 
     /// Sends every [`JitEvent`] (traces recorded, compiled, aborted,
@@ -1073,7 +1207,10 @@ impl JitCompiler {
         kinds: &mut [SlotKind],
         eager: bool,
     ) -> Option<BlockNum> {
-        if slots.len() != kinds.len() || crate::verify(chunk).is_err() {
+        if slots.len() != kinds.len()
+            || kinds.contains(&SlotKind::Boxed)
+            || crate::verify(chunk).is_err()
+        {
             return None;
         }
         let values: Vec<Value> = slots
@@ -1098,13 +1235,10 @@ impl JitCompiler {
         )?;
         count_run(&entry, &exit, chunk.len());
         let (result, final_slots) = if exit.ip == chunk.len() && code.scopes_at(&exit).is_empty() {
-            let top = exit
-                .depth
-                .checked_sub(1)
-                .map(|k| value_of(exit.stack[2 * k], exit.stack[2 * k + 1]));
-            let result = match top {
+            // A boxed value (a string, a container) comes out of its box.
+            let result = match exit.depth.checked_sub(1) {
                 None => VMResult::Halted,
-                Some(v) => VMResult::Ok(v.unwrap_or(Value::Undef)),
+                Some(k) => VMResult::Ok(exit.take(Words::Stack, k)),
             };
             let mut vm_slots = values.clone();
             vm_slots.resize(exit.len, Value::Undef);
@@ -1113,9 +1247,7 @@ impl JitCompiler {
                 .enumerate()
                 .take(exit.len.min(code.slot_count()))
             {
-                if let Some(v) = value_of(exit.slots[2 * p], exit.slots[2 * p + 1]) {
-                    *s = v;
-                }
+                *s = exit.take(Words::Slots, p);
             }
             (result, vm_slots)
         } else {
@@ -1140,7 +1272,8 @@ impl JitCompiler {
                 Value::Int(i) => (i, SlotKind::Int),
                 Value::Float(f) => (f.to_bits() as i64, SlotKind::Float),
                 Value::Bool(b) => (b as i64, SlotKind::Bool),
-                _ => (0, SlotKind::Undef),
+                Value::Undef => (0, SlotKind::Undef),
+                _ => (0, SlotKind::Boxed),
             };
         }
         Some(num)
@@ -1153,5 +1286,6 @@ fn slot_value(bits: i64, kind: SlotKind) -> Value {
         SlotKind::Bool => Value::Bool(bits != 0),
         SlotKind::Int => Value::Int(bits),
         SlotKind::Float => Value::Float(f64::from_bits(bits as u64)),
+        SlotKind::Boxed => Value::Undef, // refused before it gets here
     }
 }

@@ -23,7 +23,7 @@ use std::time::SystemTime;
 pub(crate) const ENTRY: &str = "traces";
 
 /// What a traces record's unit starts with (the chunk's content hash follows).
-const UNIT_TAG: &[u8] = b"traces1";
+const UNIT_TAG: &[u8] = b"traces2";
 
 /// Chunks whose traces record this process has looked for.
 static LOOKED: Mutex<Option<FxHashSet<u128>>> = Mutex::new(None);
@@ -152,7 +152,12 @@ fn install(chunk: &Chunk, file: &str, traces: Vec<Stored>, used: SystemTime) -> 
     for (m, code) in traces {
         match meta::import_with(chunk, &m, code) {
             Ok(()) => any = true,
-            Err(why) => reject(hash, file, format!("trace at op {}: {why}", m.anchor), None),
+            Err(why) => reject(
+                hash,
+                file,
+                format!("trace at op {}: {why}", m.anchor_ip),
+                None,
+            ),
         }
     }
     if any && let Some(d) = directory() {

@@ -6,15 +6,16 @@
 
 use super::record::Step;
 use super::synth::SidePath;
-use super::{anchor, build_trace, find_anchor, lock};
+use super::{build_trace, find_anchor, lock};
 use crate::bytecode::chunk::Chunk;
 use crate::bytecode::op::Op;
-use crate::jit::kinds::TAG_OPAQUE;
+use crate::jit::compiler::SlotKind;
 use serde::{Deserialize, Serialize};
 
 /// The metadata format; an import of any other is refused. (2: a path goes
-/// through the calls it makes, each `Call` followed by its callee's ops.)
-pub const FORMAT: u32 = 2;
+/// through the calls it makes, each `Call` followed by its callee's ops;
+/// 3: fusevm's field names, kinds as [`SlotKind`], ops and ips listed.)
+pub const FORMAT: u32 = 3;
 
 /// One recorded op: where it is, where execution went next, and for an
 /// inner loop kept whole its range.
@@ -27,7 +28,7 @@ pub struct StepMeta {
     /// An inner loop `lo..=hi` kept as a loop.
     pub inner: Option<(usize, usize)>,
     /// For an `ArrayGet`/`SlotArrayGet`: the element kind the trace is specialised to
-    /// (a native tag, numbered as in `slot_kinds`: Int, Float or Bool).
+    /// (a native tag: 1 Bool, 2 Int, 3 Float).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seen: Option<u8>,
 }
@@ -43,25 +44,50 @@ pub struct SidePathMeta {
     pub path: Vec<StepMeta>,
 }
 
-/// One trace of one loop of one chunk.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One trace of one loop of one chunk, in fusevm's shape (`chunk_op_hash`,
+/// `anchor_ip`, `fallthrough_ip`, `ops`, `recorded_ips`, the kinds at the
+/// anchor) plus what this tracing tier needs to rebuild a trace exactly:
+/// each step's branch direction and inner loops (`path`), the side paths
+/// with the exits they continue, and optionally the compiled code.
+///
+/// `ops` and `recorded_ips` are the main path's ops and ips in record
+/// order. An import reads `path` when it is present and otherwise derives
+/// it from `recorded_ips` (each op followed by the next, the last closing
+/// at the anchor), checking `ops` against the chunk: metadata written by
+/// hand or by fusevm needs only fusevm's fields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TraceMetadata {
-    /// The format version it was written in (1 today; an import of any
-    /// other is refused).
-    pub format: u32,
-    /// The chunk's content hash (32 hex digits).
-    pub chunk: String,
+    /// The chunk's [`Chunk::op_hash`] (the low 64 bits of its content
+    /// hash): an import into a chunk with another hash is refused.
+    pub chunk_op_hash: u64,
     /// The loop header (ip) the trace starts and closes at.
-    pub anchor: usize,
-    /// Kinds (native tags) of the frame's slots it was compiled for.
-    pub slot_kinds: Vec<u8>,
-    /// Kinds of the globals it was compiled for.
-    pub global_kinds: Vec<u8>,
+    pub anchor_ip: usize,
+    /// The ip after the op that closes the loop (where a run that leaves
+    /// the loop by falling through its back-edge goes on). Derived: an
+    /// import does not read it.
+    pub fallthrough_ip: usize,
+    /// The main path's ops, in record order (through the calls it makes).
+    pub ops: Vec<Op>,
+    /// The ip of each of `ops`.
+    pub recorded_ips: Vec<usize>,
+    /// Kinds of the frame's slots the trace was compiled for (its entry
+    /// guard).
+    pub slot_kinds_at_anchor: Vec<SlotKind>,
+    /// Kinds of the chunk's globals the trace was compiled for.
+    #[serde(default)]
+    pub global_kinds_at_anchor: Vec<SlotKind>,
+    /// The format version it was written in (3 today; an import of any
+    /// other is refused).
+    #[serde(default = "current_format")]
+    pub format: u32,
     /// Compiled to count steps (for VMs with a step budget).
+    #[serde(default)]
     pub step_budget: bool,
-    /// The main path.
+    /// The main path step by step (empty: derived from `recorded_ips`).
+    #[serde(default)]
     pub path: Vec<StepMeta>,
     /// The side paths, in the order they were linked.
+    #[serde(default)]
     pub side_paths: Vec<SidePathMeta>,
     /// The trace's compiled code as a persistent cache record, in hex
     /// ([`JitCompiler::trace_export_all_with_code`]): an import links it
@@ -71,6 +97,10 @@ pub struct TraceMetadata {
     /// [`JitCompiler::trace_export_all_with_code`]: crate::JitCompiler::trace_export_all_with_code
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<String>,
+}
+
+fn current_format() -> u32 {
+    FORMAT
 }
 
 fn steps_meta(steps: &[Step]) -> Vec<StepMeta> {
@@ -110,11 +140,14 @@ pub fn export_with_records(chunk: &Chunk, ip: usize) -> Vec<(TraceMetadata, Opti
         .iter()
         .map(|t| {
             let meta = TraceMetadata {
+                chunk_op_hash: chunk.sealed_hash() as u64,
+                anchor_ip: ip,
+                fallthrough_ip: t.steps.last().map_or(ip, |s| s.ip + 1),
+                ops: t.steps.iter().map(|s| chunk.ops()[s.ip]).collect(),
+                recorded_ips: t.steps.iter().map(|s| s.ip).collect(),
+                slot_kinds_at_anchor: t.tags.iter().map(|&k| SlotKind::of_tag(k)).collect(),
+                global_kinds_at_anchor: t.gtags.iter().map(|&k| SlotKind::of_tag(k)).collect(),
                 format: FORMAT,
-                chunk: format!("{:032x}", chunk.sealed_hash()),
-                anchor: ip,
-                slot_kinds: t.tags.clone(),
-                global_kinds: t.gtags.clone(),
                 step_budget: t.fuel,
                 path: steps_meta(&t.steps),
                 side_paths: t
@@ -213,6 +246,37 @@ fn steps_from(
     }
 }
 
+/// The main path `meta` lists as ops and ips (each followed by the next,
+/// the last closing at the anchor), checked against `chunk`; empty when it
+/// lists none.
+fn listed_path(chunk: &Chunk, meta: &TraceMetadata) -> Result<Vec<StepMeta>, String> {
+    if meta.ops.len() != meta.recorded_ips.len() {
+        return Err(format!(
+            "{} ops but {} recorded ips",
+            meta.ops.len(),
+            meta.recorded_ips.len()
+        ));
+    }
+    let mut path = Vec::with_capacity(meta.ops.len());
+    for (k, (&ip, op)) in meta.recorded_ips.iter().zip(&meta.ops).enumerate() {
+        if chunk.ops().get(ip) != Some(op) {
+            return Err(format!("op {k} (`{op}`) is not the chunk's op {ip}"));
+        }
+        let next = meta
+            .recorded_ips
+            .get(k + 1)
+            .copied()
+            .unwrap_or(meta.anchor_ip);
+        path.push(StepMeta {
+            ip,
+            next,
+            inner: None,
+            seen: None,
+        });
+    }
+    Ok(path)
+}
+
 /// Recompiles the trace `meta` describes for `chunk` (linking its `code`
 /// when that fits this process); refuses metadata of another chunk or
 /// format, or paths that don't fit the chunk.
@@ -236,24 +300,35 @@ pub fn import_with(
             meta.format
         ));
     }
-    let hash = format!("{:032x}", chunk.sealed_hash());
-    if meta.chunk != hash {
+    if meta.chunk_op_hash != chunk.sealed_hash() as u64 {
         return Err(format!(
-            "metadata of chunk {} does not fit chunk {hash}",
-            meta.chunk
+            "metadata of chunk {:016x} does not fit chunk {:016x}",
+            meta.chunk_op_hash,
+            chunk.sealed_hash() as u64
         ));
     }
-    if meta.anchor >= chunk.len() {
-        return Err(format!("loop header {} is outside the chunk", meta.anchor));
+    let anchor = meta.anchor_ip;
+    if anchor >= chunk.len() {
+        return Err(format!("loop header {anchor} is outside the chunk"));
     }
-    let bad_kind = |k: &u8| *k > TAG_OPAQUE;
-    if meta.slot_kinds.iter().any(bad_kind) || meta.global_kinds.iter().any(bad_kind) {
-        return Err("unknown kind tag".into());
-    }
-    if meta.global_kinds.len() != chunk.sealed_global_count() {
+    if meta.global_kinds_at_anchor.len() != chunk.sealed_global_count() {
         return Err("global kinds do not match the chunk's globals".into());
     }
-    let steps = steps_from(chunk, &meta.path, meta.anchor, meta.anchor)?;
+    let listed = listed_path(chunk, meta)?;
+    let path = if meta.path.is_empty() {
+        &listed
+    } else if listed.is_empty()
+        || meta
+            .path
+            .iter()
+            .map(|s| s.ip)
+            .eq(meta.recorded_ips.iter().copied())
+    {
+        &meta.path
+    } else {
+        return Err("recorded_ips do not match the path".into());
+    };
+    let steps = steps_from(chunk, path, anchor, anchor)?;
     let mut sides = Vec::with_capacity(meta.side_paths.len());
     for (k, s) in meta.side_paths.iter().enumerate() {
         let (path, step, resume) = s.exit;
@@ -271,23 +346,29 @@ pub fn import_with(
                 "side path {k} leaves from step {step} of a {parent_len}-step path"
             ));
         }
-        let side_steps = steps_from(chunk, &s.path, resume, meta.anchor)
+        let side_steps = steps_from(chunk, &s.path, resume, anchor)
             .map_err(|e| format!("side path {k}: {e}"))?;
         sides.push(SidePath {
             key: s.exit,
             steps: side_steps,
         });
     }
-    let a = anchor(chunk.sealed_hash(), meta.anchor);
+    let tags = meta.slot_kinds_at_anchor.iter().map(|k| k.tag()).collect();
+    let gtags = meta
+        .global_kinds_at_anchor
+        .iter()
+        .map(|k| k.tag())
+        .collect();
+    let a = super::anchor(chunk.sealed_hash(), anchor);
     let trace = crate::jit::persist::with_offered(code, || {
         build_trace(
             chunk,
             &a,
-            meta.anchor,
+            anchor,
             steps,
             sides,
-            meta.slot_kinds.clone(),
-            meta.global_kinds.clone(),
+            tags,
+            gtags,
             meta.step_budget,
         )
     })?;

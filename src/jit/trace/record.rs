@@ -5,6 +5,8 @@
 //! trace inlines them); recursion deeper than `max_inline_recursion` live
 //! activations of one function aborts the recording. Scopes opened in the
 //! anchor's frame are part of it; returning from it aborts.
+//! [`is_closed_path`] applies the same rules to a path handed in as a list
+//! of ops (fusevm's trace API).
 
 use super::super::support::{self, Support};
 use crate::bytecode::chunk::Chunk;
@@ -197,4 +199,34 @@ impl Recording {
         }
         Progress::Continue
     }
+}
+
+/// Whether `ops`, a path given as a list (no ips), is one the recorder could
+/// close at `anchor`: not empty, at most `max_trace_len` ops, each supported
+/// in traces, calls and returns balanced (a return only from a call the
+/// path made), and the loop closed by the last op alone — a branch to
+/// `anchor` outside every call.
+pub fn is_closed_path(ops: &[Op], anchor: usize, cfg: &crate::jit::config::TraceJitConfig) -> bool {
+    let Some((last, body)) = ops.split_last() else {
+        return false;
+    };
+    if ops.len() > cfg.max_trace_len {
+        return false;
+    }
+    let mut depth = 0usize;
+    for op in body {
+        // No constant pool here: a `LoadConst` is supported whatever it loads.
+        match (support::trace(op, &[]), op) {
+            (Support::Native, _) | (Support::ExitAtTop, Op::PopFrame) => {}
+            (Support::ExitAtTop, Op::Return | Op::ReturnValue) if depth > 0 => {}
+            _ => return false,
+        }
+        match op {
+            Op::Call(..) => depth += 1,
+            Op::Return | Op::ReturnValue => depth -= 1,
+            _ if depth == 0 && op.jump_target() == Some(anchor) => return false,
+            _ => {}
+        }
+    }
+    depth == 0 && last.jump_target() == Some(anchor) && support::trace(last, &[]) == Support::Native
 }
