@@ -15,7 +15,7 @@
 //! code cache: stored, forgotten, run again from disk (every other time
 //! after a warm-up has preloaded the directory), compared again.
 //!
-//! `cargo test --test differential` runs the fixed budget CI runs (2,000
+//! `cargo test --test differential` runs the fixed budget CI runs (600
 //! programs from seed 0). Longer:
 //!
 //! ```text
@@ -238,7 +238,7 @@ fn regressions() -> usize {
 
 fn main() {
     let mut args = std::env::args().skip(1);
-    let (mut seed, mut count, mut long, mut cache_every) = (0u64, 2_000u64, None, 8u64);
+    let (mut seed, mut count, mut long, mut cache_every) = (0u64, 600u64, None, 8u64);
     let mut background = false;
     while let Some(a) = args.next() {
         let mut num = || {

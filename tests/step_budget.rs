@@ -122,7 +122,9 @@ fn the_tracing_tier_counts_steps_like_the_interpreter() {
 fn random_programs_with_random_budgets_agree_in_every_tier() {
     // Block tier first, then the tracing tier; budgets from none left to
     // plenty, so runs stop in loops, in calls, in recursion, or not at all.
-    for (tier, seeds) in [("block", 0..1000u64), ("trace", 1000..2000u64)] {
+    // 500 a tier by default (FUSEVM_DIFFERENTIAL_PROGRAMS=N for N a tier).
+    let n = differential_count() as u64;
+    for (tier, seeds) in [("block", 0..n), ("trace", n..2 * n)] {
         match tier {
             "block" => pin_block_tier(true),
             _ => pin(1, |_| {}),
