@@ -797,18 +797,13 @@ fn typed_kinded_returns_results_of_every_kind() {
         run("GetSlot 0\nLoadInt 2\nMul", &mut s, &mut k),
         Some(BlockNum::Float(3.0))
     );
-    assert_eq!(
-        run("LoadInt 1\nLoadInt 0\nDiv", &mut [], &mut []),
-        Some(BlockNum::Undef)
-    );
+    // Undef and an empty stack have no BlockNum (fusevm's three kinds).
+    assert_eq!(run("LoadInt 1\nLoadInt 0\nDiv", &mut [], &mut []), None);
     assert_eq!(
         run("LoadInt 1\nLoadInt 2\nNumLt", &mut [], &mut []),
         Some(BlockNum::Bool(true))
     );
-    assert_eq!(
-        run("LoadInt 1\nPop", &mut [], &mut []),
-        Some(BlockNum::Halted)
-    );
+    assert_eq!(run("LoadInt 1\nPop", &mut [], &mut []), None);
     // A top-level return: native code stops there, the interpreter finishes.
     assert_eq!(
         run("LoadInt 5\nReturnValue\nLoadInt 6", &mut [], &mut []),
@@ -817,29 +812,37 @@ fn typed_kinded_returns_results_of_every_kind() {
 }
 
 #[test]
-fn kinded_entry_refuses_boxed_slots_and_reports_a_slot_left_holding_a_string() {
+fn kinded_entry_refuses_a_run_that_leaves_a_slot_or_result_it_cannot_carry() {
     pin_block_tier(true);
     let jit = JitCompiler::new();
-    // A string left in slot 1: the i64 can't carry it, the kind says so.
-    let chunk = asm("LoadConst \"s\"\nSetSlot 1\nGetSlot 0");
+    // fusevm's kinds are Int and Float: a slot left holding a string (or
+    // a Bool) is refused, and the caller's slots are left as they were.
     let mut slots = [4, 9];
     let mut kinds = [SlotKind::Int, SlotKind::Int];
-    assert_eq!(
-        jit.try_run_block_typed_kinded(&chunk, &mut slots, &mut kinds),
-        Some(BlockNum::Int(4))
-    );
-    assert_eq!(kinds, [SlotKind::Int, SlotKind::Boxed]);
-    assert_eq!(slots, [4, 0]);
-    // A string result has no BlockNum: refused, not reported as Undef.
+    for src in [
+        "LoadConst \"s\"\nSetSlot 1\nGetSlot 0",
+        "LoadTrue\nSetSlot 1\nGetSlot 0",
+    ] {
+        assert_eq!(
+            jit.try_run_block_typed_kinded(&asm(src), &mut slots, &mut kinds),
+            None,
+            "{src}"
+        );
+        assert_eq!((slots, kinds), ([4, 9], [SlotKind::Int, SlotKind::Int]));
+    }
+    // The same for a result: a string is not Undef.
     assert_eq!(
         jit.try_run_block_typed_kinded(&asm("LoadConst \"s\""), &mut [], &mut []),
         None
     );
-    // Handing that kind back in is refused: there is no value to pass.
+    // A slot left a Float is carried.
+    let chunk = asm("LoadFloat 0.5\nSetSlot 1\nGetSlot 0");
     assert_eq!(
         jit.try_run_block_typed_kinded(&chunk, &mut slots, &mut kinds),
-        None
+        Some(BlockNum::Int(4))
     );
+    assert_eq!(kinds, [SlotKind::Int, SlotKind::Float]);
+    assert_eq!(f64::from_bits(slots[1] as u64), 0.5);
 }
 
 #[test]

@@ -160,6 +160,35 @@ fn exported_metadata_lists_the_main_paths_ops_ips_and_kinds_in_fusevms_shape() {
         vec![fusevm_llvm::SlotKind::Int, fusevm_llvm::SlotKind::Int]
     );
     assert!(meta.global_kinds_at_anchor.is_empty());
+    assert_eq!(meta.slot_tags, vec![2, 2], "exact kinds: Int, Int");
+}
+
+#[test]
+fn a_trace_entered_with_a_non_numeric_slot_lists_its_exact_kinds_only() {
+    // Slot 2 holds a string at the loop header: fusevm's kinds (Int,
+    // Float) can't say so, the native tags can, and they are what an
+    // import keys the trace by.
+    let chunk = asm("
+        LoadInt 0
+        SetSlot 0
+        LoadConst \"x\"
+        SetSlot 2
+head:   GetSlot 0
+        LoadInt 1004
+        NumLt
+        JumpIfFalse done
+        PreIncSlotVoid 0
+        Jump head
+done:   GetSlot 0");
+    pin(2, |_| {});
+    agree_with(&chunk, &[]);
+    let jit = JitCompiler::new();
+    let meta = jit.trace_export(&chunk, 4).expect("a trace");
+    assert!(meta.slot_kinds_at_anchor.is_empty());
+    assert_eq!(meta.slot_tags, vec![2, 0, 4], "Int, Undef, boxed");
+    assert!(jit.evict(&chunk));
+    assert!(jit.trace_import(&chunk, &meta));
+    assert_eq!(jit.trace_exports_at(&chunk, 4), vec![meta]);
 }
 
 #[test]

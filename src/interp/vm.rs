@@ -12,6 +12,9 @@ use std::fmt;
 use std::io::{BufRead, Write};
 use std::sync::Arc;
 
+/// Also here, where fusevm keeps it (`fusevm::vm::VMPool`).
+pub use super::pool::VMPool;
+
 /// What kind of frame a [`Frame`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FrameKind {

@@ -54,54 +54,41 @@ pub struct JitCompiler {
     _private: (),
 }
 
-/// The kind of a value in a slot: what the `_kinded` entry points pass
-/// beside each slot's `i64` (the value's bits: `f64::to_bits` for Float,
-/// 0/1 for Bool), and what a trace's entry guard checks
+/// The kind of a numeric slot, as in fusevm: what the `_kinded` entry
+/// points pass beside each slot's `i64` (the value's bits: `f64::to_bits`
+/// for Float), and the numeric kinds a trace's entry guard checks
 /// ([`TraceMetadata::slot_kinds_at_anchor`]).
 ///
 /// [`TraceMetadata::slot_kinds_at_anchor`]: crate::TraceMetadata::slot_kinds_at_anchor
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum SlotKind {
-    /// `Undef` (its bits are ignored and written back as 0).
-    Undef,
-    /// `Bool`.
-    Bool,
     /// `Int`.
     Int,
     /// `Float`.
     Float,
-    /// Any other value (a string, an array, a hash): native code holds it
-    /// in a box. The `_kinded` entry points refuse it on the way in and
-    /// report it on the way out (bits 0) for a slot the run left holding
-    /// such a value.
-    Boxed,
 }
 
 impl SlotKind {
-    /// The kind of a native tag.
-    pub(crate) fn of_tag(tag: u8) -> SlotKind {
+    /// The kind of a native tag, if numeric.
+    pub(crate) fn of_tag(tag: u8) -> Option<SlotKind> {
         match tag {
-            TAG_UNDEF => SlotKind::Undef,
-            TAG_BOOL => SlotKind::Bool,
-            TAG_INT => SlotKind::Int,
-            TAG_FLOAT => SlotKind::Float,
-            _ => SlotKind::Boxed,
+            TAG_INT => Some(SlotKind::Int),
+            TAG_FLOAT => Some(SlotKind::Float),
+            _ => None,
         }
     }
 
     /// The native tag of this kind.
     pub(crate) fn tag(self) -> u8 {
         match self {
-            SlotKind::Undef => TAG_UNDEF,
-            SlotKind::Bool => TAG_BOOL,
             SlotKind::Int => TAG_INT,
             SlotKind::Float => TAG_FLOAT,
-            SlotKind::Boxed => TAG_OPAQUE,
         }
     }
 }
 
-/// The result of a block-tier run, with its kind.
+/// The result of a block-tier run through the typed entry points, as in
+/// fusevm: the value the chunk leaves, when it is a number or a Bool.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum BlockNum {
     /// `Ok(Int)`.
@@ -110,10 +97,6 @@ pub enum BlockNum {
     Float(f64),
     /// `Ok(Bool)`.
     Bool(bool),
-    /// `Ok(Undef)`.
-    Undef,
-    /// The stack was empty at the end (`VMResult::Halted`).
-    Halted,
 }
 
 /// Process-wide counters of the native tiers.
@@ -897,6 +880,8 @@ impl JitCompiler {
             recorded_ips: recorded_ips.to_vec(),
             slot_kinds_at_anchor: slot_kinds_at_anchor.to_vec(),
             global_kinds_at_anchor: global_kinds_at_anchor.to_vec(),
+            slot_tags: Vec::new(),
+            global_tags: Vec::new(),
             format: trace::meta::FORMAT,
             step_budget: false,
             path: Vec::new(),
@@ -1168,21 +1153,18 @@ impl JitCompiler {
     /// Runs a straight-line chunk natively (compiled on first use, no
     /// threshold) with Int slots, as fusevm's linear tier does: `slots` is
     /// read only (the chunk's slot writes go to a private copy), and the
-    /// result is the value the chunk leaves, `None` when the chunk is not
-    /// straight-line, not eligible, or halts without a value.
+    /// result is the value the chunk leaves (a number, a Bool or Undef),
+    /// `None` when the chunk is not straight-line, not eligible, or leaves
+    /// no such value.
     pub fn try_run_linear(&self, chunk: &Chunk, slots: &[i64]) -> Option<Value> {
         let chunk = &*Chunk::sealed(chunk);
         if !is_straight(chunk) || ineligibility(chunk).is_some() {
             return None;
         }
-        let mut copy = slots.to_vec();
-        let mut kinds = vec![SlotKind::Int; slots.len()];
-        match self.run_kinded(chunk, &mut copy, &mut kinds, true)? {
-            BlockNum::Int(i) => Some(Value::Int(i)),
-            BlockNum::Float(x) => Some(Value::Float(x)),
-            BlockNum::Bool(b) => Some(Value::Bool(b)),
-            BlockNum::Undef => Some(Value::Undef),
-            BlockNum::Halted => None,
+        let kinds = vec![SlotKind::Int; slots.len()];
+        match self.run_values(chunk, slots, &kinds, true)?.0? {
+            v @ (Value::Int(_) | Value::Float(_) | Value::Bool(_) | Value::Undef) => Some(v),
+            _ => None,
         }
     }
 
@@ -1198,8 +1180,9 @@ impl JitCompiler {
         }
     }
 
-    /// The raw entry: run natively; if native code stops early, finish in
-    /// an interpreter holding its exact state.
+    /// The typed entry: a [`BlockNum`] result, and the slots written back
+    /// with their kinds, when the result and every slot are numbers (the
+    /// result may be a Bool); `None`, and nothing changed, otherwise.
     fn run_kinded(
         &self,
         chunk: &Chunk,
@@ -1207,10 +1190,40 @@ impl JitCompiler {
         kinds: &mut [SlotKind],
         eager: bool,
     ) -> Option<BlockNum> {
-        if slots.len() != kinds.len()
-            || kinds.contains(&SlotKind::Boxed)
-            || crate::verify(chunk).is_err()
-        {
+        let (result, finals) = self.run_values(chunk, slots, kinds, eager)?;
+        let num = match result? {
+            Value::Int(i) => BlockNum::Int(i),
+            Value::Float(f) => BlockNum::Float(f),
+            Value::Bool(b) => BlockNum::Bool(b),
+            _ => return None,
+        };
+        let mut out = Vec::with_capacity(slots.len());
+        for p in 0..slots.len() {
+            out.push(match finals.get(p) {
+                Some(Value::Int(i)) => (*i, SlotKind::Int),
+                Some(Value::Float(f)) => (f.to_bits() as i64, SlotKind::Float),
+                _ => return None, // a slot the signature can't carry
+            });
+        }
+        for ((s, k), (bits, kind)) in slots.iter_mut().zip(kinds.iter_mut()).zip(out) {
+            (*s, *k) = (bits, kind);
+        }
+        Some(num)
+    }
+
+    /// The raw entry: run natively; if native code stops early, finish in
+    /// an interpreter holding its exact state. The value left on the stack
+    /// (`None`: it was empty) and the final slots; `None` when the chunk
+    /// can't run here (unverified, not eligible, below the threshold, an
+    /// error).
+    fn run_values(
+        &self,
+        chunk: &Chunk,
+        slots: &[i64],
+        kinds: &[SlotKind],
+        eager: bool,
+    ) -> Option<(Option<Value>, Vec<Value>)> {
+        if slots.len() != kinds.len() || crate::verify(chunk).is_err() {
             return None;
         }
         let values: Vec<Value> = slots
@@ -1258,34 +1271,17 @@ impl JitCompiler {
             let result = vm.run();
             (result, std::mem::take(&mut vm.slots))
         };
-        let num = match result {
-            VMResult::Ok(Value::Int(i)) => BlockNum::Int(i),
-            VMResult::Ok(Value::Float(f)) => BlockNum::Float(f),
-            VMResult::Ok(Value::Bool(b)) => BlockNum::Bool(b),
-            VMResult::Ok(Value::Undef) => BlockNum::Undef,
-            VMResult::Halted => BlockNum::Halted,
-            _ => return None,
-        };
-        for (p, (s, k)) in slots.iter_mut().zip(kinds.iter_mut()).enumerate() {
-            let v = final_slots.get(p).cloned().unwrap_or(Value::Undef);
-            (*s, *k) = match v {
-                Value::Int(i) => (i, SlotKind::Int),
-                Value::Float(f) => (f.to_bits() as i64, SlotKind::Float),
-                Value::Bool(b) => (b as i64, SlotKind::Bool),
-                Value::Undef => (0, SlotKind::Undef),
-                _ => (0, SlotKind::Boxed),
-            };
+        match result {
+            VMResult::Ok(v) => Some((Some(v), final_slots)),
+            VMResult::Halted => Some((None, final_slots)),
+            VMResult::Error(_) => None,
         }
-        Some(num)
     }
 }
 
 fn slot_value(bits: i64, kind: SlotKind) -> Value {
     match kind {
-        SlotKind::Undef => Value::Undef,
-        SlotKind::Bool => Value::Bool(bits != 0),
         SlotKind::Int => Value::Int(bits),
         SlotKind::Float => Value::Float(f64::from_bits(bits as u64)),
-        SlotKind::Boxed => Value::Undef, // refused before it gets here
     }
 }

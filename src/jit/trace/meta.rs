@@ -10,6 +10,7 @@ use super::{build_trace, find_anchor, lock};
 use crate::bytecode::chunk::Chunk;
 use crate::bytecode::op::Op;
 use crate::jit::compiler::SlotKind;
+use crate::jit::kinds::TAG_OPAQUE;
 use serde::{Deserialize, Serialize};
 
 /// The metadata format; an import of any other is refused. (2: a path goes
@@ -71,11 +72,20 @@ pub struct TraceMetadata {
     /// The ip of each of `ops`.
     pub recorded_ips: Vec<usize>,
     /// Kinds of the frame's slots the trace was compiled for (its entry
-    /// guard).
+    /// guard), when every one is a number (fusevm's traces take only
+    /// those); empty otherwise, and `slot_tags` says.
     pub slot_kinds_at_anchor: Vec<SlotKind>,
-    /// Kinds of the chunk's globals the trace was compiled for.
+    /// The same for the chunk's globals.
     #[serde(default)]
     pub global_kinds_at_anchor: Vec<SlotKind>,
+    /// Kinds of the frame's slots exactly, as native tags (0 Undef, 1
+    /// Bool, 2 Int, 3 Float, 4 a boxed string or container); empty:
+    /// `slot_kinds_at_anchor` says.
+    #[serde(default)]
+    pub slot_tags: Vec<u8>,
+    /// The same for the chunk's globals.
+    #[serde(default)]
+    pub global_tags: Vec<u8>,
     /// The format version it was written in (3 today; an import of any
     /// other is refused).
     #[serde(default = "current_format")]
@@ -101,6 +111,26 @@ pub struct TraceMetadata {
 
 fn current_format() -> u32 {
     FORMAT
+}
+
+/// fusevm's kinds for `tags` when every one is a number, else none.
+fn numeric_kinds(tags: &[u8]) -> Vec<SlotKind> {
+    tags.iter()
+        .map(|&t| SlotKind::of_tag(t))
+        .collect::<Option<_>>()
+        .unwrap_or_default()
+}
+
+/// The native tags a trace is keyed by: `tags` when given (checked), else
+/// those of fusevm's `kinds`.
+fn tags_of(tags: &[u8], kinds: &[SlotKind]) -> Result<Vec<u8>, String> {
+    if tags.is_empty() {
+        return Ok(kinds.iter().map(|k| k.tag()).collect());
+    }
+    if tags.iter().any(|&t| t > TAG_OPAQUE) {
+        return Err("unknown kind tag".into());
+    }
+    Ok(tags.to_vec())
 }
 
 fn steps_meta(steps: &[Step]) -> Vec<StepMeta> {
@@ -145,8 +175,10 @@ pub fn export_with_records(chunk: &Chunk, ip: usize) -> Vec<(TraceMetadata, Opti
                 fallthrough_ip: t.steps.last().map_or(ip, |s| s.ip + 1),
                 ops: t.steps.iter().map(|s| chunk.ops()[s.ip]).collect(),
                 recorded_ips: t.steps.iter().map(|s| s.ip).collect(),
-                slot_kinds_at_anchor: t.tags.iter().map(|&k| SlotKind::of_tag(k)).collect(),
-                global_kinds_at_anchor: t.gtags.iter().map(|&k| SlotKind::of_tag(k)).collect(),
+                slot_kinds_at_anchor: numeric_kinds(&t.tags),
+                global_kinds_at_anchor: numeric_kinds(&t.gtags),
+                slot_tags: t.tags.clone(),
+                global_tags: t.gtags.clone(),
                 format: FORMAT,
                 step_budget: t.fuel,
                 path: steps_meta(&t.steps),
@@ -311,7 +343,11 @@ pub fn import_with(
     if anchor >= chunk.len() {
         return Err(format!("loop header {anchor} is outside the chunk"));
     }
-    if meta.global_kinds_at_anchor.len() != chunk.sealed_global_count() {
+    let (tags, gtags) = (
+        tags_of(&meta.slot_tags, &meta.slot_kinds_at_anchor)?,
+        tags_of(&meta.global_tags, &meta.global_kinds_at_anchor)?,
+    );
+    if gtags.len() != chunk.sealed_global_count() {
         return Err("global kinds do not match the chunk's globals".into());
     }
     let listed = listed_path(chunk, meta)?;
@@ -353,12 +389,6 @@ pub fn import_with(
             steps: side_steps,
         });
     }
-    let tags = meta.slot_kinds_at_anchor.iter().map(|k| k.tag()).collect();
-    let gtags = meta
-        .global_kinds_at_anchor
-        .iter()
-        .map(|k| k.tag())
-        .collect();
     let a = super::anchor(chunk.sealed_hash(), anchor);
     let trace = crate::jit::persist::with_offered(code, || {
         build_trace(
