@@ -1,7 +1,7 @@
 //! fusevm's core API, as a port uses it: public chunk fields (and a content
 //! hash that never goes stale when they are edited), frames that hold their
 //! slots between runs, public globals, `request_halt`, ops that hash and
-//! serialize, arrays read as slices.
+//! serialize, arrays read as slices, a running frame's slots by name.
 #![cfg(feature = "jit")]
 
 mod common;
@@ -256,4 +256,133 @@ fn an_unboxed_array_reads_as_a_slice_shared_by_its_clones() {
     let owned = v.into_array().unwrap();
     assert_eq!(owned.as_ptr(), ptr, "the sole owner hands its view over");
     assert_eq!(owned, vec![Value::Int(1), Value::Int(2)]);
+}
+
+// ── frames: slot names ──
+
+/// What a probe saw: depth, `n`'s slot, this frame's and the caller's `n`,
+/// and the root frame's names.
+type Probe = (usize, Option<u16>, Value, Value, usize);
+
+fn probe(vm: &VM) -> Probe {
+    let depth = vm.frames.len();
+    let slot = vm.frame_slot_of("n");
+    let s = slot.unwrap_or(u16::MAX);
+    (
+        depth,
+        slot,
+        vm.slot_at(0, s),
+        vm.slot_at(1, s),
+        vm.slot_names_at(depth - 1).len(),
+    )
+}
+
+/// `chunk` with the slot names of subroutine `f` recorded.
+fn named(src: &str) -> fusevm_llvm::Chunk {
+    let mut chunk = assemble(src).unwrap();
+    let f = chunk.name_index("f").unwrap();
+    let entry = chunk.sub_entry(f).unwrap();
+    chunk.sub_slot_names = vec![(entry, vec!["n".into(), "tmp".into()])];
+    chunk
+}
+
+#[test]
+fn each_activation_of_a_recursive_subroutine_names_its_own_slots() {
+    let chunk = named(
+        "
+        LoadInt 2
+        Call f 1
+        Jump end
+sub f:  SetSlot 0
+        Extended 0 0
+        GetSlot 0
+        LoadInt 0
+        NumGt
+        JumpIfFalse base
+        GetSlot 0
+        LoadInt 1
+        Sub
+        Call f 1
+        Pop
+base:   GetSlot 0
+        ReturnValue
+end:    Nop",
+    );
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let mut vm = VM::new(chunk);
+    vm.set_extension_handler(Box::new(move |vm, _, _| {
+        log.lock().unwrap().push(probe(vm));
+    }));
+    assert_same(&ok(vm.run()), &Value::Int(2));
+    let (i, u) = (Value::Int, Value::Undef);
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![
+            (2, Some(0), i(2), u, 0), // the caller is the root: no `n` there
+            (3, Some(0), i(1), i(2), 0),
+            (4, Some(0), i(0), i(1), 0),
+        ]
+    );
+    // Between runs only the root frame is left: it entered no subroutine.
+    assert_eq!(vm.frame_slot_of("n"), None);
+    assert!(vm.frame_slot_names().is_empty());
+    assert_eq!(vm.slot_at(5, 0), Value::Undef, "no such frame");
+}
+
+static TRACED_PROBES: std::sync::Mutex<Vec<Probe>> = std::sync::Mutex::new(Vec::new());
+
+fn probing_builtin(vm: &mut VM, _argc: u8) -> Value {
+    TRACED_PROBES.lock().unwrap().push(probe(vm));
+    Value::Int(0)
+}
+
+#[test]
+fn frames_rebuilt_at_an_exit_inside_an_inlined_call_keep_their_slot_names() {
+    // A traced loop calls `f`, inlined in the trace; on the last trip `f`
+    // calls a builtin, which traces don't run: the trace exits inside the
+    // inlined call, rebuilds `f`'s frame, and the builtin finds `n` there.
+    let chunk = named(
+        "
+        LoadInt 0
+        SetSlot 0
+head:   GetSlot 0
+        LoadInt 300
+        NumLt
+        JumpIfFalse done
+        GetSlot 0
+        Call f 1
+        Pop
+        PreIncSlotVoid 0
+        Jump head
+done:   GetSlot 0
+        Jump end
+sub f:  SetSlot 0
+        GetSlot 0
+        LoadInt 299
+        NumEq
+        JumpIfFalse skip
+        CallBuiltin 0 0
+        Pop
+skip:   GetSlot 0
+        ReturnValue
+end:    Nop",
+    );
+    let mut cfg = JitCompiler::new().get_config();
+    cfg.block_threshold = u32::MAX;
+    cfg.trace_threshold = 2;
+    cfg.background_compile = false;
+    JitCompiler::new().set_config(cfg);
+    let mut vm = VM::new(chunk.clone());
+    vm.register_builtin(0, probing_builtin);
+    vm.enable_tracing_jit();
+    assert_same(&ok(vm.run()), &Value::Int(300));
+    let jit = JitCompiler::new();
+    assert!(jit.trace_is_compiled(&chunk, 2));
+    assert!(jit.trace_callee_exit_count(&chunk, 2) >= 1, "left inside f");
+    assert_eq!(
+        *TRACED_PROBES.lock().unwrap(),
+        // The root's slot 0 is the loop counter, 299 too.
+        vec![(2, Some(0), Value::Int(299), Value::Int(299), 0)]
+    );
 }

@@ -14,8 +14,14 @@ pub(super) enum Returned {
 }
 
 impl VM {
-    /// Pushes a call frame owning the top `argc` values; returns its slot base.
-    pub(super) fn push_call(&mut self, argc: u8, return_ip: usize) -> Result<usize, Fault> {
+    /// Pushes a call frame into the subroutine at `entry_ip`, owning the top
+    /// `argc` values; returns its slot base.
+    pub(super) fn push_call(
+        &mut self,
+        argc: u8,
+        return_ip: usize,
+        entry_ip: usize,
+    ) -> Result<usize, Fault> {
         if self.frames.len() >= self.limits.max_frames {
             return Err(Fault::msg(format!(
                 "call depth limit reached ({} frames)",
@@ -30,7 +36,10 @@ impl VM {
         }
         let slot_base = self.slots.len();
         self.frames.push(Frame {
-            kind: FrameKind::Call { return_ip },
+            kind: FrameKind::Call {
+                return_ip,
+                entry_ip,
+            },
             stack_base: n - argc,
             slot_base,
             slots: Vec::new(),
@@ -70,7 +79,7 @@ impl VM {
                 FrameKind::Scope => {
                     self.frames.pop();
                 }
-                FrameKind::Call { return_ip } => {
+                FrameKind::Call { return_ip, .. } => {
                     self.frames.pop();
                     self.stack.extend(value);
                     let base = self.frames.last().map_or(0, |f| f.slot_base);

@@ -399,7 +399,7 @@ impl VM {
                     let entry = chunk
                         .sealed_sub_entry(n)
                         .expect("verifier checked Call targets");
-                    base = t!(self.push_call(argc, next));
+                    base = t!(self.push_call(argc, next, entry));
                     next = entry;
                 }
                 Op::CallDynamic(argc) => {
@@ -408,7 +408,7 @@ impl VM {
                         Value::NativeFn(id) => t!(self.call_builtin(id, argc)),
                         _ => {
                             let entry = t!(self.dynamic_entry(&callee));
-                            base = t!(self.push_call(argc, next));
+                            base = t!(self.push_call(argc, next, entry));
                             next = entry;
                         }
                     }

@@ -24,6 +24,9 @@ pub enum FrameKind {
     Call {
         /// The op after the `Call`.
         return_ip: usize,
+        /// The subroutine's entry (whose slot names
+        /// [`VM::slot_names_at`] reads).
+        entry_ip: usize,
     },
     /// A scope opened by `PushFrame`.
     Scope,
@@ -548,6 +551,62 @@ impl VM {
             area.resize(idx + 1, Value::Undef);
         }
         area[idx] = v;
+    }
+
+    /// Slot `i` of the frame `up` levels out from the current one (0: the
+    /// current frame), during a run (from a builtin or an extension
+    /// handler) or between runs; `Undef` if never written or no such frame.
+    pub fn slot_at(&self, up: usize, i: u16) -> Value {
+        let Some(k) = self.frames.len().checked_sub(up + 1) else {
+            return Value::Undef;
+        };
+        let f = &self.frames[k];
+        let v = if self.parked {
+            f.slots.get(i as usize)
+        } else {
+            // The frame's slots end where the next frame's begin.
+            let end = self
+                .frames
+                .get(k + 1)
+                .map_or(self.slots.len(), |g| g.slot_base);
+            self.slots[..end.min(self.slots.len())].get(f.slot_base + i as usize)
+        };
+        v.cloned().unwrap_or_default()
+    }
+
+    /// The slot names of the subroutine the frame `up` levels out is
+    /// running ([`ChunkBuilder::set_sub_slot_names`]); empty for the root
+    /// frame, a scope, a subroutine with none recorded, or no such frame.
+    /// Names come from the chunk and values from the frame
+    /// ([`VM::slot_at`]), so each activation of a recursive subroutine
+    /// answers with the same names over its own slots.
+    ///
+    /// [`ChunkBuilder::set_sub_slot_names`]: crate::ChunkBuilder::set_sub_slot_names
+    pub fn slot_names_at(&self, up: usize) -> &[String] {
+        let Some(k) = self.frames.len().checked_sub(up + 1) else {
+            return &[];
+        };
+        match self.frames[k].kind {
+            FrameKind::Call { entry_ip, .. } => self.chunk.sub_slot_names_at(entry_ip),
+            _ => &[],
+        }
+    }
+
+    /// The slot `name` has in the frame `up` levels out, if its subroutine
+    /// recorded one by that name.
+    pub fn slot_of_at(&self, up: usize, name: &str) -> Option<u16> {
+        let i = self.slot_names_at(up).iter().position(|n| n == name)?;
+        u16::try_from(i).ok()
+    }
+
+    /// [`VM::slot_names_at`] for the current frame.
+    pub fn frame_slot_names(&self) -> &[String] {
+        self.slot_names_at(0)
+    }
+
+    /// [`VM::slot_of_at`] for the current frame.
+    pub fn frame_slot_of(&self, name: &str) -> Option<u16> {
+        self.slot_of_at(0, name)
     }
 
     /// The current frame's slots: its own between runs, else the shared

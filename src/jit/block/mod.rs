@@ -15,6 +15,7 @@ use super::entry;
 use super::kinds::*;
 use super::persist;
 use crate::bytecode::chunk::Chunk;
+use crate::bytecode::op::Op;
 use crate::bytecode::value::Value;
 use crate::interp::vm::{Frame, FrameKind, Limits, MAX_STACK, VM};
 use exits::ExitMap;
@@ -347,7 +348,15 @@ impl BlockCode {
         for sc in self.scopes_at(exit) {
             vm.frames.push(Frame {
                 kind: match sc.call {
-                    Some(return_ip) => FrameKind::Call { return_ip },
+                    // An inlined call is a static `Call` (just before
+                    // where it returns to): its callee's entry.
+                    Some(return_ip) => FrameKind::Call {
+                        return_ip,
+                        entry_ip: match vm.chunk().ops().get(return_ip.wrapping_sub(1)) {
+                            Some(Op::Call(n, _)) => vm.chunk().sealed_sub_entry(*n).unwrap_or(0),
+                            _ => 0,
+                        },
+                    },
                     None => FrameKind::Scope,
                 },
                 stack_base: entry_depth + sc.stack_depth,
