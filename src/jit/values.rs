@@ -127,8 +127,10 @@ impl<'c, 'm> Emitter<'c, 'm> {
         }
     }
 
-    /// `v` with the field its (constant) kind doesn't use set to zero, for
-    /// values crossing a call: LLVM then drops the dead field entirely.
+    /// `v` with the field its (constant) kind doesn't use set to zero: for
+    /// values crossing a call, and for every arithmetic result, so a Float
+    /// computed in a loop carries no integer shadow through its phis (and
+    /// an Int no float one) and LLVM drops the dead field entirely.
     pub fn canonical(&self, v: V<'c>) -> V<'c> {
         match v.tag.get_zero_extended_constant().map(|t| t as u8) {
             Some(TAG_FLOAT) => V {
@@ -250,11 +252,11 @@ impl<'c, 'm> Emitter<'c, 'm> {
         let ri = int(self, a.i, b.i)?;
         let (fa, fb) = (self.to_f(a)?, self.to_f(b)?);
         let rf = float(self, fa, fb)?;
-        Ok(V {
+        Ok(self.canonical(V {
             tag: self.sel_i(c, self.tag(TAG_INT), self.tag(TAG_FLOAT))?,
             i: ri,
             f: rf,
-        })
+        }))
     }
 
     /// `a + b` (wrapping on ints).
@@ -347,11 +349,11 @@ impl<'c, 'm> Emitter<'c, 'm> {
         let isint = self.is(a, TAG_INT)?;
         let i = self.b.build_int_sub(self.int(0), a.i, "neg")?;
         let f = self.b.build_float_neg(self.to_f(a)?, "fneg")?;
-        Ok(V {
+        Ok(self.canonical(V {
             tag: self.sel_i(isint, self.tag(TAG_INT), self.tag(TAG_FLOAT))?,
             i,
             f,
-        })
+        }))
     }
 
     /// `a + delta` for the increment family: Float stays Float, anything
@@ -362,11 +364,11 @@ impl<'c, 'm> Emitter<'c, 'm> {
         let f = self
             .b
             .build_float_add(a.f, self.float(delta as f64), "fstep")?;
-        Ok(V {
+        Ok(self.canonical(V {
             tag: self.sel_i(isf, self.tag(TAG_FLOAT), self.tag(TAG_INT))?,
             i,
             f,
-        })
+        }))
     }
 
     // ── comparisons and logic ──
