@@ -571,3 +571,94 @@ fn pops_shifts_made_arrays_and_hash_deletes_run_inside_traces() {
     );
     assert_traced(&chunk, 19);
 }
+
+#[test]
+fn a_specialised_read_past_the_end_leaves_the_trace_after_the_op() {
+    let _one = ONE_AT_A_TIME.lock().unwrap();
+    pin(2, |_| {});
+    // i runs to 1000 inclusive: the last read, a[1000], is past the end
+    // (undef). The trace reads Ints in place; that one read takes the slow
+    // path, which leaves the trace after the op instead of merging back
+    // into the loop (whose views then stay put).
+    let chunk = asm(&filled(
+        1000,
+        "               LoadInt 0
+                SetSlot 0
+                LoadInt 0
+                SetSlot 1
+        sum:    GetSlot 0
+                LoadInt 1000
+                NumLe
+                JumpIfFalse done
+                GetSlot 1
+                GetSlot 0
+                ArrayGet a
+                Add
+                SetSlot 1
+                GetSlot 0
+                LoadInt 1
+                Add
+                SetSlot 0
+                Jump sum
+        done:   GetSlot 1",
+    ));
+    let before = JitCompiler::stats();
+    let (r, _, _) = agree_with(&chunk, &[]);
+    let after = JitCompiler::stats();
+    // (Adding the undef read makes the sum a Float, in every tier.)
+    assert_same(&value(r), &Value::Float(3.0 * 499_500.0));
+    assert_traced(&chunk, 20);
+    let jit = JitCompiler::new();
+    assert_eq!(
+        jit.trace_side_exit_count(&chunk, 20),
+        1,
+        "the read past the end"
+    );
+    let calls = after.value_helper_calls - before.value_helper_calls;
+    assert!(calls < 10, "{calls} value-helper calls");
+}
+
+#[test]
+fn reads_from_an_array_of_any_values_stay_inside_the_trace() {
+    let _one = ONE_AT_A_TIME.lock().unwrap();
+    pin(2, |_| {});
+    // One string makes `a` an array of any values: its Int elements are
+    // read through the helper, inside the trace (no specialisation, so no
+    // exit per read).
+    let chunk = asm(&filled(
+        1000,
+        "               LoadConst \"x\"
+                LoadInt 1
+                ArraySet a
+                LoadInt 0
+                SetSlot 0
+                LoadInt 0
+                SetSlot 1
+        sum:    GetSlot 0
+                LoadInt 1000
+                NumLt
+                JumpIfFalse done
+                GetSlot 1
+                GetSlot 0
+                ArrayGet a
+                Add
+                SetSlot 1
+                GetSlot 0
+                LoadInt 2
+                Add
+                SetSlot 0
+                Jump sum
+        done:   GetSlot 1",
+    ));
+    let (r, vm, _) = agree_with(&chunk, &[]);
+    assert_same(
+        &value(r),
+        &Value::Int(3 * (0..1000).step_by(2).sum::<i64>()),
+    );
+    let Some(Value::Array(a)) = vm.get_global("a") else {
+        panic!("a is an array")
+    };
+    assert_eq!(a.strategy(), fusevm_llvm::value::Strategy::Any);
+    assert_traced(&chunk, 23);
+    assert_eq!(JitCompiler::new().trace_side_exit_count(&chunk, 23), 0);
+}

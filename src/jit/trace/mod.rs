@@ -345,16 +345,23 @@ impl VM {
         if let Some(rec) = tr.recording.as_mut() {
             let ctx = call_context(self);
             let chunk = std::sync::Arc::clone(self.chunk());
-            // The kind of the element an `ArrayGet` just read (the trace
-            // specialises to an Int, Float or Bool one).
-            let seen = match op {
-                Op::ArrayGet(_) | Op::SlotArrayGet(_) => self
-                    .stack
-                    .last()
-                    .map(crate::jit::kinds::tag_of)
-                    .filter(|t| crate::jit::kinds::is_element_kind(*t)),
-                _ => None,
+            // The kind of the element an `ArrayGet` just read from an
+            // unboxed array (the trace specialises to an Int, Float or Bool
+            // one, read in place; an array of any values keeps the general
+            // path).
+            let unboxed = |v: &crate::bytecode::value::Value| {
+                matches!(v, crate::bytecode::value::Value::Array(a)
+                    if a.strategy() != crate::bytecode::array::Strategy::Any)
             };
+            let held = match op {
+                Op::ArrayGet(n) => self.globals.get(*n as usize).is_some_and(unboxed),
+                Op::SlotArrayGet(s) => unboxed(&self.get_slot(*s)),
+                _ => false,
+            };
+            let seen = held
+                .then(|| self.stack.last().map(crate::jit::kinds::tag_of))
+                .flatten()
+                .filter(|t| crate::jit::kinds::is_element_kind(*t));
             match rec.step(&chunk, (ip, *op, next, seen), ctx, &cfg) {
                 Progress::Continue => {}
                 Progress::Closed => {

@@ -570,6 +570,13 @@ impl<'c> FnBuilder<'_, 'c, '_> {
             _ => return Err(LowerError(format!("op {ip} has no array fast path"))),
         }
         e.b.position_at_end(slow);
-        self.apply_in_helper(st, ip, pops)
+        // A trace's read specialised to an unboxed array's element kind
+        // leaves after its slow path (an index out of range, the array
+        // changed strategy) rather than merge back: the views its loop
+        // carries then change nowhere in it, and LLVM hoists their checks
+        // out of the loop. A hot slow path grows a side path like any exit.
+        let specialised = matches!(op, Op::ArrayGet(_) | Op::SlotArrayGet(_))
+            && matches!(self.inlined(ip), Some(Inline::Element(_)));
+        self.apply_in_helper_then(st, ip, pops, specialised)
     }
 }

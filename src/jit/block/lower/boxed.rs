@@ -101,6 +101,19 @@ impl<'c> FnBuilder<'_, 'c, '_> {
     /// A pure op applied by the value helper to the top `pops` values
     /// (boxed or not); native code exits before `ip` if the helper fails.
     pub(super) fn apply_in_helper(&self, st: &State, ip: usize, pops: usize) -> L<()> {
+        self.apply_in_helper_then(st, ip, pops, false)
+    }
+
+    /// [`Self::apply_in_helper`], then, when `leave`, an exit after the op
+    /// (the interpreter goes on at `ip + 1`) instead of native code going
+    /// on: a trace's slow path that must not merge back into its loop.
+    pub(super) fn apply_in_helper_then(
+        &self,
+        st: &State,
+        ip: usize,
+        pops: usize,
+        leave: bool,
+    ) -> L<()> {
         let e = self.e;
         let op = self.chunk.ops()[ip];
         let d = st.stack.len();
@@ -191,6 +204,9 @@ impl<'c> FnBuilder<'_, 'c, '_> {
         if let Some(n) = stored {
             // Already in the global's own box: no copy.
             self.store(self.global_cell(n)?, V { tag, i: bits, f })?;
+        }
+        if leave {
+            return self.exit_at(ip + 1, out + pushes);
         }
         self.goto(ip + 1)
     }
