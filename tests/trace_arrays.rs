@@ -662,3 +662,57 @@ fn reads_from_an_array_of_any_values_stay_inside_the_trace() {
     assert_traced(&chunk, 23);
     assert_eq!(JitCompiler::new().trace_side_exit_count(&chunk, 23), 0);
 }
+
+#[test]
+fn a_specialised_write_off_the_fast_path_leaves_the_trace_after_the_op() {
+    let _one = ONE_AT_A_TIME.lock().unwrap();
+    pin(2, |_| {});
+    // a[(i + 1) % 1000 - 1] = i: indices 0..998, then -1 on the last trip,
+    // long after the trace is in. -1 counts from the end, off the fast path
+    // (the helper writes it); the trace's write is specialised to the Int
+    // array it recorded, so that write leaves the trace after the op.
+    let chunk = asm(&filled(
+        1000,
+        "               LoadInt 0
+                SetSlot 0
+        set:    GetSlot 0
+                LoadInt 1000
+                NumLt
+                JumpIfFalse done
+                GetSlot 0
+                GetSlot 0
+                LoadInt 1
+                Add
+                LoadInt 1000
+                Mod
+                LoadInt 1
+                Sub
+                ArraySet a
+                GetSlot 0
+                LoadInt 1
+                Add
+                SetSlot 0
+                Jump set
+        done:   LoadInt 999
+                ArrayGet a
+                LoadInt 0
+                ArrayGet a
+                Add",
+    ));
+    let before = JitCompiler::stats();
+    let (r, vm, _) = agree_with(&chunk, &[]);
+    let after = JitCompiler::stats();
+    assert_same(&value(r), &Value::Int(999)); // a[999] = 999 (via -1), a[0] = 0
+    let Some(Value::Array(a)) = vm.get_global("a") else {
+        panic!("a is an array")
+    };
+    assert_eq!(a.strategy(), fusevm_llvm::value::Strategy::Int);
+    let jit = JitCompiler::new();
+    assert_traced(&chunk, 18);
+    assert_eq!(jit.trace_side_exit_count(&chunk, 18), 1, "the write at -1");
+    let meta = jit.trace_export(&chunk, 18).expect("a trace");
+    let write = meta.path.iter().find(|s| s.ip == 30).expect("the ArraySet");
+    assert_eq!(write.seen, Some(2), "specialised to the Int array");
+    let calls = after.value_helper_calls - before.value_helper_calls;
+    assert!(calls < 10, "{calls} value-helper calls");
+}

@@ -28,8 +28,9 @@ pub struct StepMeta {
     pub next: usize,
     /// An inner loop `lo..=hi` kept as a loop.
     pub inner: Option<(usize, usize)>,
-    /// For an `ArrayGet`/`SlotArrayGet`: the element kind the trace is specialised to
-    /// (a native tag: 1 Bool, 2 Int, 3 Float).
+    /// For an `ArrayGet`/`SlotArrayGet` or `ArraySet`/`SlotArraySet`: the
+    /// element kind the trace is specialised to (a native tag: 1 Bool, 2
+    /// Int, 3 Float).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seen: Option<u8>,
 }
@@ -261,8 +262,10 @@ fn steps_from(
         };
         // Only an element kind native code can specialise to.
         let seen = m.seen.filter(|t| {
-            matches!(op, Op::ArrayGet(_) | Op::SlotArrayGet(_))
-                && crate::jit::kinds::is_element_kind(*t)
+            matches!(
+                op,
+                Op::ArrayGet(_) | Op::SlotArrayGet(_) | Op::ArraySet(_) | Op::SlotArraySet(_)
+            ) && crate::jit::kinds::is_element_kind(*t)
         });
         steps.push(Step {
             ip: m.ip,

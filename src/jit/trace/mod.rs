@@ -32,6 +32,21 @@ use rustc_hash::FxHashMap;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 
+/// The element kind (a native tag) of an unboxed array.
+fn unboxed_kind(v: &crate::bytecode::value::Value) -> Option<u8> {
+    use crate::bytecode::array::Strategy;
+    use crate::jit::kinds::{TAG_BOOL, TAG_FLOAT, TAG_INT};
+    match v {
+        crate::bytecode::value::Value::Array(a) => match a.strategy() {
+            Strategy::Int => Some(TAG_INT),
+            Strategy::Float => Some(TAG_FLOAT),
+            Strategy::Bool => Some(TAG_BOOL),
+            Strategy::Any => None,
+        },
+        _ => None,
+    }
+}
+
 /// A back-edge counter's value once its anchor is blacklisted.
 const BLACKLISTED: u32 = u32::MAX;
 
@@ -345,23 +360,24 @@ impl VM {
         if let Some(rec) = tr.recording.as_mut() {
             let ctx = call_context(self);
             let chunk = std::sync::Arc::clone(self.chunk());
-            // The kind of the element an `ArrayGet` just read from an
-            // unboxed array (the trace specialises to an Int, Float or Bool
-            // one, read in place; an array of any values keeps the general
-            // path).
-            let unboxed = |v: &crate::bytecode::value::Value| {
-                matches!(v, crate::bytecode::value::Value::Array(a)
-                    if a.strategy() != crate::bytecode::array::Strategy::Any)
-            };
+            // The element kind of the unboxed array an `ArrayGet` just read
+            // from or an `ArraySet` wrote to (the trace specialises to an
+            // Int, Float or Bool one, in place; an array of any values keeps
+            // the general path).
             let held = match op {
-                Op::ArrayGet(n) => self.globals.get(*n as usize).is_some_and(unboxed),
-                Op::SlotArrayGet(s) => unboxed(&self.get_slot(*s)),
-                _ => false,
+                Op::ArrayGet(n) | Op::ArraySet(n) => self.globals.get(*n as usize).cloned(),
+                Op::SlotArrayGet(s) | Op::SlotArraySet(s) => Some(self.get_slot(*s)),
+                _ => None,
             };
-            let seen = held
-                .then(|| self.stack.last().map(crate::jit::kinds::tag_of))
-                .flatten()
-                .filter(|t| crate::jit::kinds::is_element_kind(*t));
+            let kind = held.as_ref().and_then(unboxed_kind);
+            let seen = match op {
+                // A read specialises to the element it read (one past the
+                // end read undef: not specialised).
+                Op::ArrayGet(_) | Op::SlotArrayGet(_) => {
+                    kind.filter(|&k| self.stack.last().map(crate::jit::kinds::tag_of) == Some(k))
+                }
+                _ => kind,
+            };
             match rec.step(&chunk, (ip, *op, next, seen), ctx, &cfg) {
                 Progress::Continue => {}
                 Progress::Closed => {

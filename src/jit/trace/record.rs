@@ -25,8 +25,9 @@ pub struct Step {
     /// `lo..=hi` go into the trace as they are (`ip` is where it was
     /// entered, `next` where it was left).
     pub inner: Option<(usize, usize)>,
-    /// For an `ArrayGet`: the element's kind when recorded, if Int, Float
-    /// or Bool (the trace is specialised to it).
+    /// For an `ArrayGet` or `ArraySet` on an unboxed array: its element
+    /// kind when recorded, Int, Float or Bool (the trace is specialised to
+    /// it).
     pub seen: Option<u8>,
 }
 

@@ -297,7 +297,7 @@ fn emit_path(
                 let (exits_on_true, other) = if taken { (false, ip + 1) } else { (true, to) };
                 t.exit_branch(branch_on(exits_on_true), ip, other);
             }
-            Op::ArrayGet(_) | Op::SlotArrayGet(_) => {
+            Op::ArrayGet(_) | Op::SlotArrayGet(_) | Op::ArraySet(_) | Op::SlotArraySet(_) => {
                 if let Some(tag) = s.seen {
                     t.inlined.insert(t.ops.len(), Inline::Element(tag));
                 }

@@ -414,33 +414,33 @@ impl<'c> FnBuilder<'_, 'c, '_> {
 
     /// Stores `v` at `base[at]` when its kind is the strategy's (else on to
     /// `slow`); ends in the block after the store. The caller checked that
-    /// `at` is inside the buffer.
+    /// `at` is inside the buffer. `only`: a trace's write specialised to
+    /// the strategy of that element kind (any other goes to `slow`).
     fn store_element(
         &self,
         strat: IntValue<'c>,
         v: V<'c>,
-        base: PointerValue<'c>,
-        at: IntValue<'c>,
+        (base, at): (PointerValue<'c>, IntValue<'c>),
+        only: Option<u8>,
         slow: BasicBlock<'c>,
     ) -> L<()> {
         let e = self.e;
         let (ti, tf, tb) = (e.i64t, e.f64t, e.i8t);
-        let blocks = [
-            self.new_block("set_int"),
-            self.new_block("set_float"),
-            self.new_block("set_bool"),
+        let mut cases = Vec::new();
+        let names = [
+            (TAG_INT, "set_int"),
+            (TAG_FLOAT, "set_float"),
+            (TAG_BOOL, "set_bool"),
         ];
-        e.b.build_switch(
-            strat,
-            slow,
-            &[
-                (e.int(0), blocks[0]),
-                (e.int(1), blocks[1]),
-                (e.int(2), blocks[2]),
-            ],
-        )?;
+        for (s, (kind, name)) in names.into_iter().enumerate() {
+            if only.is_none_or(|t| t == kind) {
+                cases.push((s, self.new_block(name)));
+            }
+        }
+        let switch: Vec<_> = cases.iter().map(|&(s, bb)| (e.int(s as i64), bb)).collect();
+        e.b.build_switch(strat, slow, &switch)?;
         let done = self.new_block("stored");
-        for (s, bb) in blocks.into_iter().enumerate() {
+        for (s, bb) in cases {
             e.b.position_at_end(bb);
             // The element's kind must be the strategy's.
             let kind = [TAG_INT, TAG_FLOAT, TAG_BOOL][s];
@@ -466,18 +466,19 @@ impl<'c> FnBuilder<'_, 'c, '_> {
     }
 
     /// Appends `v` in place (room permitting, else on to `slow`) and bumps
-    /// the view's length.
+    /// the view's length (`only`: see [`Self::store_element`]).
     fn push_in_place(
         &self,
         view: View<'c>,
         a: &Loaded<'c>,
         v: V<'c>,
+        only: Option<u8>,
         slow: BasicBlock<'c>,
     ) -> L<()> {
         let e = self.e;
         let base = self.room_for_push(view, a, slow)?;
         // Below the room just checked.
-        self.store_element(a.strat, v, base, a.len, slow)?;
+        self.store_element(a.strat, v, (base, a.len), only, slow)?;
         let grown = e.b.build_int_add(a.len, e.int(1), "grown")?;
         e.b.build_store(view.len, grown)?;
         Ok(())
@@ -493,6 +494,13 @@ impl<'c> FnBuilder<'_, 'c, '_> {
         let write = matches!(op, Op::ArrayPush(_) | Op::ArraySet(_) | Op::SlotArraySet(_));
         let (view, a) = self.view(holder, write, slow)?;
         let (ti, tf, tb) = (e.i64t, e.f64t, e.i8t);
+        // A trace specialised to the recorded element kind (of the element
+        // read, or of the unboxed array written) handles only that
+        // strategy in place.
+        let only = match self.inlined(ip) {
+            Some(Inline::Element(t)) => Some(t),
+            _ => None,
+        };
         match op {
             Op::ArrayLen(_) => {
                 self.write_stack(d, e.int_of(a.len))?;
@@ -501,13 +509,7 @@ impl<'c> FnBuilder<'_, 'c, '_> {
             Op::ArrayGet(_) | Op::SlotArrayGet(_) => {
                 let idx = self.read_stack(st, d - 1)?;
                 self.in_range(idx, a.len, slow)?;
-                // A trace specialised to the recorded element kind reads
-                // only that strategy in place (the helper path then exits
-                // on another kind); otherwise every unboxed one.
-                let only = match self.inlined(ip) {
-                    Some(Inline::Element(t)) => Some(t),
-                    _ => None,
-                };
+                // (Specialised: the helper path then exits on another kind.)
                 let mut cases = Vec::new();
                 for (s, kind) in [TAG_INT, TAG_FLOAT, TAG_BOOL].into_iter().enumerate() {
                     if only.is_none_or(|t| t == kind) {
@@ -538,7 +540,7 @@ impl<'c> FnBuilder<'_, 'c, '_> {
             }
             Op::ArrayPush(_) => {
                 let v = self.read_stack(st, d - 1)?;
-                self.push_in_place(view, &a, v, slow)?;
+                self.push_in_place(view, &a, v, None, slow)?;
                 self.goto(ip + 1)?;
             }
             Op::ArraySet(_) | Op::SlotArraySet(_) => {
@@ -561,22 +563,20 @@ impl<'c> FnBuilder<'_, 'c, '_> {
                 e.b.build_conditional_branch(e.b.build_and(int, at_end, "push")?, push, slow)?;
                 e.b.position_at_end(set);
                 // In range: idx < len checked above.
-                self.store_element(a.strat, v, a.base, idx.i, slow)?;
+                self.store_element(a.strat, v, (a.base, idx.i), only, slow)?;
                 self.goto(ip + 1)?;
                 e.b.position_at_end(push);
-                self.push_in_place(view, &a, v, slow)?;
+                self.push_in_place(view, &a, v, only, slow)?;
                 self.goto(ip + 1)?;
             }
             _ => return Err(LowerError(format!("op {ip} has no array fast path"))),
         }
         e.b.position_at_end(slow);
-        // A trace's read specialised to an unboxed array's element kind
-        // leaves after its slow path (an index out of range, the array
-        // changed strategy) rather than merge back: the views its loop
+        // A trace's read or write specialised to an unboxed array's element
+        // kind leaves after its slow path (an index out of range, the array
+        // changing strategy) rather than merge back: the views its loop
         // carries then change nowhere in it, and LLVM hoists their checks
         // out of the loop. A hot slow path grows a side path like any exit.
-        let specialised = matches!(op, Op::ArrayGet(_) | Op::SlotArrayGet(_))
-            && matches!(self.inlined(ip), Some(Inline::Element(_)));
-        self.apply_in_helper_then(st, ip, pops, specialised)
+        self.apply_in_helper_then(st, ip, pops, only.is_some())
     }
 }
