@@ -364,12 +364,13 @@ impl VM {
             // from or an `ArraySet` wrote to (the trace specialises to an
             // Int, Float or Bool one, in place; an array of any values keeps
             // the general path).
-            let held = match op {
-                Op::ArrayGet(n) | Op::ArraySet(n) => self.globals.get(*n as usize).cloned(),
-                Op::SlotArrayGet(s) | Op::SlotArraySet(s) => Some(self.get_slot(*s)),
+            let kind = match op {
+                Op::ArrayGet(n) | Op::ArraySet(n) => {
+                    self.globals.get(*n as usize).and_then(unboxed_kind)
+                }
+                Op::SlotArrayGet(s) | Op::SlotArraySet(s) => unboxed_kind(&self.get_slot(*s)),
                 _ => None,
             };
-            let kind = held.as_ref().and_then(unboxed_kind);
             let seen = match op {
                 // A read specialises to the element it read (one past the
                 // end read undef: not specialised).
