@@ -158,12 +158,43 @@ extern "C" fn report_error(ctx: *mut c_void, err: LLVMErrorRef) {
     reported.lock().unwrap_or_else(|e| e.into_inner()).push(msg);
 }
 
-/// Initialises LLVM's native target once per process.
+/// Initialises LLVM's native target and our code generation options once
+/// per process.
 fn init_llvm() -> Result<(), Error> {
     static INIT: OnceLock<Result<(), String>> = OnceLock::new();
-    INIT.get_or_init(|| Target::initialize_native(&InitializationConfig::default()))
-        .clone()
-        .map_err(Error::Setup)
+    INIT.get_or_init(|| {
+        Target::initialize_native(&InitializationConfig::default())?;
+        set_codegen_options();
+        Ok(())
+    })
+    .clone()
+    .map_err(Error::Setup)
+}
+
+/// LLVM options code generation reads (process-wide, set once before any
+/// compilation).
+///
+/// `-disable-x86-domain-reassignment`: on a CPU with AVX-512 that pass
+/// looks for integer logic to move into mask registers; our code has none
+/// (objects come out byte-identical without it), yet its cost grows with
+/// the square of a function's size: 1.1 s of n-body's 1.7 s of code
+/// generation. Other targets register the option too and ignore it.
+fn set_codegen_options() {
+    let args = [
+        c"fusevm-llvm".as_ptr(),
+        c"-disable-x86-domain-reassignment".as_ptr(),
+    ];
+    // SAFETY: two NUL-terminated strings that outlive the call; LLVM copies
+    // what it keeps. A null overview is allowed. Unknown options are
+    // reported to a null stream and ignored (the C API never exits). Called
+    // once, inside `init_llvm`'s OnceLock, before any code is generated.
+    unsafe {
+        llvm_sys::support::LLVMParseCommandLineOptions(
+            args.len() as i32,
+            args.as_ptr(),
+            std::ptr::null(),
+        )
+    };
 }
 
 impl Session {
@@ -222,22 +253,71 @@ impl Drop for Session {
     }
 }
 
+// ── target machines ──
+
+/// The host CPU's name and features, asked of the CPU once per process
+/// (each ask runs `cpuid` many times: slow under a hypervisor).
+fn host_cpu_strings() -> &'static (String, String) {
+    static HOST: OnceLock<(String, String)> = OnceLock::new();
+    HOST.get_or_init(|| {
+        (
+            TargetMachine::get_host_cpu_name()
+                .to_string_lossy()
+                .into_owned(),
+            TargetMachine::get_host_cpu_features()
+                .to_string_lossy()
+                .into_owned(),
+        )
+    })
+}
+
 /// A target machine for the host CPU and its features (what O2 plans for).
 fn host_target_machine() -> Result<TargetMachine, Error> {
     let triple = TargetMachine::get_default_triple();
     let target = Target::from_triple(&triple).map_err(|e| Error::Setup(e.to_string()))?;
-    let cpu = TargetMachine::get_host_cpu_name();
-    let features = TargetMachine::get_host_cpu_features();
+    let (cpu, features) = host_cpu_strings();
     target
         .create_target_machine(
             &triple,
-            &cpu.to_string_lossy(),
-            &features.to_string_lossy(),
+            cpu,
+            features,
             OptimizationLevel::Default,
             RelocMode::PIC,
             CodeModel::Default,
         )
         .ok_or_else(|| Error::Setup(format!("no target machine for {triple}")))
+}
+
+/// A target machine lent to one compilation at a time.
+struct PooledMachine(TargetMachine);
+
+// SAFETY: a TargetMachine is not used by two threads at once here: it is
+// either in the pool (behind its mutex) or owned by the one compilation
+// that took it out. LLVM keeps no thread affinity for it.
+unsafe impl Send for PooledMachine {}
+
+/// Target machines between compilations. Making one parses the host's
+/// features into a subtarget that O2 and code generation then reuse:
+/// about a tenth of a small unit's compile time, paid once per machine
+/// instead of once per unit. The pool holds as many as ever compiled at
+/// once and is never dropped (no destructor races LLVM's at exit).
+static MACHINES: Mutex<Vec<PooledMachine>> = Mutex::new(Vec::new());
+
+/// Takes a target machine from the pool, or makes one.
+fn take_machine() -> Result<TargetMachine, Error> {
+    let pooled = MACHINES.lock().unwrap_or_else(|e| e.into_inner()).pop();
+    match pooled {
+        Some(PooledMachine(tm)) => Ok(tm),
+        None => host_target_machine(),
+    }
+}
+
+/// Returns a target machine to the pool.
+fn give_back(tm: TargetMachine) {
+    MACHINES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(PooledMachine(tm));
 }
 
 impl Jit {
@@ -281,9 +361,7 @@ impl Jit {
 
     /// The host CPU name code is generated for (e.g. `znver3`).
     pub fn host_cpu() -> String {
-        TargetMachine::get_host_cpu_name()
-            .to_string_lossy()
-            .into_owned()
+        host_cpu_strings().0.clone()
     }
 
     /// Makes `name` resolve to `address` in code compiled afterwards: how
@@ -335,9 +413,7 @@ impl Jit {
                 .to_string_lossy()
                 .into_owned(),
             cpu: Jit::host_cpu(),
-            features: TargetMachine::get_host_cpu_features()
-                .to_string_lossy()
-                .into_owned(),
+            features: host_cpu_strings().1.clone(),
         }
     }
 
@@ -361,7 +437,7 @@ impl Jit {
     where
         F: for<'ctx> FnOnce(ContextRef<'ctx>, &Module<'ctx>) -> Result<(), String>,
     {
-        let tm = host_target_machine()?;
+        let tm = take_machine()?;
         // SAFETY: ORC's thread-safe context gives us an LLVM context we only
         // borrow through a non-owning ContextRef (never `Context`, whose
         // Drop would free it a second time).
@@ -370,6 +446,7 @@ impl Jit {
         // in it has been dropped (inside `lower`).
         let ctx = unsafe { ContextRef::new(LLVMOrcThreadSafeContextGetContext(tsc)) };
         let lowered = self.lower(ctx, &tm, module_name, dumps, build);
+        give_back(tm);
         // SAFETY: the module built in the context is gone (`lower` drops it
         // on every path), so nothing refers to the context any more.
         unsafe { LLVMOrcDisposeThreadSafeContext(tsc) };
