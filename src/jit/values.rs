@@ -160,9 +160,20 @@ impl<'c, 'm> Emitter<'c, 'm> {
         Ok(self.b.build_and(x, y, "both_int")?)
     }
 
-    /// `select` on ints.
+    /// The value of an `i1` known when building (a kind test on a constant
+    /// tag): the lowering then builds only the side it selects, so O2 gets
+    /// no dead code to clean up (compile time is proportional to IR).
+    pub fn known(c: IntValue<'c>) -> Option<bool> {
+        c.get_zero_extended_constant().map(|v| v != 0)
+    }
+
+    /// `select` on ints (folded when `c` is known).
     pub fn sel_i(&self, c: IntValue<'c>, a: IntValue<'c>, b: IntValue<'c>) -> L<IntValue<'c>> {
-        Ok(self.b.build_select(c, a, b, "sel")?.into_int_value())
+        match Self::known(c) {
+            Some(true) => Ok(a),
+            Some(false) => Ok(b),
+            None => Ok(self.b.build_select(c, a, b, "sel")?.into_int_value()),
+        }
     }
 
     /// `select` on floats.
@@ -172,7 +183,11 @@ impl<'c, 'm> Emitter<'c, 'm> {
         a: FloatValue<'c>,
         b: FloatValue<'c>,
     ) -> L<FloatValue<'c>> {
-        Ok(self.b.build_select(c, a, b, "self")?.into_float_value())
+        match Self::known(c) {
+            Some(true) => Ok(a),
+            Some(false) => Ok(b),
+            None => Ok(self.b.build_select(c, a, b, "self")?.into_float_value()),
+        }
     }
 
     /// `select` on whole values.
@@ -186,29 +201,46 @@ impl<'c, 'm> Emitter<'c, 'm> {
 
     /// `Value::to_float`: Float as is, Int/Bool converted, Undef 0.0.
     pub fn to_f(&self, v: V<'c>) -> L<FloatValue<'c>> {
+        let isf = self.is(v, TAG_FLOAT)?;
+        if Self::known(isf) == Some(true) {
+            return Ok(v.f);
+        }
         let conv = self.b.build_signed_int_to_float(v.i, self.f64t, "i2f")?;
-        self.sel_f(self.is(v, TAG_FLOAT)?, v.f, conv)
+        self.sel_f(isf, v.f, conv)
     }
 
     /// `Value::to_int`: Float truncates and saturates (NaN → 0).
     pub fn to_i(&self, v: V<'c>) -> L<IntValue<'c>> {
+        let isf = self.is(v, TAG_FLOAT)?;
+        if Self::known(isf) == Some(false) {
+            return Ok(v.i);
+        }
         let sat = self.call_intrinsic(
             "llvm.fptosi.sat",
             &[self.i64t.into(), self.f64t.into()],
             &[v.f.into()],
         )?;
-        self.sel_i(self.is(v, TAG_FLOAT)?, sat.into_int_value(), v.i)
+        self.sel_i(isf, sat.into_int_value(), v.i)
     }
 
     /// `Value::is_truthy` (NaN is truthy, ±0.0 is not).
     pub fn truthy(&self, v: V<'c>) -> L<IntValue<'c>> {
+        let isf = self.is(v, TAG_FLOAT)?;
+        if Self::known(isf) == Some(false) {
+            return Ok(self
+                .b
+                .build_int_compare(IntPredicate::NE, v.i, self.int(0), "itruth")?);
+        }
         let f = self
             .b
             .build_float_compare(FloatPredicate::UNE, v.f, self.float(0.0), "ftruth")?;
+        if Self::known(isf) == Some(true) {
+            return Ok(f);
+        }
         let i = self
             .b
             .build_int_compare(IntPredicate::NE, v.i, self.int(0), "itruth")?;
-        self.sel_i(self.is(v, TAG_FLOAT)?, f, i)
+        self.sel_i(isf, f, i)
     }
 
     /// A `Bool` from an `i1`.
@@ -249,6 +281,14 @@ impl<'c, 'm> Emitter<'c, 'm> {
         float: impl FnOnce(&Self, FloatValue<'c>, FloatValue<'c>) -> L<FloatValue<'c>>,
     ) -> L<V<'c>> {
         let c = self.both_int(a, b)?;
+        match Self::known(c) {
+            Some(true) => return Ok(self.int_of(int(self, a.i, b.i)?)),
+            Some(false) => {
+                let (fa, fb) = (self.to_f(a)?, self.to_f(b)?);
+                return Ok(self.float_of(float(self, fa, fb)?));
+            }
+            None => {}
+        }
         let ri = int(self, a.i, b.i)?;
         let (fa, fb) = (self.to_f(a)?, self.to_f(b)?);
         let rf = float(self, fa, fb)?;
@@ -347,6 +387,14 @@ impl<'c, 'm> Emitter<'c, 'm> {
     /// `-a` (wrapping on ints; −0.0 for floats).
     pub fn negate(&self, a: V<'c>) -> L<V<'c>> {
         let isint = self.is(a, TAG_INT)?;
+        match Self::known(isint) {
+            Some(true) => return Ok(self.int_of(self.b.build_int_sub(self.int(0), a.i, "neg")?)),
+            Some(false) => {
+                let f = self.b.build_float_neg(self.to_f(a)?, "fneg")?;
+                return Ok(self.float_of(f));
+            }
+            _ => {}
+        }
         let i = self.b.build_int_sub(self.int(0), a.i, "neg")?;
         let f = self.b.build_float_neg(self.to_f(a)?, "fneg")?;
         Ok(self.canonical(V {
@@ -360,6 +408,18 @@ impl<'c, 'm> Emitter<'c, 'm> {
     /// else counts from its integer form.
     pub fn step(&self, a: V<'c>, delta: i64) -> L<V<'c>> {
         let isf = self.is(a, TAG_FLOAT)?;
+        match Self::known(isf) {
+            Some(true) => {
+                let f = self
+                    .b
+                    .build_float_add(a.f, self.float(delta as f64), "fstep")?;
+                return Ok(self.float_of(f));
+            }
+            Some(false) => {
+                return Ok(self.int_of(self.b.build_int_add(a.i, self.int(delta), "step")?));
+            }
+            None => {}
+        }
         let i = self.b.build_int_add(a.i, self.int(delta), "step")?;
         let f = self
             .b
@@ -385,6 +445,14 @@ impl<'c, 'm> Emitter<'c, 'm> {
             Cmp::Ge => (IntPredicate::SGE, FloatPredicate::OGE),
         };
         let c = self.both_int(a, b)?;
+        match Self::known(c) {
+            Some(true) => return Ok(self.b.build_int_compare(ip, a.i, b.i, "icmp")?),
+            Some(false) => {
+                let (fa, fb) = (self.to_f(a)?, self.to_f(b)?);
+                return Ok(self.b.build_float_compare(fp, fa, fb, "fcmp")?);
+            }
+            None => {}
+        }
         let ci = self.b.build_int_compare(ip, a.i, b.i, "icmp")?;
         let (fa, fb) = (self.to_f(a)?, self.to_f(b)?);
         let cf = self.b.build_float_compare(fp, fa, fb, "fcmp")?;

@@ -858,11 +858,18 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
             Some(t) => e.tag(t),
             None => e.b.build_load(e.i8t, c.tag, "tag")?.into_int_value(),
         };
-        Ok(V {
-            tag,
-            i: e.b.build_load(e.i64t, c.i, "i")?.into_int_value(),
-            f: e.b.build_load(e.f64t, c.f, "f")?.into_float_value(),
-        })
+        // A known number loads only the field its kind uses (the other is
+        // dead: `Emitter::canonical`), so O2 has less to clean up.
+        let single = kinds.and_then(KindSet::single);
+        let i = match single {
+            Some(TAG_FLOAT) => e.int(0),
+            _ => e.b.build_load(e.i64t, c.i, "i")?.into_int_value(),
+        };
+        let f = match single {
+            Some(TAG_INT | TAG_BOOL | TAG_UNDEF) => e.float(0.0),
+            _ => e.b.build_load(e.f64t, c.f, "f")?.into_float_value(),
+        };
+        Ok(V { tag, i, f })
     }
 
     /// A value known to be of one kind gets a constant tag.
