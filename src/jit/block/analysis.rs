@@ -78,6 +78,14 @@ pub struct State {
     pub scopes: Vec<Scope>,
     /// Kinds of the globals, by name index (top level only).
     pub globals: Vec<KindSet>,
+    /// Kinds the elements of the array (or the values of the hash) each
+    /// global holds may have, by name index (top level only): `ANY` for a
+    /// container the chunk didn't make, then what its own writes store.
+    /// Containers are values (copy-on-write), so only ops naming the
+    /// global change them; subroutines touch no globals. A read yields one
+    /// of these or Undef, which keeps a Float array's reads (or an Int
+    /// histogram's counts) out of the boxed paths.
+    pub elems: Vec<KindSet>,
 }
 
 impl State {
@@ -130,6 +138,9 @@ impl State {
             self.len = None;
         }
         for (a, b) in self.globals.iter_mut().zip(&o.globals) {
+            *a = a.join(*b);
+        }
+        for (a, b) in self.elems.iter_mut().zip(&o.elems) {
             *a = a.join(*b);
         }
         Ok(*self != before)
@@ -418,6 +429,7 @@ fn analyse_function(
             len: Some(entry_kinds.len()),
             scopes: Vec::new(),
             globals: global_kinds.to_vec(),
+            elems: vec![KindSet::ANY; global_kinds.len()],
         }
     } else {
         State {
@@ -426,6 +438,7 @@ fn analyse_function(
             len: None,
             scopes: Vec::new(),
             globals: Vec::new(),
+            elems: Vec::new(),
         }
     };
     if !root && fun.args.contains(&KindSet::NONE) {
@@ -593,6 +606,30 @@ fn analyse_function(
     Ok((states, calls, ret))
 }
 
+/// What a top-level op does to the element kinds of the array a global
+/// holds (`State::elems`); `args` are its operands in stack order.
+fn track_elements(op: &Op, args: &[KindSet], st: &mut State) {
+    use Op::*;
+    let Some(n) = op.global().map(usize::from) else {
+        return;
+    };
+    let Some(elems) = st.elems.get_mut(n) else {
+        return; // a subroutine's state (it touches no globals)
+    };
+    match *op {
+        // Reads and removals store nothing.
+        GetArray(_) | ArrayGet(_) | ArrayLen(_) | ArrayPop(_) | ArrayShift(_) | GetVar(_)
+        | GetHash(_) | HashGet(_) | HashExists(_) | HashDelete(_) => {}
+        DeclareArray(_) | DeclareHash(_) => *elems = KindSet::NONE,
+        // The value is the deeper operand (under the index or key).
+        ArrayPush(_) | HashSet(_) => *elems = elems.join(args[0]),
+        // A write past the end fills the gap with Undef.
+        ArraySet(_) => *elems = elems.join(args[0]).join(KindSet::UNDEF),
+        // Anything else naming the global may replace what it holds.
+        _ => *elems = KindSet::ANY,
+    }
+}
+
 /// Applies a non-call op to the state. `false` when the op can only exit
 /// (it reads a slot holding a value native code can't represent). With
 /// `boxed`, `GetSlot` and `GetVar` push boxed values too.
@@ -613,6 +650,7 @@ fn transfer(op: &Op, chunk: &Chunk, st: &mut State, boxed: bool) -> bool {
     let n = st.stack.len();
     let args: Vec<KindSet> = st.stack.split_off(n - pops);
     let a = |i: usize| args[i];
+    track_elements(op, &args, st);
     let push: Vec<KindSet> = match *op {
         Nop | MapBlock(_) | GrepBlock(_) | SortBlock(_) | SortDefault | ForEachBlock(_)
         | Jump(_) | JumpIfTrue(_) | JumpIfFalse(_) | Pop | Print(_) | PrintLn(_) => vec![],
@@ -673,8 +711,10 @@ fn transfer(op: &Op, chunk: &Chunk, st: &mut State, boxed: bool) -> bool {
             }
             match *op {
                 GetArray(_) | GetHash(_) => vec![st.globals[n as usize]],
+                // An element or value, or Undef (out of range, absent,
+                // empty, or an Undef global).
                 ArrayGet(_) | HashGet(_) | ArrayPop(_) | ArrayShift(_) | HashDelete(_) => {
-                    vec![KindSet::ANY]
+                    vec![st.elems[n as usize].join(KindSet::UNDEF)]
                 }
                 ArrayLen(_) => vec![KindSet::INT],
                 HashExists(_) => vec![KindSet::BOOL],
@@ -792,4 +832,101 @@ pub fn step(a: KindSet) -> KindSet {
         k = k.join(KindSet::INT);
     }
     k
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bytecode::asm::assemble;
+
+    /// The kinds on top of the stack before the op labelled `at` (by op
+    /// index), analysing `src` with its globals holding `globals` at entry.
+    fn top_before(src: &str, at: usize, globals: KindSet) -> KindSet {
+        let chunk = assemble(src).expect("assembles");
+        let kinds = vec![globals; chunk.sealed_global_count()];
+        let plan = analyse(&chunk, &[], &kinds, Tier::Block, &Inlined::new()).expect("analyses");
+        let st = plan.functions[0].states[at].as_ref().expect("reachable");
+        *st.stack.last().expect("a value on the stack")
+    }
+
+    const FILL_THEN_READ: &str = "
+            DeclareArray xs
+            LoadFloat 1.5
+            ArrayPush xs
+            LoadInt 0
+            ArrayGet xs
+            Pop
+            LoadUndef";
+
+    #[test]
+    fn reads_of_an_array_the_chunk_filled_with_floats_are_float_or_undef() {
+        assert_eq!(
+            top_before(FILL_THEN_READ, 5, KindSet::UNDEF),
+            KindSet::FLOAT.join(KindSet::UNDEF)
+        );
+    }
+
+    #[test]
+    fn a_write_of_another_kind_reaches_reads_around_the_loop() {
+        // The Int written after the read flows back to it along the loop.
+        let src = "
+                DeclareArray xs
+                LoadFloat 1.5
+                ArrayPush xs
+        top:    LoadInt 0
+                ArrayGet xs
+                Pop
+                LoadInt 7
+                LoadInt 0
+                ArraySet xs
+                Jump top";
+        let want = KindSet::FLOAT.join(KindSet::INT).join(KindSet::UNDEF);
+        assert_eq!(top_before(src, 5, KindSet::UNDEF), want);
+    }
+
+    #[test]
+    fn the_counts_of_a_histogram_the_chunk_keeps_are_numbers_or_undef() {
+        // h[3] = 0, then h[3] = h[3] + 1 forever: an absent key reads as
+        // Undef, and Undef + 1 is a Float, so the counts are Int or Float.
+        let src = "
+                DeclareHash counts
+                LoadInt 0
+                LoadInt 3
+                HashSet counts
+        top:    LoadInt 3
+                HashGet counts
+                LoadInt 1
+                Add
+                LoadInt 3
+                HashSet counts
+                Jump top";
+        let want = KindSet::INT.join(KindSet::FLOAT).join(KindSet::UNDEF);
+        assert_eq!(top_before(src, 6, KindSet::UNDEF), want);
+    }
+
+    #[test]
+    fn an_array_the_chunk_did_not_make_reads_as_anything() {
+        let src = "
+                LoadInt 0
+                ArrayGet xs
+                Pop
+                LoadUndef";
+        let opaque = KindSet::of(TAG_OPAQUE);
+        assert_eq!(top_before(src, 2, opaque), KindSet::ANY);
+    }
+
+    #[test]
+    fn replacing_the_array_a_global_holds_forgets_its_elements() {
+        let src = "
+                DeclareArray xs
+                LoadFloat 1.5
+                ArrayPush xs
+                GetArray other
+                SetArray xs
+                LoadInt 0
+                ArrayGet xs
+                Pop
+                LoadUndef";
+        assert_eq!(top_before(src, 7, KindSet::of(TAG_OPAQUE)), KindSet::ANY);
+    }
 }

@@ -163,6 +163,9 @@ struct FnBuilder<'a, 'c, 'm> {
     /// Boxed root: per op, the views to sync before it (see
     /// `arrays::plan_syncs`).
     sync_at: Vec<u64>,
+    /// Per op, the views that may owe their array a length while it runs
+    /// (see `plan_syncs`); empty when not planned (every view may).
+    may_owe: Vec<u64>,
 }
 
 impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
@@ -210,6 +213,7 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
             layout,
             views: Vec::new(),
             sync_at: Vec::new(),
+            may_owe: Vec::new(),
         })
     }
 
@@ -844,6 +848,12 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
             Some(bx) => self.rebox(v, bx as usize)?,
             None => v,
         };
+        self.store_unboxed(c, v)
+    }
+
+    /// Stores `v`, known not to be boxed (its tag may still be a runtime
+    /// one), into a position.
+    fn store_unboxed(&self, c: Cell<'c>, v: V<'c>) -> L<()> {
         let b = &self.e.b;
         b.build_store(c.tag, v.tag)?;
         b.build_store(c.i, v.i)?;

@@ -198,7 +198,10 @@ impl<'c> FnBuilder<'_, 'c, '_> {
             None => e.b.build_int_truncate(tag, e.i8t, "tag")?,
         };
         let f = e.b.build_bit_cast(bits, e.f64t, "f")?.into_float_value();
-        if pushes == 1 {
+        if pushes == 1 && !kinds.has(TAG_OPAQUE) {
+            // The helper refused any other kind: never a box to move.
+            self.store_unboxed(self.stack_cell(out)?, V { tag, i: bits, f })?;
+        } else if pushes == 1 {
             self.write_stack(out, V { tag, i: bits, f })?;
         }
         if let Some(n) = stored {

@@ -199,7 +199,7 @@ impl<'c> FnBuilder<'_, 'c, '_> {
         let e = self.e;
         let (bb, ip, depth) = self.exit.expect("root has an exit block");
         e.b.position_at_end(bb);
-        self.sync_views()?; // the arrays get the length native pushes gave them
+        self.sync_every_view()?; // the arrays get the length native pushes gave them
         let slots_ptr = self.param(0)?.into_pointer_value();
         let stack_ptr = self.param(1)?.into_pointer_value();
         let slots_ty = struct_of(e, 2 * self.slots.len());
