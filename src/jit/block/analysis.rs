@@ -429,7 +429,7 @@ fn analyse_function(
             len: Some(entry_kinds.len()),
             scopes: Vec::new(),
             globals: global_kinds.to_vec(),
-            elems: vec![KindSet::ANY; global_kinds.len()],
+            elems: entry_elements(chunk, global_kinds.len(), inlined),
         }
     } else {
         State {
@@ -606,6 +606,35 @@ fn analyse_function(
     Ok((states, calls, ret))
 }
 
+/// The element kinds of the arrays the globals hold at entry: `ANY`, but
+/// for a trace, the strategy its recording saw a global's array in (the
+/// `Inline::Element` marks on its reads and writes, when they agree). That
+/// is a guess, not a fact, and safe as one: a read's result kinds are
+/// enforced (the in-place read handles only strategies of those kinds, the
+/// helper fails on any other and native code leaves before the read, which
+/// changed nothing), and the ops that remove elements keep `ANY`.
+fn entry_elements(chunk: &Chunk, globals: usize, inlined: &Inlined) -> Vec<KindSet> {
+    let mut seen: Vec<Option<KindSet>> = vec![None; globals];
+    for (&ip, mark) in inlined {
+        let (Inline::Element(tag), Some(Op::ArrayGet(n) | Op::ArraySet(n))) =
+            (mark, chunk.ops().get(ip))
+        else {
+            continue;
+        };
+        if let Some(s) = seen.get_mut(*n as usize) {
+            let k = KindSet::of(*tag);
+            *s = Some(match *s {
+                None => k,
+                Some(old) if old == k => k,
+                Some(_) => KindSet::ANY,
+            });
+        }
+    }
+    seen.into_iter()
+        .map(|k| k.unwrap_or(KindSet::ANY))
+        .collect()
+}
+
 /// What a top-level op does to the element kinds of the array a global
 /// holds (`State::elems`); `args` are its operands in stack order.
 fn track_elements(op: &Op, args: &[KindSet], st: &mut State) {
@@ -711,11 +740,13 @@ fn transfer(op: &Op, chunk: &Chunk, st: &mut State, boxed: bool) -> bool {
             }
             match *op {
                 GetArray(_) | GetHash(_) => vec![st.globals[n as usize]],
-                // An element or value, or Undef (out of range, absent,
-                // empty, or an Undef global).
-                ArrayGet(_) | HashGet(_) | ArrayPop(_) | ArrayShift(_) | HashDelete(_) => {
-                    vec![st.elems[n as usize].join(KindSet::UNDEF)]
-                }
+                // An element or value, or Undef (out of range, absent, or an
+                // Undef global). The ops that remove one keep ANY: their
+                // helper must never refuse a result after changing the
+                // container (native code would leave before the op, and
+                // the interpreter would run it again).
+                ArrayGet(_) | HashGet(_) => vec![st.elems[n as usize].join(KindSet::UNDEF)],
+                ArrayPop(_) | ArrayShift(_) | HashDelete(_) => vec![KindSet::ANY],
                 ArrayLen(_) => vec![KindSet::INT],
                 HashExists(_) => vec![KindSet::BOOL],
                 _ => vec![],
@@ -902,6 +933,52 @@ mod tests {
                 Jump top";
         let want = KindSet::INT.join(KindSet::FLOAT).join(KindSet::UNDEF);
         assert_eq!(top_before(src, 6, KindSet::UNDEF), want);
+    }
+
+    /// The kinds on top of the stack before op `at` of the trace chunk
+    /// `src` whose ops `marks` read or wrote elements of the given kinds.
+    fn trace_top_before(src: &str, marks: &[(usize, u8)], at: usize) -> KindSet {
+        let chunk = assemble(src).expect("assembles");
+        let kinds = vec![KindSet::of(TAG_OPAQUE); chunk.sealed_global_count()];
+        let inlined: Inlined = marks
+            .iter()
+            .map(|&(ip, t)| (ip, Inline::Element(t)))
+            .collect();
+        let plan = analyse(&chunk, &[], &kinds, Tier::Trace, &inlined).expect("analyses");
+        let st = plan.functions[0].states[at].as_ref().expect("reachable");
+        *st.stack.last().expect("a value on the stack")
+    }
+
+    const TWO_READS: &str = "
+            LoadInt 0
+            ArrayGet xs
+            Pop
+            LoadInt 1
+            ArrayGet xs
+            Pop";
+
+    #[test]
+    fn a_trace_guesses_the_strategy_its_recording_saw_for_every_read() {
+        // Only op 1 was recorded as a Float read; op 4 reads the same
+        // array: a Float or Undef, enforced by its helper.
+        let want = KindSet::FLOAT.join(KindSet::UNDEF);
+        assert_eq!(trace_top_before(TWO_READS, &[(1, TAG_FLOAT)], 5), want);
+    }
+
+    #[test]
+    fn a_trace_that_saw_two_strategies_guesses_nothing() {
+        let marks = [(1, TAG_FLOAT), (4, TAG_INT)];
+        let unmarked = "
+                LoadInt 0
+                ArrayGet xs
+                Pop
+                LoadInt 1
+                ArrayGet xs
+                Pop
+                LoadInt 2
+                ArrayGet xs
+                Pop";
+        assert_eq!(trace_top_before(unmarked, &marks, 8), KindSet::ANY);
     }
 
     #[test]

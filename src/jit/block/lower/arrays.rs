@@ -538,22 +538,23 @@ impl<'c> FnBuilder<'_, 'c, '_> {
                 let idx = self.read_stack(st, d - 1)?;
                 self.in_range(idx, a.len, slow)?;
                 // (Specialised: the helper path then exits on another kind.)
-                // Elements the analysis knows of one kind (an array the
-                // chunk filled with Floats) need only that strategy's case:
-                // an array of another strategy holds none of them here, so
-                // the helper path serves it.
-                let known = self
-                    .fun
-                    .states
-                    .get(ip + 1)
-                    .and_then(|s| s.as_ref())
-                    .and_then(|s| s.stack.get(d - 1))
-                    .and_then(|k| k.without(TAG_UNDEF).single())
-                    .filter(|t| is_element_kind(*t));
-                let read = only.or(known);
+                // Only strategies whose elements are of a kind the result
+                // may have are read in place (an array the chunk filled
+                // with Floats: just the Float case); any other goes through
+                // the helper, which enforces those kinds.
+                let kinds = match only {
+                    Some(t) => KindSet::of(t),
+                    None => self
+                        .fun
+                        .states
+                        .get(ip + 1)
+                        .and_then(|s| s.as_ref())
+                        .and_then(|s| s.stack.get(d - 1).copied())
+                        .unwrap_or(KindSet::NONE),
+                };
                 let mut cases = Vec::new();
                 for (s, kind) in [TAG_INT, TAG_FLOAT, TAG_BOOL].into_iter().enumerate() {
-                    if read.is_none_or(|t| t == kind) {
+                    if kinds.has(kind) {
                         cases.push((e.int(s as i64), self.new_block("get_element"), s));
                     }
                 }
