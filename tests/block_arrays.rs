@@ -252,3 +252,177 @@ fn a_row_shared_with_an_array_of_rows_is_read_through_one_view_and_copied_on_wri
     let views = after.array_views - before.array_views;
     assert!(views < 10, "{views} array views fetched");
 }
+
+/// 50 rows of 20 Floats (`rows[r][c] = r * 100 + c`), then `ops` (slots:
+/// 0 = the row taken, 1 = i, 2 = the sum).
+fn with_rows(ops: &str) -> String {
+    format!(
+        "       DeclareArray rows
+                LoadInt 0
+                SetSlot 1
+        fill:   DeclareArray row
+                LoadInt 0
+                SetSlot 2
+        cell:   GetSlot 1
+                LoadInt 100
+                Mul
+                GetSlot 2
+                Add
+                LoadFloat 0.5
+                Add
+                ArrayPush row
+                GetSlot 2
+                LoadInt 1
+                Add
+                SetSlot 2
+                GetSlot 2
+                LoadInt 20
+                NumLt
+                JumpIfTrue cell
+                GetArray row
+                ArrayPush rows
+                GetSlot 1
+                LoadInt 1
+                Add
+                SetSlot 1
+                GetSlot 1
+                LoadInt 50
+                NumLt
+                JumpIfTrue fill
+                LoadInt 0
+                SetSlot 1
+                LoadFloat 0.0
+                SetSlot 2
+{ops}"
+    )
+}
+
+#[test]
+fn rows_of_an_array_of_rows_are_taken_from_its_row_table_without_a_call_per_row() {
+    let _one = ONE_AT_A_TIME.lock().unwrap();
+    // `local row = rows[i % 50]; sum += row[i % 20]`, 20,000 times; the
+    // slot still holds the last row taken when native code leaves.
+    let chunk = asm(&with_rows(
+        "       loop:   GetSlot 1
+                LoadInt 50
+                Mod
+                ArrayGet rows
+                SetSlot 0
+                GetSlot 2
+                GetSlot 1
+                LoadInt 20
+                Mod
+                SlotArrayGet 0
+                Add
+                SetSlot 2
+                GetSlot 1
+                LoadInt 1
+                Add
+                SetSlot 1
+                GetSlot 1
+                LoadInt 20000
+                NumLt
+                JumpIfTrue loop
+                GetSlot 2",
+    ));
+    let before = JitCompiler::stats();
+    assert_block_agrees(&chunk);
+    let after = JitCompiler::stats();
+    let (r, vm) = run_vm(&chunk, false);
+    let want: f64 = (0..20_000)
+        .map(|i| ((i % 50) * 100 + i % 20) as f64 + 0.5)
+        .sum();
+    assert!(r.same_as(&VMResult::Ok(Value::Float(want))), "{r}");
+    let last = (0..20)
+        .map(|c| Value::Float((49 * 100 + c) as f64 + 0.5))
+        .collect();
+    let got = &vm.frames[0].slots[0];
+    assert!(got.same_as(&Value::array(last)), "{got:?}");
+    let calls = after.value_helper_calls - before.value_helper_calls;
+    // Filling takes ~4 calls a row; taking 20,000 rows none.
+    assert!(calls < 1_000, "{calls} value-helper calls");
+    let views = after.array_views - before.array_views;
+    assert!(views < 1_000, "{views} array views fetched");
+}
+
+#[test]
+fn a_row_taken_natively_is_the_slots_value_at_every_helper_call_write_and_exit() {
+    let _one = ONE_AT_A_TIME.lock().unwrap();
+    // Row indices -1..=50 (from the end, in range, one past the end) and
+    // an element that is no row; every fifth row taken is pushed to `seen`
+    // (a helper reads the slot's box); once the slot's row is written
+    // (copied: `rows` keeps its own), once `rows` gets a new row 5 (its
+    // table must not be reused: row 5 is taken and read after it).
+    let chunk = asm(&with_rows(
+        "               LoadInt 7
+                LoadInt 10
+                ArraySet rows
+                DeclareArray seen
+        loop:   GetSlot 1
+                LoadInt 52
+                Mod
+                LoadInt 1
+                Sub
+                ArrayGet rows
+                SetSlot 0
+                GetSlot 1
+                LoadInt 110
+                NumEq
+                JumpIfFalse push
+                GetSlot 2
+                LoadInt 0
+                SlotArrayGet 0
+                Add
+                SetSlot 2
+        push:   GetSlot 1
+                LoadInt 5
+                Mod
+                JumpIfTrue keep
+                GetSlot 0
+                ArrayPush seen
+        keep:   GetSlot 1
+                LoadInt 104
+                NumEq
+                JumpIfFalse swap
+                LoadFloat -1.0
+                LoadInt 2
+                SlotArraySet 0
+        swap:   GetSlot 1
+                LoadInt 105
+                NumEq
+                JumpIfFalse next
+                LoadInt 42
+                MakeArray 1
+                LoadInt 5
+                ArraySet rows
+        next:   GetSlot 1
+                LoadInt 1
+                Add
+                SetSlot 1
+                GetSlot 1
+                LoadInt 160
+                NumLt
+                JumpIfTrue loop
+                GetArray seen
+                GetArray rows
+                GetSlot 0
+                GetSlot 2
+                MakeArray 4",
+    ));
+    assert_block_agrees(&chunk);
+    let (r, _) = run_vm(&chunk, true);
+    let VMResult::Ok(Value::Array(all)) = r else {
+        panic!("{r}");
+    };
+    // i = 104 took rows[-1 + 104 % 52] = rows[-1], the last row: written
+    // in the slot's copy only.
+    let Value::Array(rows) = all.get(1).unwrap() else {
+        panic!("rows")
+    };
+    let Some(Value::Array(last)) = rows.get(49) else {
+        panic!("row 49")
+    };
+    assert!(last.get(2).unwrap().same_as(&Value::Float(4902.5)));
+    // i = 110 read row 5 after it was replaced.
+    assert!(all.get(3).unwrap().same_as(&Value::Float(42.0)), "{all:?}");
+}

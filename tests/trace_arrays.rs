@@ -716,3 +716,66 @@ fn a_specialised_write_off_the_fast_path_leaves_the_trace_after_the_op() {
     let calls = after.value_helper_calls - before.value_helper_calls;
     assert!(calls < 10, "{calls} value-helper calls");
 }
+
+#[test]
+fn rows_of_an_array_of_rows_are_taken_inside_the_trace_without_a_call_per_row() {
+    let _one = ONE_AT_A_TIME.lock().unwrap();
+    pin(2, |_| {});
+    // 50 rows `[i + 0.5, i + 0.5]`, then `local row = rows[i % 50]; sum +=
+    // row[0]` as a top-tested loop anchored at op 21.
+    let chunk = asm("       DeclareArray rows
+                LoadInt 0
+                SetSlot 1
+        fill:   GetSlot 1
+                LoadFloat 0.5
+                Add
+                Dup
+                MakeArray 2
+                ArrayPush rows
+                GetSlot 1
+                LoadInt 1
+                Add
+                SetSlot 1
+                GetSlot 1
+                LoadInt 50
+                NumLt
+                JumpIfTrue fill
+                LoadInt 0
+                SetSlot 1
+                LoadFloat 0.0
+                SetSlot 2
+        loop:   GetSlot 1
+                GetSlot 0
+                NumLt
+                JumpIfFalse done
+                GetSlot 1
+                LoadInt 50
+                Mod
+                ArrayGet rows
+                SetSlot 3
+                GetSlot 2
+                LoadInt 0
+                SlotArrayGet 3
+                Add
+                SetSlot 2
+                GetSlot 1
+                LoadInt 1
+                Add
+                SetSlot 1
+                Jump loop
+        done:   GetSlot 2");
+    let n = 20_000;
+    let before = JitCompiler::stats();
+    let (r, vm, _) = agree_with(&chunk, &[Value::Int(n)]);
+    let after = JitCompiler::stats();
+    assert_traced(&chunk, 21);
+    let want: f64 = (0..n).map(|i| (i % 50) as f64 + 0.5).sum();
+    assert!(value(r).same_as(&Value::Float(want)));
+    // The slot holds the last row taken once the trace has left.
+    let last = Value::array(vec![Value::Float(49.5), Value::Float(49.5)]);
+    assert!(vm.frames[0].slots[3].same_as(&last));
+    let calls = after.value_helper_calls - before.value_helper_calls;
+    assert!(calls < 1_000, "{calls} value-helper calls");
+    let views = after.array_views - before.array_views;
+    assert!(views < 1_000, "{views} array views fetched");
+}

@@ -69,6 +69,14 @@ impl<T: Children> Drop for Shared<T> {
     fn drop(&mut self) {
         // Only the last owner tears down; children are moved to a work
         // list, so each container dropped below has no nested children left.
+        // A plain load first: `get_mut` is an atomic compare-exchange, and
+        // most drops (a row leaving a slot) are not the last owner's. Should
+        // another thread drop its owner at the same time, neither may tear
+        // down and `Arc` drops the value as usual: only the recursion guard
+        // is skipped, never a drop.
+        if Arc::strong_count(&self.0) != 1 {
+            return;
+        }
         let Some(inner) = Arc::get_mut(&mut self.0) else {
             return;
         };

@@ -7,6 +7,7 @@
 
 use super::exec::Fault;
 use crate::bytecode::value::{Array, HashEntries, Shared, Value, sorted_entries};
+use std::borrow::Cow;
 
 /// Resolves a possibly negative index against `len`.
 fn resolve(len: usize, idx: i64) -> Option<usize> {
@@ -36,11 +37,22 @@ fn not_a(what: &str, v: &Value) -> Fault {
 /// `undef` container).
 pub(crate) fn element_of(container: &Value, idx: &Value) -> Result<Value, Fault> {
     match container {
-        Value::Array(a) => Ok(resolve(a.len(), idx.to_int())
-            .and_then(|i| a.get(i))
+        Value::Array(_) => Ok(element_at(container, idx)
+            .map(Cow::into_owned)
             .unwrap_or_default()),
         Value::Undef => Ok(Value::Undef),
         other => Err(not_a("an array", other)),
+    }
+}
+
+/// Element `idx` of an array (a negative index counts from the end),
+/// borrowed where the array holds `Value`s; `None` past either end or when
+/// `container` is no array.
+#[inline]
+pub(crate) fn element_at<'a>(container: &'a Value, idx: &Value) -> Option<Cow<'a, Value>> {
+    match container {
+        Value::Array(a) => resolve(a.len(), idx.to_int()).and_then(|i| a.at(i)),
+        _ => None,
     }
 }
 

@@ -65,6 +65,33 @@ pub const ARRAY_GROW: &str = "fusevm_array_grow";
 /// place it syncs.
 pub const ARRAY_SYNC: &str = "fusevm_array_sync";
 
+/// `{i64 base, i64 meta} element_into_box(i64 from, i64 tag, i64 bits,
+/// i64 to)`: `ArrayGet` followed by `SetSlot` when the element is itself an
+/// array (a row of an array of rows): element `(tag, bits)` (an unboxed
+/// index) of the array in box `from` goes into box `to`, and the result is
+/// that row's view as [`ARRAY_VIEW`] gives it (read-only: the row is now
+/// shared). Base 0, with nothing changed, when the box holds no array, the
+/// index is boxed or the element is not an array: native code then takes
+/// the general path.
+pub const ELEMENT_INTO_BOX: &str = "fusevm_element_into_box";
+
+/// `{i64 table, i64 len} rows_view(i64 box)`: for the general array in box
+/// `box` (an array of rows), a table of its `len` elements as `[base,
+/// meta]` pairs, each what [`ARRAY_VIEW`] gives for that element read-only
+/// (base 0 for an element that is no array); table 0 when the box holds
+/// no general array, or its table was rebuilt too often in this call
+/// ([`ROW_TABLE_BUILDS`]). The table stays valid until a helper changes
+/// the array in that box: the value helper applying an op that changes a
+/// container, or a move into that box (native code forgets its view of
+/// the rows at both). See `block::lower::rows`.
+pub const ROWS_VIEW: &str = "fusevm_rows_view";
+
+/// How often one box's row table is built in one native call at most: a
+/// loop that changes an array of rows and reads its rows by turns then
+/// reads them through the value helper, not rebuilding the table (the
+/// length of the array) every iteration.
+pub const ROW_TABLE_BUILDS: u32 = 8;
+
 /// Calls to [`VALUE_OP`] (for `JitStats`).
 pub static VALUE_OP_CALLS: AtomicU64 = AtomicU64::new(0);
 /// Calls to [`ARRAY_VIEW`] (for `JitStats`).
@@ -89,6 +116,30 @@ pub struct Lent {
     pub max_string_len: usize,
     /// `Limits::max_collection_len` of the running VM.
     pub max_collection_len: usize,
+    /// Row tables ([`ROWS_VIEW`]) by box.
+    pub rows: rustc_hash::FxHashMap<usize, RowTable>,
+}
+
+/// The rows of an array of rows as native code reads them (see
+/// [`ROWS_VIEW`]).
+#[derive(Default)]
+pub struct RowTable {
+    /// `[base, meta]` per element.
+    entries: Vec<[i64; 2]>,
+    /// Whether `entries` still describes the box's array.
+    live: bool,
+    /// Times built in this native call.
+    builds: u32,
+    /// Tables replaced in this call: kept until it ends, so no address
+    /// native code was given is freed under it.
+    retired: Vec<Vec<[i64; 2]>>,
+}
+
+/// Marks box `bx`'s row table stale (its array may have changed).
+fn retire_rows(l: &mut Lent, bx: i64) {
+    if let Some(t) = usize::try_from(bx).ok().and_then(|b| l.rows.get_mut(&b)) {
+        t.live = false;
+    }
 }
 
 thread_local! {
@@ -177,6 +228,10 @@ extern "C" fn value_op(
         } else {
             general_op(l, &op, global_box, [(t0, b0), (t1, b1), (t2, b2), (t3, b3)])
         };
+        if !l.rows.is_empty() && !reads_only(&op) {
+            retire_rows(l, global_box);
+            retire_rows(l, out_box);
+        }
         let Some(v) = result else {
             return failed;
         };
@@ -200,6 +255,20 @@ extern "C" fn value_op(
         }
     })
     .unwrap_or(failed)
+}
+
+/// Whether the value helper applying `op` changes no container (native
+/// code keeps its views across it: `block::lower::boxed::keeps_views`).
+fn reads_only(op: &crate::bytecode::op::Op) -> bool {
+    use crate::bytecode::op::Op;
+    matches!(
+        op,
+        Op::ArrayGet(_)
+            | Op::SlotArrayGet(_)
+            | Op::ArrayLen(_)
+            | Op::HashGet(_)
+            | Op::HashExists(_)
+    )
 }
 
 /// `ArrayGet`/`ArraySet` on an array, `HashGet`/`HashSet`/`HashExists` on
@@ -326,6 +395,69 @@ extern "C" fn array_view(bx: i64, write: i64) -> Pair {
     .unwrap_or(Pair { tag: 0, bits: 0 })
 }
 
+extern "C" fn element_into_box(from: i64, tag: i64, bits: i64, to: i64) -> Pair {
+    lent(|l| {
+        let idx = value_of(tag as u64, bits as u64)?;
+        let array = l.boxes.get(usize::try_from(from).ok()?)?;
+        let row = containers::element_at(array, &idx)?;
+        let Value::Array(r) = row.as_ref() else {
+            return None;
+        };
+        // The buffer lives in the row's shared allocation, which moving
+        // the value into its box doesn't move.
+        let raw = r.raw_shared();
+        let row = row.into_owned();
+        *l.boxes.get_mut(usize::try_from(to).ok()?)? = row;
+        Some(Pair {
+            tag: raw.base as i64,
+            bits: ((raw.len as i64) << 2) | raw.strategy as i64,
+        })
+    })
+    .flatten()
+    .unwrap_or(Pair { tag: 0, bits: 0 })
+}
+
+extern "C" fn rows_view(bx: i64) -> Pair {
+    ARRAY_VIEWS.fetch_add(1, Relaxed);
+    lent(|l| {
+        let b = usize::try_from(bx).ok()?;
+        let Value::Array(a) = l.boxes.get(b)? else {
+            return None;
+        };
+        if a.strategy() != crate::bytecode::value::Strategy::Any {
+            return None;
+        }
+        let table = l.rows.entry(b).or_default();
+        if !table.live {
+            if table.builds >= ROW_TABLE_BUILDS {
+                return None;
+            }
+            table.builds += 1;
+            let entries = (a.elements())
+                .map(|v| match v.as_ref() {
+                    Value::Array(r) => {
+                        let raw = r.raw_shared();
+                        [
+                            raw.base as i64,
+                            ((raw.len as i64) << 2) | raw.strategy as i64,
+                        ]
+                    }
+                    _ => [0, 0],
+                })
+                .collect();
+            let old = std::mem::replace(&mut table.entries, entries);
+            table.retired.push(old);
+            table.live = true;
+        }
+        Some(Pair {
+            tag: table.entries.as_ptr() as i64,
+            bits: table.entries.len() as i64,
+        })
+    })
+    .flatten()
+    .unwrap_or(Pair { tag: 0, bits: 0 })
+}
+
 extern "C" fn array_grow(bx: i64, len: i64) -> Pair {
     let none = Pair { tag: 0, bits: 0 };
     lent(|l| {
@@ -375,6 +507,7 @@ type ArraySync = extern "C" fn(i64, i64, i64, i64, i64, i64, i64, i64) -> i64;
 
 extern "C" fn box_move(from: i64, to: i64) -> i64 {
     lent(|l| {
+        retire_rows(l, to);
         let v = l.boxes.get(from as usize).cloned().unwrap_or(Value::Undef);
         if let Some(slot) = l.boxes.get_mut(to as usize) {
             *slot = v;
@@ -484,7 +617,8 @@ type ValueOp = extern "C" fn(i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i
 
 /// Registers every helper with `jit`.
 pub fn register(jit: &Jit) -> Result<(), fusevm_llvm_backend::Error> {
-    let table: [(&str, usize); 15] = [
+    let table: [(&str, usize); 17] = [
+        (ROWS_VIEW, rows_view as extern "C" fn(i64) -> Pair as usize),
         (VALUE_OP, value_op as ValueOp as usize),
         (ARRAY_SYNC, array_sync as ArraySync as usize),
         (
@@ -494,6 +628,10 @@ pub fn register(jit: &Jit) -> Result<(), fusevm_llvm_backend::Error> {
         (
             ARRAY_GROW,
             array_grow as extern "C" fn(i64, i64) -> Pair as usize,
+        ),
+        (
+            ELEMENT_INTO_BOX,
+            element_into_box as extern "C" fn(i64, i64, i64, i64) -> Pair as usize,
         ),
         (
             BOX_MOVE,
@@ -546,6 +684,12 @@ pub fn signature<'c>(name: &str, ctx: ContextRef<'c>) -> Option<FunctionType<'c>
         ARRAY_VIEW | ARRAY_GROW => ctx
             .struct_type(&[i.into(), i.into()], false)
             .fn_type(&[i.into(), i.into()], false),
+        ROWS_VIEW => ctx
+            .struct_type(&[i.into(), i.into()], false)
+            .fn_type(&[i.into()], false),
+        ELEMENT_INTO_BOX => ctx
+            .struct_type(&[i.into(), i.into()], false)
+            .fn_type(&[i.into(); 4], false),
         BOX_TRUTHY => i.fn_type(&[i.into()], false),
         ARRAY_SYNC => i.fn_type(&[i.into(); 8], false),
         _ => return None,

@@ -24,6 +24,7 @@
 mod arrays;
 mod boxed;
 mod frame;
+mod rows;
 
 pub use boxed::BoxLayout;
 use boxed::needs_helper;
@@ -166,6 +167,15 @@ struct FnBuilder<'a, 'c, 'm> {
     /// Per op, the views that may owe their array a length while it runs
     /// (see `plan_syncs`); empty when not planned (every view may).
     may_owe: Vec<u64>,
+    /// Boxed root: per op, whether control can reach it other than from
+    /// the op before (a jump's target, the entry): such an op can't be
+    /// fused into the op before it.
+    joins: Vec<bool>,
+    /// Boxed root: row tables of the globals fused row reads take rows
+    /// from (see `rows`).
+    rows: Vec<rows::RowsView<'c>>,
+    /// Boxed root: the slots fused row reads store rows into.
+    lazies: Vec<rows::Lazy<'c>>,
 }
 
 impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
@@ -214,6 +224,9 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
             views: Vec::new(),
             sync_at: Vec::new(),
             may_owe: Vec::new(),
+            joins: Vec::new(),
+            rows: Vec::new(),
+            lazies: Vec::new(),
         })
     }
 
@@ -247,6 +260,7 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
             if self.boxed {
                 self.init_views()?;
                 self.plan_syncs();
+                self.init_rows()?;
             }
         } else {
             self.init_sub()?;

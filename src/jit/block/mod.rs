@@ -294,6 +294,7 @@ impl BlockCode {
                     chunk: std::sync::Arc::clone(chunk),
                     max_string_len: limits.max_string_len,
                     max_collection_len: limits.max_collection_len,
+                    rows: Default::default(),
                 };
                 let (ip, back) = super::helpers::with_lent(lent, call);
                 boxes = back.boxes;

@@ -34,30 +34,30 @@ pub(super) enum Holder {
 #[derive(Clone, Copy)]
 pub(super) struct View<'c> {
     /// The global or slot holding the array.
-    holder: Holder,
+    pub(super) holder: Holder,
     /// `i8`: whether the fields below describe the array now: [`FORGOTTEN`],
     /// [`READABLE`] or [`WRITABLE`] (fetched unique: writing through the
     /// view can't show through a copy; a read-only view of a shared array,
     /// a row also held elsewhere, costs no copy).
-    ok: PointerValue<'c>,
+    pub(super) ok: PointerValue<'c>,
     /// First element.
-    base: PointerValue<'c>,
+    pub(super) base: PointerValue<'c>,
     /// Elements (as native code sees them).
-    len: PointerValue<'c>,
+    pub(super) len: PointerValue<'c>,
     /// The buffer's length as Rust sees it: room opened for pushes, which
     /// write in place below it.
-    cap: PointerValue<'c>,
+    pub(super) cap: PointerValue<'c>,
     /// [`crate::bytecode::value::Strategy`] as `i64`.
-    strat: PointerValue<'c>,
+    pub(super) strat: PointerValue<'c>,
     /// `i1`: room was opened, so the array's length must be set back to
     /// `len` before Rust reads it.
-    dirty: PointerValue<'c>,
+    pub(super) dirty: PointerValue<'c>,
 }
 
 /// A view's `ok` levels.
-const FORGOTTEN: u64 = 0;
-const READABLE: u64 = 1;
-const WRITABLE: u64 = 2;
+pub(super) const FORGOTTEN: u64 = 0;
+pub(super) const READABLE: u64 = 1;
+pub(super) const WRITABLE: u64 = 2;
 
 /// The view's fields loaded for one op.
 struct Loaded<'c> {
@@ -148,6 +148,13 @@ impl<'c> FnBuilder<'_, 'c, '_> {
                 .filter(|&t| t < n)
                 .collect();
         }
+        self.joins = vec![false; n + 1];
+        self.joins[self.fun.entry.min(n)] = true;
+        for (ip, ts) in succ.iter().enumerate() {
+            for &t in ts.iter().filter(|&&t| t != ip + 1) {
+                self.joins[t] = true;
+            }
+        }
         // Backward: the views a push in place may still reach from each op.
         let mut reach = pushes.clone();
         let mut changed = true;
@@ -206,7 +213,7 @@ impl<'c> FnBuilder<'_, 'c, '_> {
         for v in &self.views {
             self.e.b.build_store(v.ok, f)?;
         }
-        Ok(())
+        self.forget_rows(None)
     }
 
     /// After box `to` got a copy of another box's value: the view of the
@@ -228,7 +235,7 @@ impl<'c> FnBuilder<'_, 'c, '_> {
             };
             e.b.build_store(v.ok, level)?;
         }
-        Ok(())
+        self.forget_rows(Some(to)) // the rows of an array replaced
     }
 
     /// Hands every grown length back to its array (before a helper reads
@@ -238,18 +245,20 @@ impl<'c> FnBuilder<'_, 'c, '_> {
     /// open.
     pub(super) fn sync_views(&self) -> L<()> {
         let mask = self.may_owe.get(self.cur).copied().unwrap_or(u64::MAX);
-        self.sync_only(mask)
+        self.sync_only(mask)?;
+        self.sync_rows(None)
     }
 
     /// [`Self::sync_views`] for every view, wherever control comes from
     /// (the shared exit block).
     pub(super) fn sync_every_view(&self) -> L<()> {
-        self.sync_only(u64::MAX)
+        self.sync_only(u64::MAX)?;
+        self.sync_rows(None)
     }
 
     /// [`Self::sync_views`] for the views whose bit is set in `mask` (bit
     /// `k % 64` for view `k`).
-    fn sync_only(&self, mask: u64) -> L<()> {
+    pub(super) fn sync_only(&self, mask: u64) -> L<()> {
         let e = self.e;
         let picked: Vec<View<'c>> = (self.views.iter().enumerate())
             .filter(|(k, _)| mask & (1 << (k % 64)) != 0)
@@ -355,6 +364,9 @@ impl<'c> FnBuilder<'_, 'c, '_> {
         };
         e.b.build_conditional_branch(ok, have, fetch)?;
         e.b.position_at_end(fetch);
+        if let Holder::Slot(p) = holder {
+            self.sync_rows(Some(p))?; // the runtime reads the slot's box
+        }
         let r = e
             .call_helper(
                 helpers::ARRAY_VIEW,
@@ -614,6 +626,10 @@ impl<'c> FnBuilder<'_, 'c, '_> {
             _ => return Err(LowerError(format!("op {ip} has no array fast path"))),
         }
         e.b.position_at_end(slow);
+        if let (Op::ArrayGet(n), None, Some(s)) = (op, only, self.stored_in_slot(ip)) {
+            // Positioned, after it, where the general path goes on.
+            self.row_into_slot(st, ip, n, s)?;
+        }
         // A trace's read or write specialised to an unboxed array's element
         // kind leaves after its slow path (an index out of range, the array
         // changing strategy) rather than merge back: the views its loop
