@@ -124,7 +124,16 @@ pub(crate) fn hash_insert(
     v: Value,
     limit: usize,
 ) -> Result<(), Fault> {
-    let map = hash_mut(slot)?;
+    insert_entry(hash_mut(slot)?, key, v, limit)
+}
+
+/// `map{key} = v` on a hash's entries, within `limit` entries.
+pub(crate) fn insert_entry(
+    map: &mut HashEntries,
+    key: &Value,
+    v: Value,
+    limit: usize,
+) -> Result<(), Fault> {
     let full = map.len() >= limit;
     with_key(key, |k| {
         if let Some(old) = map.get_mut(k) {
@@ -241,10 +250,15 @@ pub(crate) fn hash_mut(slot: &mut Value) -> Result<&mut HashEntries, Fault> {
 /// `hash{key}` if present.
 pub(crate) fn hash_get_opt<'a>(h: &'a Value, key: &Value) -> Result<Option<&'a Value>, Fault> {
     match h {
-        Value::Hash(m) => Ok(with_key(key, |k| m.get(k))),
+        Value::Hash(m) => Ok(entry(m, key)),
         Value::Undef => Ok(None),
         other => Err(not_a("a hash", other)),
     }
+}
+
+/// The entry `key` names in a hash's entries.
+pub(crate) fn entry<'a>(map: &'a HashEntries, key: &Value) -> Option<&'a Value> {
+    with_key(key, |k| map.get(k))
 }
 
 /// `hash{key}` (`undef` when absent).

@@ -13,6 +13,9 @@ use std::cell::RefCell;
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
+mod hashes;
+pub use hashes::{HASH_EXISTS, HASH_GET, HASH_SET, HASH_VIEW};
+
 /// `f64 pow(f64, f64)`
 pub const POW: &str = "fusevm_pow";
 /// `f64 atan2(f64, f64)`
@@ -617,7 +620,23 @@ type ValueOp = extern "C" fn(i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i
 
 /// Registers every helper with `jit`.
 pub fn register(jit: &Jit) -> Result<(), fusevm_llvm_backend::Error> {
-    let table: [(&str, usize); 17] = [
+    let table: [(&str, usize); 21] = [
+        (
+            HASH_VIEW,
+            hashes::hash_view as extern "C" fn(i64, i64) -> Pair as usize,
+        ),
+        (
+            HASH_GET,
+            hashes::hash_get as extern "C" fn(i64, i64, i64) -> Pair as usize,
+        ),
+        (
+            HASH_EXISTS,
+            hashes::hash_exists as extern "C" fn(i64, i64) -> i64 as usize,
+        ),
+        (
+            HASH_SET,
+            hashes::hash_set as extern "C" fn(i64, i64, i64, i64, i64) -> i64 as usize,
+        ),
         (ROWS_VIEW, rows_view as extern "C" fn(i64) -> Pair as usize),
         (VALUE_OP, value_op as ValueOp as usize),
         (ARRAY_SYNC, array_sync as ArraySync as usize),
@@ -681,7 +700,12 @@ pub fn signature<'c>(name: &str, ctx: ContextRef<'c>) -> Option<FunctionType<'c>
             .struct_type(&[i.into(), i.into()], false)
             .fn_type(&[i.into(); 12], false),
         BOX_MOVE => i.fn_type(&[i.into(), i.into()], false),
-        ARRAY_VIEW | ARRAY_GROW => ctx
+        HASH_GET => ctx
+            .struct_type(&[i.into(), i.into()], false)
+            .fn_type(&[i.into(); 3], false),
+        HASH_EXISTS => i.fn_type(&[i.into(), i.into()], false),
+        HASH_SET => i.fn_type(&[i.into(); 5], false),
+        ARRAY_VIEW | ARRAY_GROW | HASH_VIEW => ctx
             .struct_type(&[i.into(), i.into()], false)
             .fn_type(&[i.into(), i.into()], false),
         ROWS_VIEW => ctx

@@ -24,6 +24,7 @@
 mod arrays;
 mod boxed;
 mod frame;
+mod hashes;
 mod rows;
 
 pub use boxed::BoxLayout;
@@ -176,6 +177,8 @@ struct FnBuilder<'a, 'c, 'm> {
     rows: Vec<rows::RowsView<'c>>,
     /// Boxed root: the slots fused row reads store rows into.
     lazies: Vec<rows::Lazy<'c>>,
+    /// Boxed root: views of the global hashes its hash ops use.
+    hash_views: Vec<hashes::HashView<'c>>,
 }
 
 impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
@@ -227,6 +230,7 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
             joins: Vec::new(),
             rows: Vec::new(),
             lazies: Vec::new(),
+            hash_views: Vec::new(),
         })
     }
 
@@ -261,6 +265,7 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
                 self.init_views()?;
                 self.plan_syncs();
                 self.init_rows()?;
+                self.init_hash_views()?;
             }
         } else {
             self.init_sub()?;
@@ -333,6 +338,14 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
             .is_some_and(|k| k.has(TAG_OPAQUE))
         {
             return self.array_op(&st, ip, pops, h);
+        }
+        if let Some(n) = hashes::fast_path_global(&op).filter(|_| self.boxed)
+            && st
+                .globals
+                .get(n as usize)
+                .is_some_and(|k| k.has(TAG_OPAQUE))
+        {
+            return self.hash_op(&st, ip, pops, n);
         }
         if self.boxed && needs_helper(&op, self.chunk) {
             return self.apply_in_helper(&st, ip, pops);

@@ -213,6 +213,7 @@ impl<'c> FnBuilder<'_, 'c, '_> {
         for v in &self.views {
             self.e.b.build_store(v.ok, f)?;
         }
+        self.forget_hash_views(None)?;
         self.forget_rows(None)
     }
 
@@ -235,6 +236,7 @@ impl<'c> FnBuilder<'_, 'c, '_> {
             };
             e.b.build_store(v.ok, level)?;
         }
+        self.forget_hash_views(Some(to))?;
         self.forget_rows(Some(to)) // the rows of an array replaced
     }
 
