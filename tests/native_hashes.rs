@@ -77,9 +77,13 @@ fn int_keyed_reads_and_writes_skip_the_value_helper_in_the_block_tier() {
     let calls = helper_calls(|| assert_block_agrees(&chunk));
     // 40,000 hash ops; the few calls left are the declaration's.
     assert!(calls < 20, "{calls} value-helper calls");
-    let (r, _) = run_vm(&chunk, true);
+    let (r, vm) = run_vm(&chunk, true);
     let want: i64 = (0..20_000).filter(|i| i % 97 == 5).sum();
     assert!(r.same_as(&VMResult::Ok(Value::Float(want as f64))), "{r}");
+    let Some(Value::Hash(h)) = vm.get_global("h") else {
+        panic!("h is a hash")
+    };
+    assert!(h.has_int_keys(), "stored with Int keys");
 }
 
 #[test]
@@ -185,10 +189,11 @@ fn a_new_key_in_a_full_hash_fails_at_the_same_op_as_interpreted_in_both_tiers() 
 #[test]
 fn string_keys_boxed_values_and_float_keys_take_the_interpreters_path() {
     let _one = ONE_AT_A_TIME.lock().unwrap();
-    // Int keys counted as before; at i == 40 entry 40 % 97 becomes a
-    // string (a boxed value under an Int key, read back by the next
-    // HashGet of that key, which concatenates from then on); a Float key
-    // 2.0 and a string key "7" name the Int keys' entries.
+    // Int keys counted as before; at i == 40 entry 40 becomes a string (a
+    // boxed value under an Int key, read back by the next HashGet of that
+    // key) and key "07" (no Int's form) switches the hash from Int keys to
+    // string keys in the middle of the loop; after it a Float key 2.0 and
+    // a string key "7" name the Int keys' entries.
     let body = format!(
         "               GetSlot 1
                 LoadInt 40
@@ -197,18 +202,28 @@ fn string_keys_boxed_values_and_float_keys_take_the_interpreters_path() {
                 LoadConst \"s\"
                 LoadInt 40
                 HashSet h
+                LoadInt 1
+                LoadConst \"07\"
+                HashSet h
         count:  Nop
 {COUNT}"
     );
     let tail =
         "LoadFloat 2.0\nHashGet h\nLoadConst \"7\"\nHashGet h\nAdd\nLoadInt 40\nHashGet h\nConcat";
+    let int_keys = |vm: &VM| match vm.get_global("h") {
+        Some(Value::Hash(h)) => h.has_int_keys(),
+        other => panic!("h is {other:?}"),
+    };
     let chunk = looping(1_000, &body, tail);
     assert_block_agrees(&chunk);
+    let (_, vm) = run_vm(&chunk, true);
+    assert!(!int_keys(&vm), "switched to string keys");
     pin(2, |_| {});
     let chunk = looping(1_001, &body, tail);
-    let (r, _, _) = agree_with(&chunk, &[]);
+    let (r, vm, _) = agree_with(&chunk, &[]);
     let Value::Str(_) = value(r) else {
         panic!("a string")
     };
+    assert!(!int_keys(&vm), "switched to string keys");
     assert_traced(&chunk, HEAD);
 }

@@ -354,7 +354,7 @@ fn encode_value(v: &Value, out: &mut Vec<u8>) {
             out.push(6);
             out.extend_from_slice(&(h.len() as u64).to_le_bytes());
             for (k, item) in super::value::sorted_entries(h) {
-                encode_str(k, out);
+                encode_str(&k, out);
                 encode_value(item, out);
             }
         }

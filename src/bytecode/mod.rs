@@ -5,6 +5,7 @@ pub mod array;
 pub mod asm;
 pub mod chunk;
 pub mod disasm;
+pub mod hash;
 pub mod op;
 pub mod shared;
 pub mod value;

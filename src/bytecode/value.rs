@@ -18,16 +18,11 @@ use std::sync::Arc;
 pub use super::array::{Array, Strategy};
 pub use super::shared::Shared;
 
-/// A hash's entries: string keys, no order of their own. Everything whose
-/// result shows an order (printing, `HashKeys`, `HashValues`, hashing,
-/// encoding, serializing, `Debug`) takes the entries sorted by key.
-pub type HashEntries = rustc_hash::FxHashMap<String, Value>;
+pub use super::hash::{HashEntries, Key};
 
-/// `h`'s entries sorted by key.
-pub fn sorted_entries(h: &HashEntries) -> Vec<(&String, &Value)> {
-    let mut entries: Vec<_> = h.iter().collect();
-    entries.sort_unstable_by(|a, b| a.0.cmp(b.0));
-    entries
+/// `h`'s entries sorted by key string (see [`HashEntries::sorted`]).
+pub fn sorted_entries(h: &HashEntries) -> Vec<(Cow<'_, str>, &Value)> {
+    h.sorted()
 }
 
 /// A VM value.
@@ -214,7 +209,7 @@ impl Value {
         enum Piece<'a> {
             Val(&'a Value),
             Scalar(Value),
-            Key(&'a str),
+            Key(Cow<'a, str>),
             Space,
         }
         // What is still to be written, last piece first.
@@ -222,7 +217,7 @@ impl Value {
         while let Some(piece) = work.pop() {
             match piece {
                 Piece::Space => out.push(' '),
-                Piece::Key(k) => out.push_str(k),
+                Piece::Key(k) => out.push_str(&k),
                 Piece::Val(Value::Array(a)) => {
                     for (i, x) in a.elements().enumerate().rev() {
                         work.push(match x {
@@ -320,7 +315,7 @@ fn structurally_equal(a: &Value, b: &Value, float_eq: fn(f64, f64) -> bool) -> b
             }
             (Value::Hash(x), Value::Hash(y)) if x.len() == y.len() => {
                 for (k, vx) in x.iter() {
-                    match y.get(k) {
+                    match y.get(&k) {
                         Some(vy) => work.push((vx, vy)),
                         None => return false,
                     }

@@ -6,7 +6,7 @@
 //! first write (autovivification); any other non-container is an error.
 
 use super::exec::Fault;
-use crate::bytecode::value::{Array, HashEntries, Shared, Value, sorted_entries};
+use crate::bytecode::value::{Array, HashEntries, Key, Shared, Value, sorted_entries};
 use std::borrow::Cow;
 
 /// Resolves a possibly negative index against `len`.
@@ -19,13 +19,13 @@ fn resolve(len: usize, idx: i64) -> Option<usize> {
     }
 }
 
-/// Runs `f` on `key`'s string form (a hash key), without allocating for
-/// strings and Ints (a histogram's keys).
-fn with_key<R>(key: &Value, f: impl FnOnce(&str) -> R) -> R {
+/// Runs `f` on `key` as a hash key (its string form), without allocating
+/// for strings and Ints (a histogram's keys).
+fn with_key<R>(key: &Value, f: impl FnOnce(Key<'_>) -> R) -> R {
     match key {
-        Value::Str(s) => f(s),
-        Value::Int(n) => f(itoa::Buffer::new().format(*n)),
-        other => f(&other.to_str()),
+        Value::Str(s) => f(Key::Str(s)),
+        Value::Int(n) => f(Key::Int(*n)),
+        other => f(Key::Str(&other.to_str())),
     }
 }
 
@@ -136,12 +136,12 @@ pub(crate) fn insert_entry(
 ) -> Result<(), Fault> {
     let full = map.len() >= limit;
     with_key(key, |k| {
-        if let Some(old) = map.get_mut(k) {
+        if let Some(old) = map.get_key_mut(k) {
             *old = v;
         } else if full {
             return Err(Fault::msg("hash would exceed the collection size limit"));
         } else {
-            map.insert(k.to_owned(), v);
+            map.insert_key(k, v);
         }
         Ok(())
     })
@@ -162,7 +162,7 @@ pub(crate) fn shift_element(slot: &mut Value) -> Result<Value, Fault> {
 /// Removes `hash{key}` and returns it (`undef` when absent).
 pub(crate) fn hash_delete(slot: &mut Value, key: &Value) -> Result<Value, Fault> {
     let map = hash_mut(slot)?;
-    Ok(with_key(key, |k| map.remove(k)).unwrap_or_default())
+    Ok(with_key(key, |k| map.remove_key(k)).unwrap_or_default())
 }
 
 /// A container op on the container `holder` (a global for the global ops,
@@ -216,7 +216,7 @@ pub(crate) fn build(
             let mut it = args.into_iter();
             let mut map = HashEntries::default();
             while let (Some(key), Some(v)) = (it.next(), it.next()) {
-                map.insert(key.to_str(), v);
+                with_key(&key, |k| map.insert_key(k, v));
             }
             Ok(Value::Hash(Shared::new(map)))
         }
@@ -258,7 +258,7 @@ pub(crate) fn hash_get_opt<'a>(h: &'a Value, key: &Value) -> Result<Option<&'a V
 
 /// The entry `key` names in a hash's entries.
 pub(crate) fn entry<'a>(map: &'a HashEntries, key: &Value) -> Option<&'a Value> {
-    with_key(key, |k| map.get(k))
+    with_key(key, |k| map.get_key(k))
 }
 
 /// `hash{key}` (`undef` when absent).
@@ -272,7 +272,7 @@ pub(crate) fn hash_keys(h: &Value) -> Result<Value, Fault> {
         Value::Hash(m) => Ok(Value::array(
             sorted_entries(m)
                 .into_iter()
-                .map(|(k, _)| Value::str(k.clone()))
+                .map(|(k, _)| Value::str(k.into_owned()))
                 .collect(),
         )),
         Value::Undef => Ok(Value::array(Vec::new())),
