@@ -149,7 +149,7 @@ impl HashEntries {
     /// Stores `v` under string `key`; returns the value it replaced.
     pub fn insert(&mut self, key: impl Into<String>, v: Value) -> Option<Value> {
         let key: String = key.into();
-        if let (Keys::Strs(m), None) = (&mut self.0, int_form(&key)) {
+        if let Keys::Strs(m) = &mut self.0 {
             return m.insert(key, v); // no copy of the key
         }
         self.insert_key(Key::Str(&key), v)

@@ -227,17 +227,37 @@ impl<'c> FnBuilder<'_, 'c, '_> {
             let level = if self.box_of(v.holder) == to {
                 e.i8t.const_int(FORGOTTEN, false)
             } else {
-                let ok = e.b.build_load(e.i8t, v.ok, "ok")?.into_int_value();
-                let read = e.i8t.const_int(READABLE, false);
-                let above =
-                    e.b.build_int_compare(IntPredicate::UGT, ok, read, "writable")?;
-                e.b.build_select(above, read, ok, "readable")?
-                    .into_int_value()
+                self.at_most_readable(v.ok)?
             };
             e.b.build_store(v.ok, level)?;
         }
         self.forget_hash_views(Some(to))?;
         self.forget_rows(Some(to)) // the rows of an array replaced
+    }
+
+    /// A view level (`ok`, an `i8` alloca) lowered to [`READABLE`] if it
+    /// was [`WRITABLE`]: after a move, its container may be shared.
+    pub(super) fn at_most_readable(&self, ok: PointerValue<'c>) -> L<IntValue<'c>> {
+        let e = self.e;
+        let level = e.b.build_load(e.i8t, ok, "ok")?.into_int_value();
+        let read = e.i8t.const_int(READABLE, false);
+        let above =
+            e.b.build_int_compare(IntPredicate::UGT, level, read, "writable")?;
+        Ok(e.b
+            .build_select(above, read, level, "readable")?
+            .into_int_value())
+    }
+
+    /// Whether a view at level `ok` (an `i8` alloca) serves a read, or
+    /// with `write` a write (only a view fetched unique does), unfetched.
+    pub(super) fn view_serves(&self, ok: PointerValue<'c>, write: bool) -> L<IntValue<'c>> {
+        let e = self.e;
+        let level = e.b.build_load(e.i8t, ok, "ok")?.into_int_value();
+        let (pred, want, name) = match write {
+            true => (IntPredicate::EQ, WRITABLE, "writable"),
+            false => (IntPredicate::NE, FORGOTTEN, "readable"),
+        };
+        Ok(e.b.build_int_compare(pred, level, e.i8t.const_int(want, false), name)?)
     }
 
     /// Hands every grown length back to its array (before a helper reads
@@ -349,21 +369,7 @@ impl<'c> FnBuilder<'_, 'c, '_> {
         );
         e.b.build_conditional_branch(boxed, check, slow)?;
         e.b.position_at_end(check);
-        let ok = e.b.build_load(e.i8t, view.ok, "ok")?.into_int_value();
-        let ok = match write {
-            true => e.b.build_int_compare(
-                IntPredicate::EQ,
-                ok,
-                e.i8t.const_int(WRITABLE, false),
-                "writable",
-            )?,
-            false => e.b.build_int_compare(
-                IntPredicate::NE,
-                ok,
-                e.i8t.const_int(FORGOTTEN, false),
-                "readable",
-            )?,
-        };
+        let ok = self.view_serves(view.ok, write)?;
         e.b.build_conditional_branch(ok, have, fetch)?;
         e.b.position_at_end(fetch);
         if let Holder::Slot(p) = holder {

@@ -74,12 +74,7 @@ impl<'c> FnBuilder<'_, 'c, '_> {
         for v in &self.hash_views {
             let level = match to {
                 Some(bx) if self.layout.global(v.global as usize) != bx => {
-                    let ok = e.b.build_load(e.i8t, v.ok, "ok")?.into_int_value();
-                    let read = e.i8t.const_int(READABLE, false);
-                    let above =
-                        e.b.build_int_compare(IntPredicate::UGT, ok, read, "writable")?;
-                    e.b.build_select(above, read, ok, "readable")?
-                        .into_int_value()
+                    self.at_most_readable(v.ok)?
                 }
                 _ => e.i8t.const_int(FORGOTTEN, false),
             };
@@ -111,13 +106,7 @@ impl<'c> FnBuilder<'_, 'c, '_> {
         );
         e.b.build_conditional_branch(e.is(g, TAG_OPAQUE)?, check, slow)?;
         e.b.position_at_end(check);
-        let ok = e.b.build_load(e.i8t, view.ok, "ok")?.into_int_value();
-        let (pred, level) = match write {
-            true => (IntPredicate::EQ, WRITABLE),
-            false => (IntPredicate::NE, FORGOTTEN),
-        };
-        let ok =
-            e.b.build_int_compare(pred, ok, e.i8t.const_int(level, false), "hash_ok")?;
+        let ok = self.view_serves(view.ok, write)?;
         e.b.build_conditional_branch(ok, have, fetch)?;
         e.b.position_at_end(fetch);
         let r = e
