@@ -232,7 +232,7 @@ fn run(args: &RunArgs) -> Result<ExitCode, String> {
             "jit: block tier: {} compiled, {} refused, {} runs ({} left native code early)\n\
              jit: traces: {} recorded, {} compiled, {} aborted, {} side exits, {} loops blacklisted\n\
              jit: inlined calls: {} compiled into traces, {} exits inside them; {} interpreted calls run natively\n\
-             jit: runtime calls: {} value-helper calls, {} array views fetched\n\
+             jit: runtime calls: {} value-helper calls, {} array views fetched; loops' fast copies: {} entered, {} left early\n\
              jit: compile time {:.3} ms (build IR {:.3}, O2 {:.3}, codegen {:.3}; traces {:.3})",
             s.block_compiled,
             s.block_failed,
@@ -248,6 +248,8 @@ fn run(args: &RunArgs) -> Result<ExitCode, String> {
             s.native_calls,
             s.value_helper_calls,
             s.array_views,
+            s.fast_copy_entries,
+            s.fast_copy_bails,
             ms(ir + o2 + cg),
             ms(ir),
             ms(o2),

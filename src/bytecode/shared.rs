@@ -59,6 +59,11 @@ impl<T: Children> Shared<T> {
         Arc::make_mut(&mut self.0)
     }
 
+    /// The container for writing if no other place holds it (no copy).
+    pub fn get_mut(&mut self) -> Option<&mut T> {
+        Arc::get_mut(&mut self.0)
+    }
+
     /// True if both point at the same container.
     pub fn ptr_eq(a: &Self, b: &Self) -> bool {
         Arc::ptr_eq(&a.0, &b.0)

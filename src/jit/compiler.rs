@@ -143,6 +143,13 @@ pub struct JitStats {
     /// Array views native code fetched (once per array and loop entry, or
     /// after a value helper call; see `block::lower::arrays`).
     pub array_views: u64,
+    /// Times a block-tier loop that works on arrays entered its *fast
+    /// copy* (the loop built again with its array checks made once at its
+    /// entry; see `block::lower::versions`).
+    pub fast_copy_entries: u64,
+    /// Times a fast copy left for its loop's general copy (an index out of
+    /// range, an element of another kind, a helper call needed).
+    pub fast_copy_bails: u64,
     /// Compilations handed to the compiler thread
     /// ([`TraceJitConfig::background_compile`](super::config::TraceJitConfig::background_compile)).
     pub compiles_queued: u64,
@@ -749,6 +756,8 @@ impl JitCompiler {
             disk: persist::stats(),
             value_helper_calls: super::helpers::VALUE_OP_CALLS.load(Relaxed),
             array_views: super::helpers::ARRAY_VIEWS.load(Relaxed),
+            fast_copy_entries: super::helpers::FAST_COPIES[0].load(Relaxed),
+            fast_copy_bails: super::helpers::FAST_COPIES[1].load(Relaxed),
             compiles_queued: queued,
             compiles_finished: finished,
             compiles_discarded: discarded,

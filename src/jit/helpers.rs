@@ -50,8 +50,9 @@ pub const BOX_TRUTHY: &str = "fusevm_box_truthy";
 
 /// `{i64 base, i64 meta} array_view(i64 box, i64 write)`: the array in box
 /// `box` (made unique first when `write` is 1, so writing through the view
-/// can't show through a copy): its element buffer's address and `len << 2
-/// | strategy`; base 0 if the box holds no array. See
+/// can't show through a copy; when `write` is 2, only if it already is,
+/// else base 0): its element buffer's address and `len << 2 | strategy`;
+/// base 0 if the box holds no array. See
 /// `block::lower::arrays`.
 pub const ARRAY_VIEW: &str = "fusevm_array_view";
 /// `{i64 base, i64 room} array_grow(i64 box, i64 len)`: the unboxed array
@@ -99,6 +100,9 @@ pub const ROW_TABLE_BUILDS: u32 = 8;
 pub static VALUE_OP_CALLS: AtomicU64 = AtomicU64::new(0);
 /// Calls to [`ARRAY_VIEW`] (for `JitStats`).
 pub static ARRAY_VIEWS: AtomicU64 = AtomicU64::new(0);
+/// Loops' fast copies entered, and left for the general copy (for
+/// `JitStats`; counted by native code in its `info` buffer).
+pub static FAST_COPIES: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
 
 /// How many elements [`ARRAY_GROW`] opens at a time at most.
 const GROW_STEP: usize = 1024;
@@ -381,7 +385,12 @@ fn boxed_array(l: &mut Lent, bx: i64) -> Option<&mut crate::bytecode::value::Arr
 extern "C" fn array_view(bx: i64, write: i64) -> Pair {
     ARRAY_VIEWS.fetch_add(1, Relaxed);
     lent(|l| {
-        let raw = if write != 0 {
+        let raw = if write == 2 {
+            match l.boxes.get_mut(usize::try_from(bx).ok()?)? {
+                Value::Array(a) => a.get_mut()?.raw(),
+                _ => return None,
+            }
+        } else if write != 0 {
             boxed_array(l, bx)?.raw()
         } else {
             match l.boxes.get(usize::try_from(bx).ok()?)? {

@@ -183,6 +183,8 @@ pub struct Plan {
     pub boxed: bool,
     /// The trace chunk's inlined calls.
     pub inlined: Inlined,
+    /// The tier whose op table the plan follows.
+    pub tier: Tier,
 }
 
 /// Analyses `chunk` entered at op 0 with slots of the given kinds.
@@ -270,6 +272,7 @@ pub fn analyse(
         functions: fns,
         boxed,
         inlined: inlined.clone(),
+        tier,
     })
 }
 

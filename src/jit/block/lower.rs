@@ -26,6 +26,7 @@ mod boxed;
 mod frame;
 mod hashes;
 mod rows;
+mod versions;
 
 pub use boxed::BoxLayout;
 use boxed::needs_helper;
@@ -66,8 +67,12 @@ pub mod info {
     /// Out: set when the root stopped because the budget ran out at a
     /// backward jump (the exit ip is that jump, taken).
     pub const FUEL_OUT: u32 = 6;
+    /// Out: times a loop's fast copy was entered (see `versions`).
+    pub const FAST_ENTRIES: u32 = 7;
+    /// Out: times a fast copy left for its loop's general copy.
+    pub const FAST_BAILS: u32 = 8;
     /// Number of fields.
-    pub const COUNT: u32 = 7;
+    pub const COUNT: u32 = 9;
 }
 
 /// The kinds the root is compiled for: its slots' and the globals'.
@@ -179,6 +184,10 @@ struct FnBuilder<'a, 'c, 'm> {
     lazies: Vec<rows::Lazy<'c>>,
     /// Boxed root: views of the global hashes its hash ops use.
     hash_views: Vec<hashes::HashView<'c>>,
+    /// Boxed block-tier root: the loops built twice (see `versions`).
+    versions: Vec<versions::Version<'c>>,
+    /// The version whose fast copy is being lowered.
+    fast: Option<usize>,
 }
 
 impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
@@ -231,6 +240,8 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
             rows: Vec::new(),
             lazies: Vec::new(),
             hash_views: Vec::new(),
+            versions: Vec::new(),
+            fast: None,
         })
     }
 
@@ -266,6 +277,7 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
                 self.plan_syncs();
                 self.init_rows()?;
                 self.init_hash_views()?;
+                self.plan_versions();
             }
         } else {
             self.init_sub()?;
@@ -288,6 +300,7 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
                 self.lower_op(ip)?;
             }
         }
+        self.lower_fast_copies()?;
         if let Some(bb) = self.blocks[ops.len()] {
             e.b.position_at_end(bb);
             let depth = self.state(ops.len())?.stack.len();
@@ -305,6 +318,11 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
         self.cur = ip;
         if self.root {
             self.sync_where_planned(ip)?;
+        }
+        if self.fast.is_none()
+            && let Some(k) = self.version_at(ip)
+        {
+            self.try_fast_copy(k)?;
         }
         let st = self.state(ip)?.clone();
         self.lower_op_in(ip, st)
@@ -758,6 +776,9 @@ impl<'a, 'c, 'm> FnBuilder<'a, 'c, 'm> {
     // ── control flow ──
 
     fn block(&self, ip: usize) -> L<BasicBlock<'c>> {
+        if let Some(fast) = self.fast_block(ip) {
+            return fast;
+        }
         self.blocks
             .get(ip)
             .copied()

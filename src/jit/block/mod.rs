@@ -302,6 +302,15 @@ impl BlockCode {
             }
             None => call(),
         };
+        for (k, field) in [lower::info::FAST_ENTRIES, lower::info::FAST_BAILS]
+            .into_iter()
+            .enumerate()
+        {
+            let n = info[field as usize].max(0) as u64;
+            if n > 0 {
+                super::helpers::FAST_COPIES[k].fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+            }
+        }
         Some(Exit {
             boxes,
             fuel_left: info[lower::info::FUEL as usize].max(0) as u64,

@@ -59,6 +59,18 @@ pub(super) const FORGOTTEN: u64 = 0;
 pub(super) const READABLE: u64 = 1;
 pub(super) const WRITABLE: u64 = 2;
 
+/// How [`FnBuilder::fetch_view`] asks for an array (the value is
+/// [`helpers::ARRAY_VIEW`]'s `write` argument).
+#[derive(Clone, Copy)]
+pub(super) enum Fetch {
+    /// To read: a shared array stays shared.
+    Read = 0,
+    /// To write: made unique (copied if shared).
+    Write = 1,
+    /// To write if no other place holds it, else no view (no copy).
+    WriteIfUnique = 2,
+}
+
 /// The view's fields loaded for one op.
 struct Loaded<'c> {
     base: PointerValue<'c>,
@@ -351,7 +363,9 @@ impl<'c> FnBuilder<'_, 'c, '_> {
     }
 
     /// The view of `holder`, fetched if forgotten (or, to `write`, if not
-    /// unique); branches to `slow` when it holds no array.
+    /// unique); branches to `slow` when it holds no array. In a loop's
+    /// fast copy a view that doesn't serve goes to `slow` unfetched (the
+    /// copy must not change its views: see `versions`).
     fn view(&self, holder: Holder, write: bool, slow: BasicBlock<'c>) -> L<(View<'c>, Loaded<'c>)> {
         let e = self.e;
         let view = *self
@@ -362,43 +376,22 @@ impl<'c> FnBuilder<'_, 'c, '_> {
         let cell = self.holder_cell(holder)?;
         let g = self.load(cell, None)?;
         let boxed = e.is(g, TAG_OPAQUE)?;
-        let (check, fetch, have) = (
-            self.new_block("view_check"),
-            self.new_block("view_fetch"),
-            self.new_block("view"),
-        );
+        let (check, have) = (self.new_block("view_check"), self.new_block("view"));
         e.b.build_conditional_branch(boxed, check, slow)?;
         e.b.position_at_end(check);
         let ok = self.view_serves(view.ok, write)?;
-        e.b.build_conditional_branch(ok, have, fetch)?;
-        e.b.position_at_end(fetch);
-        if let Holder::Slot(p) = holder {
-            self.sync_rows(Some(p))?; // the runtime reads the slot's box
+        if self.fast.is_some() {
+            e.b.build_conditional_branch(ok, have, slow)?;
+        } else {
+            let fetch = self.new_block("view_fetch");
+            e.b.build_conditional_branch(ok, have, fetch)?;
+            e.b.position_at_end(fetch);
+            let mode = if write { Fetch::Write } else { Fetch::Read };
+            let is_array = self.fetch_view(view, g, mode)?;
+            e.b.build_conditional_branch(is_array, have, slow)?;
         }
-        let r = e
-            .call_helper(
-                helpers::ARRAY_VIEW,
-                &[g.i.into(), e.int(write as i64).into()],
-            )?
-            .into_struct_value();
-        let base = e.b.build_extract_value(r, 0, "base")?.into_int_value();
-        let meta = e.b.build_extract_value(r, 1, "meta")?.into_int_value();
-        let is_array =
-            e.b.build_int_compare(IntPredicate::NE, base, e.int(0), "array")?;
-        let ptr = e.ctx.ptr_type(AddressSpace::default());
-        e.b.build_store(view.base, e.b.build_int_to_ptr(base, ptr, "base")?)?;
-        let len = e.b.build_right_shift(meta, e.int(2), false, "len")?;
-        e.b.build_store(view.len, len)?;
-        e.b.build_store(view.strat, e.b.build_and(meta, e.int(3), "strategy")?)?;
-        e.b.build_store(view.cap, len)?; // no room opened yet
-        let level = e
-            .i8t
-            .const_int(if write { WRITABLE } else { READABLE }, false);
-        let level =
-            e.b.build_select(is_array, level, e.i8t.const_zero(), "level")?;
-        e.b.build_store(view.ok, level)?;
-        e.b.build_conditional_branch(is_array, have, slow)?;
         e.b.position_at_end(have);
+        let ptr = e.ctx.ptr_type(AddressSpace::default());
         let loaded = Loaded {
             base: e.b.build_load(ptr, view.base, "base")?.into_pointer_value(),
             len: e.b.build_load(e.i64t, view.len, "len")?.into_int_value(),
@@ -408,6 +401,70 @@ impl<'c> FnBuilder<'_, 'c, '_> {
                 .into_int_value(),
         };
         Ok((view, loaded))
+    }
+
+    /// Fetches `view` from the runtime for the boxed value `g` its holder
+    /// holds (`mode`: see [`Fetch`]): stores its fields and level; true
+    /// when the box holds an array (else the level is [`FORGOTTEN`]).
+    pub(super) fn fetch_view(&self, view: View<'c>, g: V<'c>, mode: Fetch) -> L<IntValue<'c>> {
+        let e = self.e;
+        if let Holder::Slot(p) = view.holder {
+            self.sync_rows(Some(p))?; // the runtime reads the slot's box
+        }
+        let r = e
+            .call_helper(
+                helpers::ARRAY_VIEW,
+                &[g.i.into(), e.int(mode as i64).into()],
+            )?
+            .into_struct_value();
+        let base = e.b.build_extract_value(r, 0, "base")?.into_int_value();
+        let meta = e.b.build_extract_value(r, 1, "meta")?.into_int_value();
+        let is_array =
+            e.b.build_int_compare(IntPredicate::NE, base, e.int(0), "array")?;
+        let ptr = e.ctx.ptr_type(AddressSpace::default());
+        let len = e.b.build_right_shift(meta, e.int(2), false, "len")?;
+        let fields: [(PointerValue<'c>, BasicValueEnum<'c>); 4] = [
+            (view.base, e.b.build_int_to_ptr(base, ptr, "base")?.into()),
+            (view.len, len.into()),
+            (
+                view.strat,
+                e.b.build_and(meta, e.int(3), "strategy")?.into(),
+            ),
+            (view.cap, len.into()), // no room opened yet
+        ];
+        let level = match mode {
+            Fetch::Read => READABLE,
+            Fetch::Write | Fetch::WriteIfUnique => WRITABLE,
+        };
+        let level = e.i8t.const_int(level, false);
+        if let Fetch::WriteIfUnique = mode {
+            // Refused for a shared array: the view stays as it was (it may
+            // still serve reads).
+            let ty = |p: PointerValue<'c>| -> BasicTypeEnum<'c> {
+                if p == view.base {
+                    ptr.into()
+                } else {
+                    e.i64t.into()
+                }
+            };
+            for (p, new) in fields {
+                let old = e.b.build_load(ty(p), p, "old")?;
+                e.b.build_store(p, e.b.build_select(is_array, new, old, "field")?)?;
+            }
+            let old = e.b.build_load(e.i8t, view.ok, "old_ok")?;
+            e.b.build_store(
+                view.ok,
+                e.b.build_select(is_array, level.into(), old, "level")?,
+            )?;
+            return Ok(is_array);
+        }
+        for (p, new) in fields {
+            e.b.build_store(p, new)?;
+        }
+        let level =
+            e.b.build_select(is_array, level, e.i8t.const_zero(), "level")?;
+        e.b.build_store(view.ok, level)?;
+        Ok(is_array)
     }
 
     /// An in-range Int index `idx` (0 ≤ idx < len), else on to `slow`.
@@ -634,6 +691,9 @@ impl<'c> FnBuilder<'_, 'c, '_> {
             _ => return Err(LowerError(format!("op {ip} has no array fast path"))),
         }
         e.b.position_at_end(slow);
+        if self.bail(ip)? {
+            return Ok(()); // a fast copy's slow path: the general copy runs it
+        }
         if let (Op::ArrayGet(n), None, Some(s)) = (op, only, self.stored_in_slot(ip)) {
             // Positioned, after it, where the general path goes on.
             self.row_into_slot(st, ip, n, s)?;

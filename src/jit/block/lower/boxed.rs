@@ -114,6 +114,9 @@ impl<'c> FnBuilder<'_, 'c, '_> {
         pops: usize,
         leave: bool,
     ) -> L<()> {
+        if self.bail(ip)? {
+            return Ok(()); // a loop's fast copy calls no value helper
+        }
         let e = self.e;
         let op = self.chunk.ops()[ip];
         let d = st.stack.len();
