@@ -302,12 +302,15 @@ fn main() {
     let s = JitCompiler::stats();
     println!(
         "differential: {checked} programs (seeds {seed}..{}) and {n} regressions agree in every tier, {:.1} s; \
-         {} chunks compiled whole, {} traces ({} calls inlined, {} exits inside inlined calls); \
+         {} chunks compiled whole ({} loops' fast copies entered, {} left early), \
+         {} traces ({} calls inlined, {} exits inside inlined calls); \
          {cached} programs run again from the persistent cache ({} units linked); \
          {} compilations on the compiler thread ({} discarded){}",
         seed + checked,
         started.elapsed().as_secs_f64(),
         s.block_compiled,
+        s.fast_copy_entries,
+        s.fast_copy_bails,
         s.trace_compiled,
         s.trace_inlined_calls,
         s.trace_callee_exits,

@@ -691,12 +691,12 @@ impl<'c> FnBuilder<'_, 'c, '_> {
             _ => return Err(LowerError(format!("op {ip} has no array fast path"))),
         }
         e.b.position_at_end(slow);
-        if self.bail(ip)? {
-            return Ok(()); // a fast copy's slow path: the general copy runs it
-        }
         if let (Op::ArrayGet(n), None, Some(s)) = (op, only, self.stored_in_slot(ip)) {
             // Positioned, after it, where the general path goes on.
             self.row_into_slot(st, ip, n, s)?;
+        }
+        if self.bail(ip)? {
+            return Ok(()); // a fast copy's slow path: the general copy runs it
         }
         // A trace's read or write specialised to an unboxed array's element
         // kind leaves after its slow path (an index out of range, the array
