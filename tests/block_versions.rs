@@ -351,3 +351,45 @@ fn an_array_pushed_to_around_a_versioned_loop_keeps_every_element() {
     assert!(r.same_as(&VMResult::Ok(want)), "{r}");
     assert!(c.entries >= 100, "{c:?}");
 }
+
+#[test]
+fn the_strategy_checked_at_the_entry_is_a_guess_int_first_and_a_wrong_one_costs_only_the_fast_copy()
+{
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    // a[i] = a[i - 1] + a[i], after a branch never taken that would store
+    // an Int: the analysis allows Int and Float elements (and reads may be
+    // Undef, past the end), so the fast copy checks Int.
+    let body = "
+                GetSlot 0
+                LoadInt 1
+                Sub
+                ArrayGet a
+                GetSlot 0
+                ArrayGet a
+                Add
+                GetSlot 0
+                ArraySet a";
+    let ints = program(body, 1000, "LoadInt 999\nArrayGet a").replace(
+        "filled: LoadInt 0\n                SetSlot 0",
+        "filled: LoadInt 0
+                JumpIfFalse over
+                LoadInt 7
+                LoadInt 0
+                ArraySet a
+        over:   LoadInt 1
+                SetSlot 0",
+    );
+    let (r, c) = run_both(&ints);
+    let want: i64 = (0..1000).map(|i| 2 * i).sum();
+    assert!(r.same_as(&VMResult::Ok(Value::Int(want))), "{r}");
+    assert!(c.entries >= 1 && c.bails == 0, "{c:?}");
+    // The same loop over Floats: never in its fast copy, same answer.
+    let floats = ints.replace(
+        "LoadInt 2\n                Mul",
+        "LoadFloat 2.0\n                Mul",
+    );
+    let (r, c) = run_both(&floats);
+    assert!(r.same_as(&VMResult::Ok(Value::Float(want as f64))), "{r}");
+    assert_eq!(c.bails, 0, "{c:?}");
+    assert!(c.entries <= 1, "{c:?}"); // the fill loop's, at most
+}

@@ -103,10 +103,9 @@ impl<'c> FnBuilder<'_, 'c, '_> {
         if inside(self.fun.entry) {
             return None;
         }
-        // Per view: whether the loop writes through it, and the strategy
-        // its element ops vote for (`None`: no vote yet; `Some(None)`:
-        // they don't agree on one).
-        let mut views: Vec<(usize, bool, Option<Option<u64>>)> = Vec::new();
+        // Per view: whether the loop writes through it, and the strategies
+        // (bit `s` for strategy `s`) its element ops can work with in place.
+        let mut views: Vec<(usize, bool, u8)> = Vec::new();
         for (ip, op) in ops.iter().enumerate() {
             let Some(st) = self.fun.states.get(ip).and_then(|s| s.as_ref()) else {
                 continue;
@@ -134,32 +133,35 @@ impl<'c> FnBuilder<'_, 'c, '_> {
             let i = match views.iter().position(|v| v.0 == k) {
                 Some(i) => i,
                 None => {
-                    views.push((k, false, None));
+                    views.push((k, false, 0));
                     views.len() - 1
                 }
             };
             let v = &mut views[i];
             v.1 |= write;
             if !matches!(op, Op::ArrayLen(_)) {
-                // A strategy is checked at the entry only when every
-                // element op on the array expects it: one op that takes
-                // others, or a rare store of another kind, must not keep
-                // the loop out of its fast copy.
                 let after = self.fun.states.get(ip + 1).and_then(|s| s.as_ref());
-                let s = expected_strategy(op, st, after);
-                v.2 = Some(match v.2 {
-                    None => s,
-                    Some(prev) => prev.filter(|&p| Some(p) == s),
-                });
+                let can = strategies(op, st, after);
+                if can != 0b111 {
+                    v.2 |= can; // an op that can take any says nothing
+                }
             }
         }
         if views.is_empty() {
             return None;
         }
+        // The strategy checked at the entry, which makes it a constant in
+        // the fast copy (LLVM then folds every element's kind): one the
+        // element ops can work with in place, Int first. It is a guess when
+        // the analysis allows several (an Int table whose reads may be
+        // Undef past its end, so sums of them may be Floats; a rare store
+        // of a Float): a wrong one keeps the loop in its general copy, as
+        // if it had no fast copy.
+        let pick = |can: u8| (0..3u64).find(|&s| can & (1 << s) != 0);
         Some(
             views
                 .into_iter()
-                .map(|(k, w, s)| (k, w, s.flatten()))
+                .map(|(k, w, can)| (k, w, pick(can)))
                 .collect(),
         )
     }
@@ -307,22 +309,24 @@ impl<'c> FnBuilder<'_, 'c, '_> {
     }
 }
 
-/// The strategy array op `op` works on without a helper, when the analysis
-/// knows it: the one kind its element read may give, or its stored value
-/// has (`st`/`after`: the states before and after it); `None` when the op
-/// has no preference (a length, a read of several kinds).
-fn expected_strategy(op: &Op, st: &State, after: Option<&State>) -> Option<u64> {
+/// The strategies (bit 0 Int, 1 Float, 2 Bool) whose elements array op
+/// `op` can work with in place, by the kinds the analysis gives its
+/// result (a read) or its stored value (a write); `st`/`after`: the states
+/// before and after it.
+fn strategies(op: &Op, st: &State, after: Option<&State>) -> u8 {
     let d = st.stack.len();
     let kinds = match op {
-        Op::ArrayGet(_) | Op::SlotArrayGet(_) => *after?.stack.get(d.checked_sub(1)?)?,
-        Op::ArrayPush(_) => *st.stack.get(d.checked_sub(1)?)?,
-        Op::ArraySet(_) | Op::SlotArraySet(_) => *st.stack.get(d.checked_sub(2)?)?,
-        _ => return None,
-    };
-    match kinds.single()? {
-        TAG_INT => Some(0),
-        TAG_FLOAT => Some(1),
-        TAG_BOOL => Some(2),
+        Op::ArrayGet(_) | Op::SlotArrayGet(_) => after.and_then(|a| a.stack.get(d.checked_sub(1)?)),
+        Op::ArrayPush(_) => st.stack.get(d.wrapping_sub(1)),
+        Op::ArraySet(_) | Op::SlotArraySet(_) => st.stack.get(d.wrapping_sub(2)),
         _ => None,
-    }
+    };
+    let Some(kinds) = kinds else {
+        return 0;
+    };
+    [TAG_INT, TAG_FLOAT, TAG_BOOL]
+        .into_iter()
+        .enumerate()
+        .filter(|&(_, t)| kinds.has(t))
+        .fold(0, |m, (s, _)| m | 1 << s)
 }
