@@ -5,15 +5,17 @@
 //! anywhere in the loop and LLVM re-checks them at every element. The
 //! *fast copy* starts only once every view the loop uses is fetched (made
 //! unique where the loop writes, without copying) and holds the strategy
-//! the analysis expects; inside it no op calls a helper that could change a
-//! view: any slow path *bails* to the general copy at the same op, with the
-//! state the op would have had (every position lives in the same allocas).
-//! The views are then invariant in the fast copy, so LLVM keeps their
-//! checks at its entry and each element costs a bounds check and a load.
+//! guessed from the analysis; inside it no op calls a helper that could
+//! change a view: any slow path *bails* to the general copy at the same
+//! op, with the state the op would have had (every position lives in the
+//! same allocas). The views are then invariant in the fast copy, so LLVM
+//! keeps their checks at its entry and each element costs a bounds check
+//! and a load.
 //!
 //! The general copy's loop header tries the fast copy again on every
 //! arrival (from before the loop and from its own back-edges), so a loop
-//! that bailed once returns to the fast copy at its next iteration.
+//! that bailed once returns to the fast copy at its next iteration; after
+//! `GIVE_UP` failed tries in a row the native call stops trying.
 
 use super::arrays::{Fetch, Holder, READABLE, WRITABLE, fast_path_holder};
 use super::*;
@@ -26,7 +28,7 @@ pub(super) struct Version<'c> {
     /// Its last op (the furthest back-edge).
     end: usize,
     /// The views the fast copy starts with: index in `views`, whether the
-    /// loop writes through it, the strategy every op of the loop expects.
+    /// loop writes through it, the strategy guessed for it (see `version_views`).
     views: Vec<(usize, bool, Option<u64>)>,
     /// The fast copy's block per op `head..=end`.
     fast: Vec<Option<BasicBlock<'c>>>,
@@ -213,7 +215,7 @@ impl<'c> FnBuilder<'_, 'c, '_> {
 
     /// At the general copy's header of version `k`: enters the fast copy
     /// when every view it starts with serves (fetched if need be, never
-    /// copying an array) with the strategy expected; ends positioned in the
+    /// copying an array) with the strategy guessed; ends positioned in the
     /// general copy's body.
     pub(super) fn try_fast_copy(&mut self, k: usize) -> L<()> {
         let e = self.e;
