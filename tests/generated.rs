@@ -50,11 +50,26 @@ const BINOPS: &[Op] = &[
 
 const SLOTS: u16 = 6;
 
+/// A generated subroutine a later statement may call.
+#[derive(Clone, Copy)]
+struct Sub {
+    name: u16,
+    argc: u8,
+    /// Ends in `ReturnValue` (else `Return`, which leaves nothing).
+    returns: bool,
+}
+
 struct Gen {
     rng: Rng,
     b: ChunkBuilder,
     n_consts: u16,
     next_counter: u16,
+    /// The subroutines generated so far (a body calls only earlier ones,
+    /// so every run ends).
+    subs: Vec<Sub>,
+    /// Inside a subroutine body that returns a value: a statement may
+    /// return early.
+    early_return: bool,
 }
 
 impl Gen {
@@ -103,8 +118,17 @@ impl Gen {
         self.b.emit(op, 1);
     }
 
-    /// An expression ending in a store or a pop.
+    /// An expression ending in a store or a pop; sometimes a call, or an
+    /// early return out of a subroutine.
     fn statement(&mut self) {
+        if !self.subs.is_empty() && self.rng.below(3) == 0 {
+            return self.call();
+        }
+        if self.early_return && self.rng.below(6) == 0 {
+            self.expression();
+            self.b.emit(Op::ReturnValue, 1);
+            return;
+        }
         self.expression();
         match self.rng.below(4) {
             0 => {
@@ -115,6 +139,51 @@ impl Gen {
                 self.b.emit(Op::SetSlot(d), 1);
             }
         }
+    }
+
+    /// A call of an earlier subroutine with fresh operands; its result (if
+    /// any) is stored or dropped.
+    fn call(&mut self) {
+        let sub = *self.rng.pick(&self.subs);
+        for _ in 0..sub.argc {
+            self.operand();
+        }
+        self.b.emit(Op::Call(sub.name, sub.argc), 1);
+        if sub.returns {
+            let op = match self.rng.below(3) {
+                0 => Op::Pop,
+                _ => Op::SetSlot(self.rng.below(SLOTS as u64) as u16),
+            };
+            self.b.emit(op, 1);
+        }
+    }
+
+    /// A subroutine as a plain frontend emits one: its arguments popped
+    /// into its first slots, a body, then `expression; ReturnValue` or
+    /// `Return`.
+    fn subroutine(&mut self, k: usize) {
+        let name = self.b.add_name(&format!("sub{k}"));
+        let argc = self.rng.below(3) as u8;
+        let returns = self.rng.below(4) != 0;
+        let entry = self.b.current_pos();
+        self.b.add_sub_entry(name, entry);
+        for s in (0..argc as u16).rev() {
+            self.b.emit(Op::SetSlot(s), 1);
+        }
+        self.early_return = returns;
+        self.block(1);
+        self.early_return = false;
+        if returns {
+            self.expression();
+            self.b.emit(Op::ReturnValue, 1);
+        } else {
+            self.b.emit(Op::Return, 1);
+        }
+        self.subs.push(Sub {
+            name,
+            argc,
+            returns,
+        });
     }
 
     /// `if slot ⊕ operand { … } else { … }`.
@@ -180,8 +249,9 @@ impl Gen {
     }
 }
 
-/// A random well-formed program: slots seeded from corner constants, then
-/// nested statements, branches and loops, then every slot pushed.
+/// A random well-formed program: up to three subroutines (jumped over),
+/// then slots seeded from corner constants, nested statements, branches,
+/// loops and calls, then every slot pushed.
 fn program(seed: u64) -> Chunk {
     let consts = corner_constants();
     let mut g = Gen {
@@ -189,10 +259,18 @@ fn program(seed: u64) -> Chunk {
         b: ChunkBuilder::new(),
         n_consts: consts.len() as u16,
         next_counter: 0,
+        subs: Vec::new(),
+        early_return: false,
     };
     for c in consts {
         g.b.add_constant(c);
     }
+    let over_subs = g.b.emit(Op::Jump(0), 1);
+    for k in 0..g.rng.below(4) as usize {
+        g.subroutine(k);
+    }
+    let main = g.b.current_pos();
+    g.b.patch_jump(over_subs, main);
     for s in 0..SLOTS {
         let c = g.rng.below(g.n_consts as u64) as u16;
         g.b.emit(Op::LoadConst(c), 1);

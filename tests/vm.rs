@@ -212,6 +212,33 @@ sub f:  PushFrame
 }
 
 #[test]
+fn a_return_drops_what_the_callee_left_of_its_arguments_and_stack() {
+    // `f` owns the two arguments, takes one into a slot and leaves the
+    // other and a spare value behind: the return drops both.
+    let src = "
+        LoadInt 5
+        LoadInt 1
+        LoadInt 2
+        Call f 2
+        Add
+        Jump end
+sub f:  SetSlot 0
+        LoadInt 100
+        GetSlot 0
+        LoadInt 5
+        Add
+        ReturnValue
+end:    Nop
+";
+    for fused in [true, false] {
+        let mut vm = VM::new(assemble(src).unwrap());
+        vm.set_superinstructions(fused);
+        assert_same(&ok(vm.run()), &Value::Int(12));
+        assert_eq!(vm.frames.len(), 1, "superinstructions: {fused}");
+    }
+}
+
+#[test]
 fn unmatched_pop_frame_is_an_error() {
     let e = err(run_src("Nop\nPopFrame"));
     assert_eq!(e.ip, Some(1));

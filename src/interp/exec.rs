@@ -7,7 +7,7 @@
 //! small [`Fault`], turned into a [`VmError`] naming the op index once the
 //! loop has stopped.
 
-use super::calls::Returned;
+use super::calls::{Frames, Returned};
 use super::containers::{self, build, element_of};
 use super::fuse::{self, Fused};
 use super::semantics::{self as sem, Bits, Cmp, Unary};
@@ -107,13 +107,15 @@ impl VM {
             };
             // Fused groups run in their own loop; it hands back the first op
             // that needs the single-op path (possibly this one).
-            // (A store to a slot the frame has not grown to yet, as at a
-            // subroutine's entry, goes straight to the single-op path.)
-            let fresh_slot =
-                matches!(group, Fused::StoreTop { d } if base + d as usize >= self.slots.len());
-            if group != Fused::None && !fresh_slot && !(TRACE && self.recording) {
-                let frame_slots = self.slots.get_mut(base..).unwrap_or_default();
-                let to = fuse::run(&fused, frame_slots, &mut self.stack, consts, ip);
+            if group != Fused::None && !(TRACE && self.recording) {
+                let mut fr = Frames {
+                    area: &mut self.slots,
+                    frames: &mut self.frames,
+                    base,
+                    max_frames: self.limits.max_frames,
+                };
+                let to = fuse::run(&fused, &mut fr, &mut self.stack, consts, ip);
+                base = fr.base;
                 if to != ip {
                     ip = to;
                     continue;

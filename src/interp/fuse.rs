@@ -17,7 +17,10 @@
 //! compare-and-branch group is threaded: it evaluates the group in place
 //! (loop inversion), saving a dispatch per loop iteration. A float
 //! immediate branches fused only when it is exact as an `f32` (so every
-//! group fits 16 bytes). Between groups, the plain moves (`GetSlot`,
+//! group fits 16 bytes). A `Call` of a named subroutine, `Return` and
+//! `ReturnValue` out of a call frame (and `GetSlot s; ReturnValue`) are
+//! groups too, entering and leaving frames in place ([`Frames`]), so a
+//! program that calls does not leave this loop at every call. Between groups, the plain moves (`GetSlot`,
 //! `LoadInt`, `LoadFloat`, `LoadConst`, `SetSlot`, `GetSlot; SetSlot`) are
 //! groups of their own where they lead into another group, so a run of
 //! plain arithmetic stays in this loop instead of returning to the
@@ -33,9 +36,12 @@
 //! never spans a jump target (control can't land inside it), and its result
 //! is computed with the same [`super::semantics`] functions as the single
 //! ops, so executing a group is exactly executing its ops in order. None of
-//! the grouped ops can fail, except growing the slot area, which the fused
-//! path leaves to the single-op path.
+//! the grouped ops can fail, except where a limit is reached (the slot
+//! area's, the frame count's) or a return is not out of a call frame: the
+//! fused path leaves those to the single-op path, which reports the error
+//! at the same op.
 
+use super::calls::Frames;
 use super::semantics::{self as sem, Bits, Cmp};
 use super::vm::MAX_STACK;
 use crate::bytecode::op::Op;
@@ -246,6 +252,28 @@ impl Out for &mut Value {
     }
 }
 
+/// A slot just grown (it holds `Undef`): written without the drop glue.
+struct Fresh<'a>(&'a mut Value);
+
+impl Out for Fresh<'_> {
+    #[inline(always)]
+    fn int(self, r: i64) {
+        self.value(Value::Int(r));
+    }
+    #[inline(always)]
+    fn float(self, r: f64) {
+        self.value(Value::Float(r));
+    }
+    #[inline(always)]
+    fn bool(self, b: bool) {
+        self.value(Value::Bool(b));
+    }
+    #[inline(always)]
+    fn value(self, v: Value) {
+        std::mem::forget(std::mem::replace(self.0, v));
+    }
+}
+
 impl Out for &mut Vec<Value> {
     #[inline(always)]
     fn int(self, r: i64) {
@@ -450,6 +478,31 @@ pub(crate) enum Fused {
     Goto {
         to: u32,
     },
+    /// `Call` of the subroutine entered at `entry` (resolved when fused),
+    /// owning the top `argc` values.
+    Call {
+        entry: u32,
+        argc: u8,
+    },
+    /// `ReturnValue` (`value`) or `Return` from a call frame.
+    Ret {
+        value: bool,
+    },
+    /// `GetSlot s; ReturnValue`.
+    RetSlot {
+        s: u16,
+    },
+    /// Two lone moves in a row: `GetSlot a; GetSlot b` (as before a call)
+    /// and `SetSlot a; SetSlot b` (as where a subroutine takes two
+    /// arguments).
+    PushSlot2 {
+        a: u16,
+        b: u16,
+    },
+    StoreTop2 {
+        a: u16,
+        b: u16,
+    },
 }
 
 /// `k` as an `f32` if that loses nothing (every bit survives the round trip).
@@ -530,18 +583,22 @@ impl Fused {
 
 /// Runs consecutive fused groups from `ip` and returns the ip of the first
 /// op that needs the single-op path: one that starts no group, or a group
-/// that can't run fused (its store would grow the slot area, or its branch
-/// would pass a back-edge with an oversized stack). A small function of its
-/// own, so the slot slice and the ip stay in registers.
+/// that can't run fused (a limit would be passed, an operand is missing, a
+/// return is not out of a call frame). `fr.base` follows the calls and
+/// returns it makes. A function of its own, so the running frame's slots
+/// and the ip stay in registers.
 #[inline(never)]
 pub(crate) fn run(
     fused: &[Fused],
-    slots: &mut [Value],
+    fr: &mut Frames<'_>,
     stack: &mut Vec<Value>,
     consts: &[Value],
     mut ip: usize,
 ) -> usize {
     const UNDEF: &Value = &Value::Undef;
+    // The running frame's slots (re-taken when a call or return moves
+    // `fr.base`, or a store grows the frame).
+    let mut slots: &mut [Value] = fr.area.get_mut(fr.base..).unwrap_or_default();
     // An immediate operand as a `&Value` that is never dropped (it owns
     // nothing; a dropped temporary costs a call to the drop glue).
     macro_rules! imm {
@@ -758,13 +815,20 @@ pub(crate) fn run(
             }
             Fused::StoreTop { d } => {
                 let d = d as usize;
-                if d >= slots.len() {
-                    return ip;
-                }
                 let Some(top) = stack.last() else {
                     return ip;
                 };
-                copy_to(top, &mut slots[d]);
+                if d < slots.len() {
+                    copy_to(top, &mut slots[d]);
+                } else {
+                    // A frame's first store to a slot (as where a subroutine
+                    // takes its arguments) grows the frame to reach it.
+                    if !fr.reach(d) {
+                        return ip;
+                    }
+                    slots = &mut fr.area[fr.base..];
+                    copy_to(top, Fresh(&mut slots[d]));
+                }
                 drop_top(stack, 1);
                 ip += 1;
             }
@@ -790,6 +854,61 @@ pub(crate) fn run(
                     return ip;
                 }
                 ip = to;
+            }
+            Fused::Call { entry, argc } => {
+                if !fr.enter(stack.len(), argc, ip + 1, entry as usize) {
+                    return ip;
+                }
+                slots = &mut [];
+                ip = entry as usize;
+            }
+            Fused::Ret { value } => {
+                if !fr.in_call() || (value && stack.is_empty()) {
+                    return ip;
+                }
+                let result = if value { stack.pop() } else { None };
+                ip = fr.leave(stack, result);
+                slots = fr.area.get_mut(fr.base..).unwrap_or_default();
+            }
+            Fused::RetSlot { s } => {
+                let result = slot!(s).clone();
+                if !fr.in_call() {
+                    return ip;
+                }
+                ip = fr.leave(stack, Some(result));
+                slots = fr.area.get_mut(fr.base..).unwrap_or_default();
+            }
+            Fused::PushSlot2 { a, b } => {
+                if stack.capacity() - stack.len() < 2 {
+                    return ip;
+                }
+                copy_to(slot!(a), &mut *stack);
+                copy_to(slot!(b), &mut *stack);
+                ip += 2;
+            }
+            Fused::StoreTop2 { a, b } => {
+                let (a, b) = (a as usize, b as usize);
+                if stack.len() < 2 {
+                    return ip;
+                }
+                let grown = slots.len();
+                if a.max(b) >= grown {
+                    if !fr.reach(a.max(b)) {
+                        return ip;
+                    }
+                    slots = &mut fr.area[fr.base..];
+                }
+                for d in [a, b] {
+                    if let Some(top) = stack.last() {
+                        if d < grown {
+                            copy_to(top, &mut slots[d]);
+                        } else {
+                            copy_to(top, Fresh(&mut slots[d]));
+                        }
+                    }
+                    drop_top(stack, 1);
+                }
+                ip += 2;
             }
             Fused::FloatPush { a, k, op } => push!(slot!(a), imm!(Value::Float(k)), op),
             Fused::FloatStore { a, k, op, d } => store!(slot!(a), imm!(Value::Float(k)), op, d, 4),
@@ -835,11 +954,11 @@ fn top_two(stack: &[Value]) -> [&Value; 2] {
     [&stack[n - 2], &stack[n - 1]]
 }
 
-/// Pops `n` values whose operands a group has used in place. Scalars (the
-/// common case) are forgotten rather than passed to the out-of-line drop
-/// glue: they own nothing.
+/// Pops `n` values (operands a group has used in place, or a returning
+/// frame's slots). Scalars (the common case) are forgotten rather than
+/// passed to the out-of-line drop glue: they own nothing.
 #[inline(always)]
-fn drop_top(stack: &mut Vec<Value>, n: usize) {
+pub(super) fn drop_top(stack: &mut Vec<Value>, n: usize) {
     for _ in 0..n {
         // The kind is read in place, so a scalar cell is never loaded whole
         // (it was just stored piecewise; see `Out`).
@@ -855,7 +974,7 @@ fn drop_top(stack: &mut Vec<Value>, n: usize) {
 /// other group).
 fn successor(ip: usize, g: Fused) -> Option<usize> {
     match g {
-        Fused::Move { .. } => Some(ip + 2),
+        Fused::Move { .. } | Fused::PushSlot2 { .. } | Fused::StoreTop2 { .. } => Some(ip + 2),
         Fused::PushSlot { .. }
         | Fused::PushInt { .. }
         | Fused::PushFloat { .. }
@@ -917,13 +1036,16 @@ pub(crate) fn forward_only(fused: &[Fused]) -> Vec<Fused> {
         .map(|(ip, g)| match (g, g.branch()) {
             (_, Some(br)) if br.on_true as usize <= ip || br.on_false as usize <= ip => Fused::None,
             (Fused::Goto { to }, _) if *to as usize <= ip => Fused::None,
+            // Calls are charged and counted on the single-op path.
+            (Fused::Call { .. } | Fused::Ret { .. }, _) => Fused::None,
             _ => *g,
         })
         .collect()
 }
 
-/// Builds the fused instruction array for `ops` (same length).
-pub(crate) fn fuse(ops: &[Op]) -> Vec<Fused> {
+/// Builds the fused instruction array for `ops` (same length); `entry`
+/// gives a subroutine's entry ip by name index.
+pub(crate) fn fuse(ops: &[Op], entry: impl Fn(u16) -> Option<usize>) -> Vec<Fused> {
     let n = ops.len();
     let mut is_target = vec![false; n + 1];
     for op in ops {
@@ -1018,11 +1140,18 @@ pub(crate) fn fuse(ops: &[Op]) -> Vec<Fused> {
         let joined = ip + 1 < n && !is_target[ip + 1];
         out[ip] = match (ops[ip], ops.get(ip + 1)) {
             (Op::GetSlot(s), Some(&Op::SetSlot(d))) if joined => Fused::Move { s, d },
+            (Op::GetSlot(s), Some(&Op::ReturnValue)) if joined => Fused::RetSlot { s },
             (Op::GetSlot(s), _) => Fused::PushSlot { s },
             (Op::LoadInt(k), _) => Fused::PushInt { k },
             (Op::LoadFloat(k), _) => Fused::PushFloat { k },
             (Op::LoadConst(c), _) => Fused::PushConst { c },
             (Op::SetSlot(d), _) => Fused::StoreTop { d },
+            (Op::Call(name, argc), _) => match entry(name).and_then(fits) {
+                Some(entry) => Fused::Call { entry, argc },
+                None => Fused::None,
+            },
+            (Op::ReturnValue, _) => Fused::Ret { value: true },
+            (Op::Return, _) => Fused::Ret { value: false },
             (op, _) => Bin::of(&op).map_or(Fused::None, |op| Fused::StackPush { op }),
         };
     }
@@ -1038,6 +1167,18 @@ pub(crate) fn fuse(ops: &[Op]) -> Vec<Fused> {
                 _ => Fused::None,
             };
         }
+    }
+    // Pairs of lone moves (each still a group of its own, for control
+    // that lands on the second).
+    for ip in 0..n.saturating_sub(1) {
+        if is_target[ip + 1] {
+            continue;
+        }
+        out[ip] = match (out[ip], out[ip + 1]) {
+            (Fused::PushSlot { s: a }, Fused::PushSlot { s: b }) => Fused::PushSlot2 { a, b },
+            (Fused::StoreTop { d: a }, Fused::StoreTop { d: b }) => Fused::StoreTop2 { a, b },
+            (g, _) => g,
+        };
     }
     drop_dead_moves(&mut out);
     out
@@ -1061,7 +1202,7 @@ mod tests {
             Op::Jump(0),        // 8
             Op::GetSlot(1),     // 9
         ];
-        let f = fuse(&ops);
+        let f = fuse(&ops, |_| None);
         let head = Fused::IntBranch {
             a: 0,
             k: 10,
@@ -1100,7 +1241,7 @@ mod tests {
             Op::Jump(1),
         ];
         assert_eq!(
-            fuse(&ops)[0],
+            fuse(&ops, |_| None)[0],
             Fused::PushSlot { s: 0 },
             "only the single op before the target"
         );
@@ -1116,7 +1257,7 @@ mod tests {
             Op::Jump(3),
         ];
         assert_eq!(
-            fuse(&ops)[0],
+            fuse(&ops, |_| None)[0],
             Fused::IntPush {
                 a: 0,
                 k: 1,
@@ -1136,7 +1277,7 @@ mod tests {
             Op::JumpIfFalse(7), // 5
             Op::Nop,            // 6
         ];
-        let f = fuse(&ops);
+        let f = fuse(&ops, |_| None);
         assert_eq!(
             f[0],
             Fused::IntPush {
@@ -1166,7 +1307,7 @@ mod tests {
             Op::Add,
             Op::SetSlot(1),
         ];
-        let f = fuse(&ops);
+        let f = fuse(&ops, |_| None);
         assert_eq!(f[0], Fused::PushSlot { s: 0 });
         assert_eq!(
             f[1],
@@ -1189,7 +1330,7 @@ mod tests {
             Op::Jump(3),    // 7: backward
             Op::Jump(2),    // 8: into an op outside the table
         ];
-        let f = fuse(&ops);
+        let f = fuse(&ops, |_| None);
         assert_eq!(f[0], Fused::Goto { to: 3 });
         assert_eq!(f[7], Fused::Goto { to: 3 });
         assert_eq!(f[8], Fused::None);
@@ -1205,11 +1346,11 @@ mod tests {
         for ip in 2..2_000 {
             ops.push(Op::Jump(ip - 1));
         }
-        let f = fuse(&ops);
+        let f = fuse(&ops, |_| None);
         assert!(f.iter().all(|g| *g == Fused::None), "a goto leads nowhere");
         // Ending in a store that loops back to itself, every goto stays.
         ops[0] = Op::SetSlot(0);
-        let f = fuse(&ops);
+        let f = fuse(&ops, |_| None);
         assert_eq!(f[0], Fused::StoreTop { d: 0 });
         assert!(f[1..].iter().all(|g| matches!(g, Fused::Goto { .. })));
     }
@@ -1231,7 +1372,7 @@ mod tests {
             Op::GetSlot(1),     // 11
             Op::Pop,            // 12
         ];
-        let f = fuse(&ops);
+        let f = fuse(&ops, |_| None);
         assert_eq!(f[0], Fused::Move { s: 3, d: 4 });
         assert_eq!(f[2], Fused::PushFloat { k: 0.5 });
         assert_eq!(f[3], Fused::PushConst { c: 0 });
@@ -1243,5 +1384,30 @@ mod tests {
             "a push leading only into Pop runs alone"
         );
         assert_eq!(f[12], Fused::None, "ops outside the table run alone");
+    }
+
+    #[test]
+    fn calls_and_returns_are_groups_off_the_tracing_path() {
+        let ops = [
+            Op::GetSlot(0),  // 0
+            Op::Call(7, 1),  // 1 (name 7 enters at 4)
+            Op::Call(8, 0),  // 2 (name 8 is no subroutine)
+            Op::Return,      // 3
+            Op::SetSlot(0),  // 4
+            Op::GetSlot(0),  // 5
+            Op::ReturnValue, // 6
+        ];
+        let f = fuse(&ops, |n| (n == 7).then_some(4));
+        assert_eq!(f[0], Fused::PushSlot { s: 0 });
+        assert_eq!(f[1], Fused::Call { entry: 4, argc: 1 });
+        assert_eq!(f[2], Fused::None, "an unresolved callee runs alone");
+        assert_eq!(f[3], Fused::Ret { value: false });
+        assert_eq!(f[4], Fused::StoreTop { d: 0 });
+        assert_eq!(f[6], Fused::Ret { value: true });
+        // Under the tracing JIT or a step budget calls are counted or
+        // charged on the single-op path.
+        let forward = forward_only(&f);
+        assert_eq!(forward[1], Fused::None);
+        assert_eq!(forward[6], Fused::None);
     }
 }

@@ -314,7 +314,7 @@ impl VM {
             return Arc::from(Vec::new());
         }
         if self.superinstructions {
-            Arc::from(fuse(chunk.ops()))
+            Arc::from(fuse(chunk.ops(), |n| chunk.sealed_sub_entry(n)))
         } else {
             Arc::from(vec![Fused::None; chunk.len()])
         }
