@@ -262,6 +262,15 @@ impl Array {
     /// Sets element `i` (which must exist) to `v`.
     #[inline]
     pub fn set(&mut self, i: usize, v: Value) {
+        // A value of the store's own kind (the usual case) goes straight in.
+        self.view.take();
+        let v = match (&mut self.store, v) {
+            (Store::Int(a), Value::Int(n)) => return a[i] = n,
+            (Store::Float(a), Value::Float(x)) => return a[i] = x,
+            (Store::Bool(a), Value::Bool(b)) => return a[i] = b,
+            (Store::Any(a), v) => return a[i] = v,
+            (_, v) => v,
+        };
         self.admit(&v);
         match (self.store_mut(), v) {
             (Store::Int(a), Value::Int(n)) => a[i] = n,
@@ -275,6 +284,16 @@ impl Array {
     /// Appends `v`.
     #[inline]
     pub fn push(&mut self, v: Value) {
+        // A value of the store's own kind goes straight in (an empty
+        // general store may still take the value's strategy).
+        self.view.take();
+        let v = match (&mut self.store, v) {
+            (Store::Int(a), Value::Int(n)) => return a.push(n),
+            (Store::Float(a), Value::Float(x)) => return a.push(x),
+            (Store::Bool(a), Value::Bool(b)) => return a.push(b),
+            (Store::Any(a), v) if !a.is_empty() => return a.push(v),
+            (_, v) => v,
+        };
         self.admit(&v);
         match (self.store_mut(), v) {
             (Store::Int(a), Value::Int(n)) => a.push(n),

@@ -35,7 +35,21 @@ fn not_a(what: &str, v: &Value) -> Fault {
 
 /// `container[idx]` for an array (`undef` for a missing element or an
 /// `undef` container).
+#[inline(always)]
 pub(crate) fn element_of(container: &Value, idx: &Value) -> Result<Value, Fault> {
+    // An Int index inside an array (the usual case) reads the element;
+    // the rest (negative or past the end, other kinds) is the general path.
+    if let (Value::Array(a), &Value::Int(i)) = (container, idx)
+        && let Some(v) = usize::try_from(i).ok().and_then(|i| a.get(i))
+    {
+        return Ok(v);
+    }
+    any_element_of(container, idx)
+}
+
+/// [`element_of`] off its fast path.
+#[inline(never)]
+fn any_element_of(container: &Value, idx: &Value) -> Result<Value, Fault> {
     match container {
         Value::Array(_) => Ok(element_at(container, idx)
             .map(Cow::into_owned)
@@ -105,6 +119,46 @@ pub(crate) fn set_element(
     }
     arr.set(pos, v);
     Ok(())
+}
+
+/// The position `idx` names in the array `container` if an element is
+/// there (what [`set_element`] then overwrites in place, with nothing to
+/// grow and no error); `None` for anything else.
+#[inline(always)]
+pub(crate) fn existing_position(container: &Value, idx: &Value) -> Option<usize> {
+    match container {
+        Value::Array(a) => {
+            let i = match *idx {
+                Value::Int(i) => i,
+                ref other => other.to_int(),
+            };
+            resolve(a.len(), i).filter(|&pos| pos < a.len())
+        }
+        _ => None,
+    }
+}
+
+/// [`set_element`] at a position [`existing_position`] gave.
+#[inline(always)]
+pub(crate) fn set_existing(container: &mut Value, pos: usize, v: Value) {
+    if let Value::Array(a) = container {
+        a.make_mut().set(pos, v);
+    }
+}
+
+/// Whether [`push_element`] on `slot` appends without an error or turning
+/// `undef` into an array.
+#[inline(always)]
+pub(crate) fn can_push(slot: &Value, limit: usize) -> bool {
+    matches!(slot, Value::Array(a) if a.len() < limit)
+}
+
+/// [`push_element`] where [`can_push`] said yes.
+#[inline(always)]
+pub(crate) fn push_element_unchecked(slot: &mut Value, v: Value) {
+    if let Value::Array(a) = slot {
+        a.make_mut().push(v);
+    }
 }
 
 /// Appends `v` to the array in `slot`, within `limit` elements.

@@ -114,7 +114,11 @@ impl VM {
                     base,
                     max_frames: self.limits.max_frames,
                 };
-                let to = fuse::run(&fused, &mut fr, &mut self.stack, consts, ip);
+                let mut data = fuse::Data {
+                    globals: &mut self.globals,
+                    max_len: self.limits.max_collection_len,
+                };
+                let to = fuse::run(&fused, &mut fr, &mut data, &mut self.stack, consts, ip);
                 base = fr.base;
                 if to != ip {
                     ip = to;

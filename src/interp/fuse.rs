@@ -20,7 +20,11 @@
 //! group fits 16 bytes). A `Call` of a named subroutine, `Return` and
 //! `ReturnValue` out of a call frame (and `GetSlot s; ReturnValue`) are
 //! groups too, entering and leaving frames in place ([`Frames`]), so a
-//! program that calls does not leave this loop at every call. Between groups, the plain moves (`GetSlot`,
+//! program that calls does not leave this loop at every call. So are the
+//! global array reads, writes and pushes where they can't fail
+//! (`ArrayGet`, `ArraySet` of an element that exists, `ArrayPush` under
+//! the limit, each also with its index from a slot), `LoadTrue`,
+//! `LoadFalse` and `PreIncSlotVoid`, which keeps array loops here too. Between groups, the plain moves (`GetSlot`,
 //! `LoadInt`, `LoadFloat`, `LoadConst`, `SetSlot`, `GetSlot; SetSlot`) are
 //! groups of their own where they lead into another group, so a run of
 //! plain arithmetic stays in this loop instead of returning to the
@@ -42,6 +46,9 @@
 //! at the same op.
 
 use super::calls::Frames;
+use super::containers::{
+    can_push, element_of, existing_position, push_element_unchecked, set_existing,
+};
 use super::semantics::{self as sem, Bits, Cmp};
 use super::vm::MAX_STACK;
 use crate::bytecode::op::Op;
@@ -252,7 +259,8 @@ impl Out for &mut Value {
     }
 }
 
-/// A slot just grown (it holds `Undef`): written without the drop glue.
+/// A place that holds a scalar (such as a slot just grown): written
+/// without the drop glue.
 struct Fresh<'a>(&'a mut Value);
 
 impl Out for Fresh<'_> {
@@ -492,6 +500,37 @@ pub(crate) enum Fused {
     RetSlot {
         s: u16,
     },
+    /// `PreIncSlotVoid s`.
+    IncSlot {
+        s: u16,
+    },
+    /// `LoadTrue` / `LoadFalse`.
+    PushBool {
+        b: bool,
+    },
+    /// Global array `g`'s element: `ArrayGet g` (the index on the stack
+    /// top, replaced by the element) and `GetSlot i; ArrayGet g`.
+    ArrayGet {
+        g: u16,
+    },
+    ArrayGetSlot {
+        g: u16,
+        i: u16,
+    },
+    /// `ArraySet g` (value and index on the stack) and `GetSlot i;
+    /// ArraySet g` (the value on the stack), over an element that exists;
+    /// anything else (growing, an error) takes the single-op path.
+    ArraySet {
+        g: u16,
+    },
+    ArraySetSlot {
+        g: u16,
+        i: u16,
+    },
+    /// `ArrayPush g` onto an array under the collection limit.
+    ArrayPush {
+        g: u16,
+    },
     /// Two lone moves in a row: `GetSlot a; GetSlot b` (as before a call)
     /// and `SetSlot a; SetSlot b` (as where a subroutine takes two
     /// arguments).
@@ -581,6 +620,14 @@ impl Fused {
     }
 }
 
+/// What the array groups reach besides the frame.
+pub(crate) struct Data<'a> {
+    /// The globals (where `ArrayGet` and friends find their arrays).
+    pub globals: &'a mut [Value],
+    /// [`super::vm::Limits::max_collection_len`].
+    pub max_len: usize,
+}
+
 /// Runs consecutive fused groups from `ip` and returns the ip of the first
 /// op that needs the single-op path: one that starts no group, or a group
 /// that can't run fused (a limit would be passed, an operand is missing, a
@@ -591,6 +638,7 @@ impl Fused {
 pub(crate) fn run(
     fused: &[Fused],
     fr: &mut Frames<'_>,
+    data: &mut Data<'_>,
     stack: &mut Vec<Value>,
     consts: &[Value],
     mut ip: usize,
@@ -878,6 +926,83 @@ pub(crate) fn run(
                 ip = fr.leave(stack, Some(result));
                 slots = fr.area.get_mut(fr.base..).unwrap_or_default();
             }
+            Fused::IncSlot { s } => {
+                let Some(place) = slots.get_mut(s as usize) else {
+                    return ip;
+                };
+                match sem::step(place, 1) {
+                    Value::Int(r) => place.int(r),
+                    Value::Float(r) => place.float(r),
+                    v => *place = v,
+                }
+                ip += 1;
+            }
+            Fused::PushBool { b } => {
+                need_room!();
+                stack.push(Value::Bool(b));
+                ip += 1;
+            }
+            Fused::ArrayGet { g } => {
+                let Some(top) = stack.last_mut() else {
+                    return ip;
+                };
+                let Ok(v) = element_of(&data.globals[g as usize], top) else {
+                    return ip;
+                };
+                if top.owns_heap() {
+                    *top = v;
+                } else {
+                    Fresh(top).value(v);
+                }
+                ip += 1;
+            }
+            Fused::ArrayGetSlot { g, i } => {
+                need_room!();
+                let Ok(v) = element_of(&data.globals[g as usize], slot!(i)) else {
+                    return ip;
+                };
+                stack.push(v);
+                ip += 2;
+            }
+            Fused::ArraySet { g } => {
+                let n = stack.len();
+                if n < 2 {
+                    return ip;
+                }
+                let array = &mut data.globals[g as usize];
+                let Some(pos) = existing_position(array, &stack[n - 1]) else {
+                    return ip;
+                };
+                drop_top(stack, 1);
+                if let Some(v) = stack.pop() {
+                    set_existing(array, pos, v);
+                }
+                ip += 1;
+            }
+            Fused::ArraySetSlot { g, i } => {
+                if stack.is_empty() {
+                    return ip;
+                }
+                let array = &mut data.globals[g as usize];
+                let Some(pos) = existing_position(array, slot!(i)) else {
+                    return ip;
+                };
+                if let Some(v) = stack.pop() {
+                    set_existing(array, pos, v);
+                }
+                ip += 2;
+            }
+            Fused::ArrayPush { g } => {
+                let array = &mut data.globals[g as usize];
+                if !can_push(array, data.max_len) {
+                    return ip;
+                }
+                let Some(v) = stack.pop() else {
+                    return ip;
+                };
+                push_element_unchecked(array, v);
+                ip += 1;
+            }
             Fused::PushSlot2 { a, b } => {
                 if stack.capacity() - stack.len() < 2 {
                     return ip;
@@ -974,13 +1099,22 @@ pub(super) fn drop_top(stack: &mut Vec<Value>, n: usize) {
 /// other group).
 fn successor(ip: usize, g: Fused) -> Option<usize> {
     match g {
-        Fused::Move { .. } | Fused::PushSlot2 { .. } | Fused::StoreTop2 { .. } => Some(ip + 2),
+        Fused::Move { .. }
+        | Fused::PushSlot2 { .. }
+        | Fused::StoreTop2 { .. }
+        | Fused::ArrayGetSlot { .. }
+        | Fused::ArraySetSlot { .. } => Some(ip + 2),
         Fused::PushSlot { .. }
         | Fused::PushInt { .. }
         | Fused::PushFloat { .. }
         | Fused::PushConst { .. }
         | Fused::StoreTop { .. }
-        | Fused::StackPush { .. } => Some(ip + 1),
+        | Fused::StackPush { .. }
+        | Fused::PushBool { .. }
+        | Fused::IncSlot { .. }
+        | Fused::ArrayGet { .. }
+        | Fused::ArraySet { .. }
+        | Fused::ArrayPush { .. } => Some(ip + 1),
         Fused::Goto { to } => Some(to as usize),
         _ => None,
     }
@@ -1141,11 +1275,19 @@ pub(crate) fn fuse(ops: &[Op], entry: impl Fn(u16) -> Option<usize>) -> Vec<Fuse
         out[ip] = match (ops[ip], ops.get(ip + 1)) {
             (Op::GetSlot(s), Some(&Op::SetSlot(d))) if joined => Fused::Move { s, d },
             (Op::GetSlot(s), Some(&Op::ReturnValue)) if joined => Fused::RetSlot { s },
+            (Op::GetSlot(i), Some(&Op::ArrayGet(g))) if joined => Fused::ArrayGetSlot { g, i },
+            (Op::GetSlot(i), Some(&Op::ArraySet(g))) if joined => Fused::ArraySetSlot { g, i },
             (Op::GetSlot(s), _) => Fused::PushSlot { s },
             (Op::LoadInt(k), _) => Fused::PushInt { k },
             (Op::LoadFloat(k), _) => Fused::PushFloat { k },
             (Op::LoadConst(c), _) => Fused::PushConst { c },
             (Op::SetSlot(d), _) => Fused::StoreTop { d },
+            (Op::PreIncSlotVoid(s), _) => Fused::IncSlot { s },
+            (Op::LoadTrue, _) => Fused::PushBool { b: true },
+            (Op::LoadFalse, _) => Fused::PushBool { b: false },
+            (Op::ArrayGet(g), _) => Fused::ArrayGet { g },
+            (Op::ArraySet(g), _) => Fused::ArraySet { g },
+            (Op::ArrayPush(g), _) => Fused::ArrayPush { g },
             (Op::Call(name, argc), _) => match entry(name).and_then(fits) {
                 Some(entry) => Fused::Call { entry, argc },
                 None => Fused::None,
