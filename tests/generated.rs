@@ -49,6 +49,9 @@ const BINOPS: &[Op] = &[
 ];
 
 const SLOTS: u16 = 6;
+/// The slot holding a copy of the global array (above the loop counters'
+/// slots).
+const ARRAY_SLOT: u16 = 60;
 
 /// A generated subroutine a later statement may call.
 #[derive(Clone, Copy)]
@@ -163,12 +166,29 @@ impl Gen {
             };
             g.b.emit(op, 1);
         };
-        match self.rng.below(3) {
+        match self.rng.below(6) {
             0 => {
                 index(self);
                 self.b.emit(Op::ArrayGet(arr), 1);
                 let d = self.rng.below(SLOTS as u64) as u16;
                 self.b.emit(Op::SetSlot(d), 1);
+            }
+            3 => {
+                // A copy in a slot (the two share storage until one
+                // changes).
+                self.b.emit(Op::GetArray(arr), 1);
+                self.b.emit(Op::SetSlot(ARRAY_SLOT), 1);
+            }
+            4 => {
+                index(self);
+                self.b.emit(Op::SlotArrayGet(ARRAY_SLOT), 1);
+                let d = self.rng.below(SLOTS as u64) as u16;
+                self.b.emit(Op::SetSlot(d), 1);
+            }
+            5 => {
+                self.operand();
+                index(self);
+                self.b.emit(Op::SlotArraySet(ARRAY_SLOT), 1);
             }
             1 => {
                 self.operand();
@@ -336,7 +356,8 @@ fn program(seed: u64) -> Chunk {
         g.b.emit(Op::GetSlot(s), 1);
     }
     g.b.emit(Op::GetArray(g.array), 1);
-    g.b.emit(Op::MakeArray(SLOTS + 1), 1);
+    g.b.emit(Op::GetSlot(ARRAY_SLOT), 1);
+    g.b.emit(Op::MakeArray(SLOTS + 2), 1);
     g.b.build()
 }
 

@@ -17,18 +17,20 @@
 //! compare-and-branch group is threaded: it evaluates the group in place
 //! (loop inversion), saving a dispatch per loop iteration. A float
 //! immediate branches fused only when it is exact as an `f32` (so every
-//! group fits 16 bytes). A `Call` of a named subroutine, `Return` and
-//! `ReturnValue` out of a call frame (and `GetSlot s; ReturnValue`) are
-//! groups too, entering and leaving frames in place ([`Frames`]), so a
-//! program that calls does not leave this loop at every call. So are the
-//! global array reads, writes and pushes where they can't fail
-//! (`ArrayGet`, `ArraySet` of an element that exists, `ArrayPush` under
-//! the limit, each also with its index from a slot), `LoadTrue`,
-//! `LoadFalse` and `PreIncSlotVoid`, which keeps array loops here too. Between groups, the plain moves (`GetSlot`,
+//! group fits 16 bytes). Between groups, the plain moves (`GetSlot`,
 //! `LoadInt`, `LoadFloat`, `LoadConst`, `SetSlot`, `GetSlot; SetSlot`) are
 //! groups of their own where they lead into another group, so a run of
 //! plain arithmetic stays in this loop instead of returning to the
 //! single-op dispatch for each push.
+//!
+//! A `Call` of a named subroutine, `Return` and `ReturnValue` out of a call
+//! frame (and `GetSlot s; ReturnValue`) are groups too, entering and leaving
+//! frames in place ([`Frames`]), so a program that calls does not leave
+//! this loop at every call. So are the array reads, writes and pushes that
+//! can't fail (`ArrayGet`, `ArraySet` of an element that exists, `ArrayPush`
+//! under the limit, with the index on the stack or from a slot; the same
+//! for an array in a slot), `LoadTrue`, `LoadFalse` and `PreIncSlotVoid`,
+//! which keeps array loops here too.
 //!
 //! Results are stored into their place variant by variant ([`Out`]), and
 //! operands are read in place: a `Value` copied whole right after being
@@ -531,6 +533,18 @@ pub(crate) enum Fused {
     ArrayPush {
         g: u16,
     },
+    /// The same reads and writes of an array in slot `s` of the frame:
+    /// `SlotArrayGet s`, `GetSlot i; SlotArrayGet s`, `SlotArraySet s`.
+    SlotArrayGet {
+        s: u16,
+    },
+    SlotArrayGetSlot {
+        s: u16,
+        i: u16,
+    },
+    SlotArraySet {
+        s: u16,
+    },
     /// Two lone moves in a row: `GetSlot a; GetSlot b` (as before a call)
     /// and `SetSlot a; SetSlot b` (as where a subroutine takes two
     /// arguments).
@@ -992,6 +1006,45 @@ pub(crate) fn run(
                 }
                 ip += 2;
             }
+            Fused::SlotArrayGet { s } => {
+                let Some(top) = stack.last_mut() else {
+                    return ip;
+                };
+                let Ok(v) = element_of(slot!(s), top) else {
+                    return ip;
+                };
+                if top.owns_heap() {
+                    *top = v;
+                } else {
+                    Fresh(top).value(v);
+                }
+                ip += 1;
+            }
+            Fused::SlotArrayGetSlot { s, i } => {
+                need_room!();
+                let Ok(v) = element_of(slot!(s), slot!(i)) else {
+                    return ip;
+                };
+                stack.push(v);
+                ip += 2;
+            }
+            Fused::SlotArraySet { s } => {
+                let n = stack.len();
+                if n < 2 {
+                    return ip;
+                }
+                let Some(array) = slots.get_mut(s as usize) else {
+                    return ip;
+                };
+                let Some(pos) = existing_position(array, &stack[n - 1]) else {
+                    return ip;
+                };
+                drop_top(stack, 1);
+                if let Some(v) = stack.pop() {
+                    set_existing(array, pos, v);
+                }
+                ip += 1;
+            }
             Fused::ArrayPush { g } => {
                 let array = &mut data.globals[g as usize];
                 if !can_push(array, data.max_len) {
@@ -1103,7 +1156,8 @@ fn successor(ip: usize, g: Fused) -> Option<usize> {
         | Fused::PushSlot2 { .. }
         | Fused::StoreTop2 { .. }
         | Fused::ArrayGetSlot { .. }
-        | Fused::ArraySetSlot { .. } => Some(ip + 2),
+        | Fused::ArraySetSlot { .. }
+        | Fused::SlotArrayGetSlot { .. } => Some(ip + 2),
         Fused::PushSlot { .. }
         | Fused::PushInt { .. }
         | Fused::PushFloat { .. }
@@ -1114,7 +1168,9 @@ fn successor(ip: usize, g: Fused) -> Option<usize> {
         | Fused::IncSlot { .. }
         | Fused::ArrayGet { .. }
         | Fused::ArraySet { .. }
-        | Fused::ArrayPush { .. } => Some(ip + 1),
+        | Fused::ArrayPush { .. }
+        | Fused::SlotArrayGet { .. }
+        | Fused::SlotArraySet { .. } => Some(ip + 1),
         Fused::Goto { to } => Some(to as usize),
         _ => None,
     }
@@ -1277,6 +1333,9 @@ pub(crate) fn fuse(ops: &[Op], entry: impl Fn(u16) -> Option<usize>) -> Vec<Fuse
             (Op::GetSlot(s), Some(&Op::ReturnValue)) if joined => Fused::RetSlot { s },
             (Op::GetSlot(i), Some(&Op::ArrayGet(g))) if joined => Fused::ArrayGetSlot { g, i },
             (Op::GetSlot(i), Some(&Op::ArraySet(g))) if joined => Fused::ArraySetSlot { g, i },
+            (Op::GetSlot(i), Some(&Op::SlotArrayGet(s))) if joined => {
+                Fused::SlotArrayGetSlot { s, i }
+            }
             (Op::GetSlot(s), _) => Fused::PushSlot { s },
             (Op::LoadInt(k), _) => Fused::PushInt { k },
             (Op::LoadFloat(k), _) => Fused::PushFloat { k },
@@ -1288,6 +1347,8 @@ pub(crate) fn fuse(ops: &[Op], entry: impl Fn(u16) -> Option<usize>) -> Vec<Fuse
             (Op::ArrayGet(g), _) => Fused::ArrayGet { g },
             (Op::ArraySet(g), _) => Fused::ArraySet { g },
             (Op::ArrayPush(g), _) => Fused::ArrayPush { g },
+            (Op::SlotArrayGet(s), _) => Fused::SlotArrayGet { s },
+            (Op::SlotArraySet(s), _) => Fused::SlotArraySet { s },
             (Op::Call(name, argc), _) => match entry(name).and_then(fits) {
                 Some(entry) => Fused::Call { entry, argc },
                 None => Fused::None,
