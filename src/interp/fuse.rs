@@ -957,16 +957,8 @@ pub(crate) fn run(
                 ip += 1;
             }
             Fused::ArrayGet { g } => {
-                let Some(top) = stack.last_mut() else {
+                if !index_top(&data.globals[g as usize], stack) {
                     return ip;
-                };
-                let Ok(v) = element_of(&data.globals[g as usize], top) else {
-                    return ip;
-                };
-                if top.owns_heap() {
-                    *top = v;
-                } else {
-                    Fresh(top).value(v);
                 }
                 ip += 1;
             }
@@ -979,17 +971,8 @@ pub(crate) fn run(
                 ip += 2;
             }
             Fused::ArraySet { g } => {
-                let n = stack.len();
-                if n < 2 {
+                if !set_from_stack(&mut data.globals[g as usize], stack) {
                     return ip;
-                }
-                let array = &mut data.globals[g as usize];
-                let Some(pos) = existing_position(array, &stack[n - 1]) else {
-                    return ip;
-                };
-                drop_top(stack, 1);
-                if let Some(v) = stack.pop() {
-                    set_existing(array, pos, v);
                 }
                 ip += 1;
             }
@@ -1007,16 +990,8 @@ pub(crate) fn run(
                 ip += 2;
             }
             Fused::SlotArrayGet { s } => {
-                let Some(top) = stack.last_mut() else {
+                if !index_top(slot!(s), stack) {
                     return ip;
-                };
-                let Ok(v) = element_of(slot!(s), top) else {
-                    return ip;
-                };
-                if top.owns_heap() {
-                    *top = v;
-                } else {
-                    Fresh(top).value(v);
                 }
                 ip += 1;
             }
@@ -1029,19 +1004,11 @@ pub(crate) fn run(
                 ip += 2;
             }
             Fused::SlotArraySet { s } => {
-                let n = stack.len();
-                if n < 2 {
-                    return ip;
-                }
                 let Some(array) = slots.get_mut(s as usize) else {
                     return ip;
                 };
-                let Some(pos) = existing_position(array, &stack[n - 1]) else {
+                if !set_from_stack(array, stack) {
                     return ip;
-                };
-                drop_top(stack, 1);
-                if let Some(v) = stack.pop() {
-                    set_existing(array, pos, v);
                 }
                 ip += 1;
             }
@@ -1110,6 +1077,43 @@ pub(crate) fn run(
             }
         }
     }
+}
+
+/// Replaces the index on top of `stack` by `container`'s element there;
+/// false (nothing changed) where the single-op path must raise an error.
+#[inline(always)]
+fn index_top(container: &Value, stack: &mut [Value]) -> bool {
+    let Some(top) = stack.last_mut() else {
+        return false;
+    };
+    let Ok(v) = element_of(container, top) else {
+        return false;
+    };
+    if top.owns_heap() {
+        *top = v;
+    } else {
+        Fresh(top).value(v);
+    }
+    true
+}
+
+/// Pops an index and a value and stores the value at an element of
+/// `array` that exists; false (nothing changed) for anything else, which
+/// the single-op path handles.
+#[inline(always)]
+fn set_from_stack(array: &mut Value, stack: &mut Vec<Value>) -> bool {
+    let n = stack.len();
+    if n < 2 {
+        return false;
+    }
+    let Some(pos) = existing_position(array, &stack[n - 1]) else {
+        return false;
+    };
+    drop_top(stack, 1);
+    if let Some(v) = stack.pop() {
+        set_existing(array, pos, v);
+    }
+    true
 }
 
 /// Copies `v` to `out` variant by variant (a scalar without a whole-value
