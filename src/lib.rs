@@ -108,7 +108,7 @@
 //! assert_eq!(e.ip, Some(0));
 //! ```
 #![deny(missing_docs)]
-#![deny(unsafe_code)] // audited exceptions: `jit::entry`, `jit::helpers::hashes`
+#![deny(unsafe_code)] // audited exception: `jit::entry`
 
 pub mod bytecode;
 pub mod interp;

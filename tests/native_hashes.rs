@@ -1,6 +1,7 @@
 //! Hashes in native code: `HashGet`/`HashExists`/`HashSet` on a global hash
-//! with an Int key and an unboxed value are one direct runtime call with
-//! the hash's address in both tiers (no value-helper call), and everything
+//! with an Int key and an unboxed value probe the hash's Int-key table
+//! inline in both tiers (no value-helper call; a new key is one direct
+//! runtime call), and everything
 //! else (string keys, boxed values, a full hash) takes the interpreter's
 //! own path: results, slots, globals and errors match it, and a copy of a
 //! hash taken in the middle of a hot loop never sees later writes. Each
@@ -225,5 +226,104 @@ fn string_keys_boxed_values_and_float_keys_take_the_interpreters_path() {
         panic!("a string")
     };
     assert!(!int_keys(&vm), "switched to string keys");
+    assert_traced(&chunk, HEAD);
+}
+
+/// `h{k} = i` for `k = i * 7919 - 50000` (every key new, half of them
+/// negative, so the table grows eight times inside the loop), then
+/// `HashExists` and `HashGet` of the same key read it back; at `i == 3`
+/// the unused entries' own key, `i64::MIN`, gets an entry too.
+fn inserting(n: i64) -> Chunk {
+    let body = "               GetSlot 1
+                LoadInt 3
+                NumEq
+                JumpIfFalse fill
+                LoadInt 1
+                LoadInt -9223372036854775808
+                HashSet h
+        fill:   GetSlot 1
+                GetSlot 1
+                LoadInt 7919
+                Mul
+                LoadInt 50000
+                Sub
+                HashSet h
+                GetSlot 1
+                LoadInt 7919
+                Mul
+                LoadInt 50000
+                Sub
+                HashExists h
+                JumpIfFalse lost
+                GetSlot 1
+                LoadInt 7919
+                Mul
+                LoadInt 50000
+                Sub
+                HashGet h
+                GetSlot 1
+                NumEq
+                JumpIfTrue found
+        lost:   LoadConst \"lost\"
+                SetVar err
+        found:  Nop";
+    // The sum of every value read back through a key that exists, one
+    // that doesn't (undef) and the unused entries' key.
+    let tail = "LoadInt 0
+                SetSlot 2
+                LoadInt 0
+                SetSlot 1
+        sum:    GetSlot 1
+                GetSlot 0
+                NumLt
+                JumpIfFalse total
+                GetSlot 2
+                GetSlot 1
+                LoadInt 7919
+                Mul
+                LoadInt 50000
+                Sub
+                HashGet h
+                Add
+                SetSlot 2
+                GetSlot 1
+                LoadInt 1
+                Add
+                SetSlot 1
+                Jump sum
+        total:  GetSlot 2
+                LoadInt 1
+                HashExists h
+                JumpIfTrue odd
+                LoadInt -9223372036854775808
+                HashGet h
+                Add
+        odd:    Nop";
+    looping(n, body, tail)
+}
+
+#[test]
+fn new_keys_grow_the_table_in_a_hot_loop_and_every_probe_finds_them_again() {
+    let _one = ONE_AT_A_TIME.lock().unwrap();
+    let n = 3_000;
+    let want = (0..n).sum::<i64>() + 1;
+    let chunk = inserting(n);
+    let calls = helper_calls(|| assert_block_agrees(&chunk));
+    assert!(calls < 20, "{calls} value-helper calls");
+    let (r, vm) = run_vm(&chunk, true);
+    assert!(r.same_as(&VMResult::Ok(Value::Int(want))), "{r}");
+    assert!(
+        vm.get_global("err")
+            .is_none_or(|v| matches!(v, Value::Undef))
+    );
+    let Some(Value::Hash(h)) = vm.get_global("h") else {
+        panic!("h is a hash")
+    };
+    assert_eq!(h.len() as i64, n + 1);
+    assert!(h.has_int_keys(), "stored with Int keys");
+    pin(2, |_| {});
+    let chunk = inserting(n + 1);
+    let (r, _, _) = agree_with(&chunk, &[]);
+    assert!(value(r).same_as(&Value::Int(want + n)));
     assert_traced(&chunk, HEAD);
 }

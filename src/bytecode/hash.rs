@@ -11,6 +11,7 @@
 //! is not such a form switches the hash to string keys, once, keeping
 //! every entry.
 
+use super::int_keys::IntKeys;
 use super::value::Value;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -66,15 +67,16 @@ pub struct HashEntries(Keys);
 
 #[derive(Clone)]
 enum Keys {
-    /// Every key is an Int's decimal form, stored as that Int.
-    Ints(FxHashMap<i64, Value>),
+    /// Every key is an Int's decimal form, stored as that Int (in a table
+    /// native code probes).
+    Ints(IntKeys),
     /// Any string keys.
     Strs(FxHashMap<String, Value>),
 }
 
 impl Default for HashEntries {
     fn default() -> Self {
-        HashEntries(Keys::Ints(FxHashMap::default()))
+        HashEntries(Keys::Ints(IntKeys::default()))
     }
 }
 
@@ -105,7 +107,7 @@ impl HashEntries {
     /// The entry `key` names.
     pub fn get_key(&self, key: Key<'_>) -> Option<&Value> {
         match &self.0 {
-            Keys::Ints(m) => m.get(&key.as_int()?),
+            Keys::Ints(m) => m.get(key.as_int()?),
             Keys::Strs(m) => key.with_text(|k| m.get(k)),
         }
     }
@@ -113,7 +115,7 @@ impl HashEntries {
     /// The entry `key` names, to change.
     pub fn get_key_mut(&mut self, key: Key<'_>) -> Option<&mut Value> {
         match &mut self.0 {
-            Keys::Ints(m) => m.get_mut(&key.as_int()?),
+            Keys::Ints(m) => m.get_mut(key.as_int()?),
             Keys::Strs(m) => key.with_text(|k| m.get_mut(k)),
         }
     }
@@ -158,7 +160,7 @@ impl HashEntries {
     /// Removes the entry `key` names and returns it.
     pub fn remove_key(&mut self, key: Key<'_>) -> Option<Value> {
         match &mut self.0 {
-            Keys::Ints(m) => m.remove(&key.as_int()?),
+            Keys::Ints(m) => m.remove(key.as_int()?),
             Keys::Strs(m) => key.with_text(|k| m.remove(k)),
         }
     }
@@ -176,8 +178,8 @@ impl HashEntries {
         };
         let ints = ints
             .into_iter()
-            .flatten()
-            .map(|(k, v)| (Cow::Owned(decimal(*k)), v));
+            .flat_map(IntKeys::iter)
+            .map(|(k, v)| (Cow::Owned(decimal(k)), v));
         let strs = strs
             .into_iter()
             .flatten()
@@ -200,11 +202,28 @@ impl HashEntries {
         }
     }
 
+    /// The Int-key table, to probe (`None` under string keys).
+    pub fn int_keys(&self) -> Option<&IntKeys> {
+        match &self.0 {
+            Keys::Ints(m) => Some(m),
+            Keys::Strs(_) => None,
+        }
+    }
+
+    /// The Int-key table, to probe or change in place (`None` under
+    /// string keys).
+    pub fn int_keys_mut(&mut self) -> Option<&mut IntKeys> {
+        match &mut self.0 {
+            Keys::Ints(m) => Some(m),
+            Keys::Strs(_) => None,
+        }
+    }
+
     /// Int keys become their strings (the first key that is no Int's form).
     fn switch_to_string_keys(&mut self) {
         if let Keys::Ints(m) = &mut self.0 {
             let strs = std::mem::take(m)
-                .into_iter()
+                .into_entries()
                 .map(|(n, v)| (decimal(n), v))
                 .collect();
             self.0 = Keys::Strs(strs);

@@ -6,6 +6,7 @@ pub mod asm;
 pub mod chunk;
 pub mod disasm;
 pub mod hash;
+pub mod int_keys;
 pub mod op;
 pub mod shared;
 pub mod value;

@@ -26,7 +26,13 @@ pub fn sorted_entries(h: &HashEntries) -> Vec<(Cow<'_, str>, &Value)> {
 }
 
 /// A VM value.
+///
+/// `repr(u8)` fixes the layout native code reads in place (a hash's
+/// Int-key table, [`crate::bytecode::int_keys`]): the variant's index in
+/// the first byte (Undef 0, Bool 1, Int 2, Float 3: the native tags), a
+/// Bool's byte at offset 1, an Int's or a Float's 64 bits at offset 8.
 #[derive(Clone, Default, Serialize, Deserialize)]
+#[repr(u8)]
 pub enum Value {
     /// No value.
     #[default]
@@ -516,6 +522,8 @@ mod tests {
     #[test]
     fn value_is_two_words() {
         assert_eq!(std::mem::size_of::<Value>(), 16);
+        // The tag's unused values still make `None`.
+        assert_eq!(std::mem::size_of::<Option<Value>>(), 16);
     }
 
     #[test]

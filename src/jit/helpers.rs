@@ -14,7 +14,7 @@ use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 mod hashes;
-pub use hashes::{HASH_EXISTS, HASH_GET, HASH_SET, HASH_VIEW};
+pub use hashes::{HASH_INSERT, HASH_VIEW};
 
 /// `f64 pow(f64, f64)`
 pub const POW: &str = "fusevm_pow";
@@ -629,22 +629,14 @@ type ValueOp = extern "C" fn(i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i
 
 /// Registers every helper with `jit`.
 pub fn register(jit: &Jit) -> Result<(), fusevm_llvm_backend::Error> {
-    let table: [(&str, usize); 21] = [
+    let table: [(&str, usize); 19] = [
         (
             HASH_VIEW,
             hashes::hash_view as extern "C" fn(i64, i64) -> Pair as usize,
         ),
         (
-            HASH_GET,
-            hashes::hash_get as extern "C" fn(i64, i64, i64) -> Pair as usize,
-        ),
-        (
-            HASH_EXISTS,
-            hashes::hash_exists as extern "C" fn(i64, i64) -> i64 as usize,
-        ),
-        (
-            HASH_SET,
-            hashes::hash_set as extern "C" fn(i64, i64, i64, i64, i64) -> i64 as usize,
+            HASH_INSERT,
+            hashes::hash_insert as extern "C" fn(i64, i64, i64, i64) -> i64 as usize,
         ),
         (ROWS_VIEW, rows_view as extern "C" fn(i64) -> Pair as usize),
         (VALUE_OP, value_op as ValueOp as usize),
@@ -709,11 +701,7 @@ pub fn signature<'c>(name: &str, ctx: ContextRef<'c>) -> Option<FunctionType<'c>
             .struct_type(&[i.into(), i.into()], false)
             .fn_type(&[i.into(); 12], false),
         BOX_MOVE => i.fn_type(&[i.into(), i.into()], false),
-        HASH_GET => ctx
-            .struct_type(&[i.into(), i.into()], false)
-            .fn_type(&[i.into(); 3], false),
-        HASH_EXISTS => i.fn_type(&[i.into(), i.into()], false),
-        HASH_SET => i.fn_type(&[i.into(); 5], false),
+        HASH_INSERT => i.fn_type(&[i.into(); 4], false),
         ARRAY_VIEW | ARRAY_GROW | HASH_VIEW => ctx
             .struct_type(&[i.into(), i.into()], false)
             .fn_type(&[i.into(), i.into()], false),
