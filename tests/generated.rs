@@ -75,6 +75,8 @@ struct Gen {
     early_return: bool,
     /// The global array statements read, write and push to.
     array: u16,
+    /// The global hash statements read and write.
+    hash: u16,
 }
 
 impl Gen {
@@ -131,6 +133,9 @@ impl Gen {
         }
         if self.rng.below(3) == 0 {
             return self.array_access();
+        }
+        if self.rng.below(6) == 0 {
+            return self.hash_access();
         }
         if self.rng.below(8) == 0 {
             let s = self.rng.below(SLOTS as u64) as u16;
@@ -206,6 +211,30 @@ impl Gen {
                 };
                 self.b.emit(Op::ArrayPush(arr), 1);
             }
+        }
+    }
+
+    /// A read or write of the global hash: Int keys it has and doesn't,
+    /// or any slot's value (a string or Float key switches it to string
+    /// keys); values of every kind.
+    fn hash_access(&mut self) {
+        let h = self.hash;
+        let key = |g: &mut Gen| {
+            let op = match g.rng.below(3) {
+                0 => Op::GetSlot(g.rng.below(SLOTS as u64) as u16),
+                _ => Op::LoadInt(*g.rng.pick(&[0, 1, 2, 7, -1, 1000, i64::MIN])),
+            };
+            g.b.emit(op, 1);
+        };
+        if self.rng.below(2) == 0 {
+            key(self);
+            self.b.emit(Op::HashGet(h), 1);
+            let d = self.rng.below(SLOTS as u64) as u16;
+            self.b.emit(Op::SetSlot(d), 1);
+        } else {
+            self.operand();
+            key(self);
+            self.b.emit(Op::HashSet(h), 1);
         }
     }
 
@@ -330,12 +359,15 @@ fn program(seed: u64) -> Chunk {
         subs: Vec::new(),
         early_return: false,
         array: 0,
+        hash: 0,
     };
     for c in consts {
         g.b.add_constant(c);
     }
     g.array = g.b.add_name("arr");
     g.b.emit(Op::DeclareArray(g.array), 1);
+    g.hash = g.b.add_name("h");
+    g.b.emit(Op::DeclareHash(g.hash), 1);
     for _ in 0..4 {
         g.operand();
         g.b.emit(Op::ArrayPush(g.array), 1);
@@ -357,7 +389,8 @@ fn program(seed: u64) -> Chunk {
     }
     g.b.emit(Op::GetArray(g.array), 1);
     g.b.emit(Op::GetSlot(ARRAY_SLOT), 1);
-    g.b.emit(Op::MakeArray(SLOTS + 2), 1);
+    g.b.emit(Op::GetHash(g.hash), 1);
+    g.b.emit(Op::MakeArray(SLOTS + 3), 1);
     g.b.build()
 }
 

@@ -385,16 +385,63 @@ fn a_full_hash_takes_new_values_for_its_keys_but_no_new_keys() {
         LoadInt 30
         HashSet h          ; a third key fails here (op 14)
 ";
-    let mut vm = VM::new(assemble(src).unwrap());
-    vm.set_limits(Limits {
-        max_collection_len: 2,
-        ..Limits::default()
-    });
-    let e = err(vm.run());
-    assert!(e.message.contains("collection size limit"), "{e}");
-    assert_eq!(e.ip, Some(14));
-    let want = Value::hash([("10", Value::Int(3)), ("20", Value::Int(2))]);
-    assert_same(&vm.globals()[0], &want);
+    for fused in [true, false] {
+        let mut vm = VM::new(assemble(src).unwrap());
+        vm.set_superinstructions(fused);
+        vm.set_limits(Limits {
+            max_collection_len: 2,
+            ..Limits::default()
+        });
+        let e = err(vm.run());
+        assert!(e.message.contains("collection size limit"), "{e}");
+        assert_eq!(e.ip, Some(14), "superinstructions: {fused}");
+        let want = Value::hash([("10", Value::Int(3)), ("20", Value::Int(2))]);
+        assert_same(&vm.globals()[0], &want);
+    }
+}
+
+#[test]
+fn a_loop_filling_a_hash_stops_at_the_same_set_with_superinstructions_or_not() {
+    // h{i} = h{i - 1} + i, keys from a slot, until the limit of 50 keys:
+    // the 51st `GetSlot 0; HashSet h` fails at the `HashSet` (op 10).
+    let src = "
+        DeclareHash h
+        LoadInt 0
+        SetSlot 0
+loop:   GetSlot 0
+        LoadInt 1
+        Sub
+        HashGet h
+        GetSlot 0
+        Add
+        GetSlot 0
+        HashSet h
+        GetSlot 0
+        LoadInt 1
+        Add
+        SetSlot 0
+        Jump loop
+";
+    let mut states = Vec::new();
+    for fused in [true, false] {
+        let mut vm = VM::new(assemble(src).unwrap());
+        vm.set_superinstructions(fused);
+        vm.set_limits(Limits {
+            max_collection_len: 50,
+            ..Limits::default()
+        });
+        let e = err(vm.run());
+        assert!(e.message.contains("collection size limit"), "{e}");
+        assert_eq!(e.ip, Some(10), "superinstructions: {fused}");
+        states.push((vm.globals()[0].clone(), vm.stack.clone()));
+    }
+    let Value::Hash(h) = &states[0].0 else {
+        panic!("h is a hash")
+    };
+    assert_eq!(h.len(), 50);
+    assert!(matches!(h.get("49"), Some(Value::Float(x)) if *x == (0..50).sum::<i64>() as f64));
+    assert_same(&states[0].0, &states[1].0);
+    assert_eq!(states[0].1.len(), states[1].1.len());
 }
 
 #[test]

@@ -87,6 +87,7 @@ impl HashEntries {
     }
 
     /// Entries.
+    #[inline]
     pub fn len(&self) -> usize {
         match &self.0 {
             Keys::Ints(m) => m.len(),
@@ -203,6 +204,7 @@ impl HashEntries {
     }
 
     /// The Int-key table, to probe (`None` under string keys).
+    #[inline]
     pub fn int_keys(&self) -> Option<&IntKeys> {
         match &self.0 {
             Keys::Ints(m) => Some(m),
@@ -212,6 +214,7 @@ impl HashEntries {
 
     /// The Int-key table, to probe or change in place (`None` under
     /// string keys).
+    #[inline]
     pub fn int_keys_mut(&mut self) -> Option<&mut IntKeys> {
         match &mut self.0 {
             Keys::Ints(m) => Some(m),

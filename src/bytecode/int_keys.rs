@@ -60,6 +60,7 @@ fn home(key: i64, shift: u32) -> usize {
 
 impl IntKeys {
     /// Entries.
+    #[inline]
     pub fn len(&self) -> usize {
         self.used + self.min.is_some() as usize
     }

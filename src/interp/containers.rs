@@ -181,6 +181,18 @@ pub(crate) fn hash_insert(
     insert_entry(hash_mut(slot)?, key, v, limit)
 }
 
+/// The error of a new key in a full hash.
+fn full_hash() -> Fault {
+    Fault::msg("hash would exceed the collection size limit")
+}
+
+/// Whether [`hash_insert`] into `slot` succeeds without turning `undef`
+/// into a hash: a hash with room, or with `key` already.
+#[inline(always)]
+pub(crate) fn can_insert(slot: &Value, key: &Value, limit: usize) -> bool {
+    matches!(slot, Value::Hash(m) if m.len() < limit || entry(m, key).is_some())
+}
+
 /// `map{key} = v` on a hash's entries, within `limit` entries.
 pub(crate) fn insert_entry(
     map: &mut HashEntries,
@@ -188,12 +200,25 @@ pub(crate) fn insert_entry(
     v: Value,
     limit: usize,
 ) -> Result<(), Fault> {
+    // An Int key under Int keys (a histogram, a memo table): straight to
+    // the table.
+    if let (Some(t), &Value::Int(n)) = (map.int_keys_mut(), key) {
+        let full = t.len() >= limit;
+        match t.get_mut(n) {
+            Some(old) => *old = v,
+            None if full => return Err(full_hash()),
+            None => {
+                t.insert(n, v);
+            }
+        }
+        return Ok(());
+    }
     let full = map.len() >= limit;
     with_key(key, |k| {
         if let Some(old) = map.get_key_mut(k) {
             *old = v;
         } else if full {
-            return Err(Fault::msg("hash would exceed the collection size limit"));
+            return Err(full_hash());
         } else {
             map.insert_key(k, v);
         }
@@ -316,7 +341,13 @@ pub(crate) fn entry<'a>(map: &'a HashEntries, key: &Value) -> Option<&'a Value> 
 }
 
 /// `hash{key}` (`undef` when absent).
+#[inline(always)]
 pub(crate) fn hash_get(h: &Value, key: &Value) -> Result<Value, Fault> {
+    if let (Value::Hash(m), &Value::Int(n)) = (h, key)
+        && let Some(t) = m.int_keys()
+    {
+        return Ok(t.get(n).cloned().unwrap_or_default());
+    }
     Ok(hash_get_opt(h, key)?.cloned().unwrap_or_default())
 }
 

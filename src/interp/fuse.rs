@@ -29,8 +29,10 @@
 //! this loop at every call. So are the array reads, writes and pushes that
 //! can't fail (`ArrayGet`, `ArraySet` of an element that exists, `ArrayPush`
 //! under the limit, with the index on the stack or from a slot; the same
-//! for an array in a slot), `LoadTrue`, `LoadFalse` and `PreIncSlotVoid`,
-//! which keeps array loops here too.
+//! for an array in a slot), the reads and writes of a global hash that
+//! can't fail (`HashGet`, `HashSet` into a hash with room or of a key it
+//! has, the key on the stack or from a slot), `LoadTrue`, `LoadFalse` and
+//! `PreIncSlotVoid`, which keeps array and hash loops here too.
 //!
 //! Results are stored into their place variant by variant ([`Out`]), and
 //! operands are read in place: a `Value` copied whole right after being
@@ -49,7 +51,8 @@
 
 use super::calls::Frames;
 use super::containers::{
-    can_push, element_of, existing_position, push_element_unchecked, set_existing,
+    can_insert, can_push, element_of, existing_position, hash_get, hash_insert,
+    push_element_unchecked, set_existing,
 };
 use super::semantics::{self as sem, Bits, Cmp};
 use super::vm::MAX_STACK;
@@ -533,6 +536,26 @@ pub(crate) enum Fused {
     ArrayPush {
         g: u16,
     },
+    /// Global hash `g`'s entry: `HashGet g` (the key on the stack top,
+    /// replaced by the value) and `GetSlot i; HashGet g`.
+    HashGet {
+        g: u16,
+    },
+    HashGetSlot {
+        g: u16,
+        i: u16,
+    },
+    /// `HashSet g` (value and key on the stack) and `GetSlot i; HashSet g`
+    /// (the value on the stack), into a hash with room or of a key it has;
+    /// anything else (a full hash, a global that holds no hash) takes the
+    /// single-op path.
+    HashSet {
+        g: u16,
+    },
+    HashSetSlot {
+        g: u16,
+        i: u16,
+    },
     /// The same reads and writes of an array in slot `s` of the frame:
     /// `SlotArrayGet s`, `GetSlot i; SlotArrayGet s`, `SlotArraySet s`.
     SlotArrayGet {
@@ -989,6 +1012,47 @@ pub(crate) fn run(
                 }
                 ip += 2;
             }
+            Fused::HashGet { g } => {
+                let Some(top) = stack.last_mut() else {
+                    return ip;
+                };
+                let Ok(v) = hash_get(&data.globals[g as usize], top) else {
+                    return ip;
+                };
+                *top = v;
+                ip += 1;
+            }
+            Fused::HashGetSlot { g, i } => {
+                need_room!();
+                let Ok(v) = hash_get(&data.globals[g as usize], slot!(i)) else {
+                    return ip;
+                };
+                stack.push(v);
+                ip += 2;
+            }
+            Fused::HashSet { g } => {
+                let n = stack.len();
+                let hash = &mut data.globals[g as usize];
+                if n < 2 || !can_insert(hash, &stack[n - 1], data.max_len) {
+                    return ip;
+                }
+                if let (Some(key), Some(v)) = (stack.pop(), stack.pop()) {
+                    let inserted = hash_insert(hash, &key, v, data.max_len);
+                    debug_assert!(inserted.is_ok(), "can_insert said yes");
+                }
+                ip += 1;
+            }
+            Fused::HashSetSlot { g, i } => {
+                let hash = &mut data.globals[g as usize];
+                if stack.is_empty() || !can_insert(hash, slot!(i), data.max_len) {
+                    return ip;
+                }
+                if let Some(v) = stack.pop() {
+                    let inserted = hash_insert(hash, slot!(i), v, data.max_len);
+                    debug_assert!(inserted.is_ok(), "can_insert said yes");
+                }
+                ip += 2;
+            }
             Fused::SlotArrayGet { s } => {
                 if !index_top(slot!(s), stack) {
                     return ip;
@@ -1161,6 +1225,8 @@ fn successor(ip: usize, g: Fused) -> Option<usize> {
         | Fused::StoreTop2 { .. }
         | Fused::ArrayGetSlot { .. }
         | Fused::ArraySetSlot { .. }
+        | Fused::HashGetSlot { .. }
+        | Fused::HashSetSlot { .. }
         | Fused::SlotArrayGetSlot { .. } => Some(ip + 2),
         Fused::PushSlot { .. }
         | Fused::PushInt { .. }
@@ -1173,6 +1239,8 @@ fn successor(ip: usize, g: Fused) -> Option<usize> {
         | Fused::ArrayGet { .. }
         | Fused::ArraySet { .. }
         | Fused::ArrayPush { .. }
+        | Fused::HashGet { .. }
+        | Fused::HashSet { .. }
         | Fused::SlotArrayGet { .. }
         | Fused::SlotArraySet { .. } => Some(ip + 1),
         Fused::Goto { to } => Some(to as usize),
@@ -1337,6 +1405,8 @@ pub(crate) fn fuse(ops: &[Op], entry: impl Fn(u16) -> Option<usize>) -> Vec<Fuse
             (Op::GetSlot(s), Some(&Op::ReturnValue)) if joined => Fused::RetSlot { s },
             (Op::GetSlot(i), Some(&Op::ArrayGet(g))) if joined => Fused::ArrayGetSlot { g, i },
             (Op::GetSlot(i), Some(&Op::ArraySet(g))) if joined => Fused::ArraySetSlot { g, i },
+            (Op::GetSlot(i), Some(&Op::HashGet(g))) if joined => Fused::HashGetSlot { g, i },
+            (Op::GetSlot(i), Some(&Op::HashSet(g))) if joined => Fused::HashSetSlot { g, i },
             (Op::GetSlot(i), Some(&Op::SlotArrayGet(s))) if joined => {
                 Fused::SlotArrayGetSlot { s, i }
             }
@@ -1351,6 +1421,8 @@ pub(crate) fn fuse(ops: &[Op], entry: impl Fn(u16) -> Option<usize>) -> Vec<Fuse
             (Op::ArrayGet(g), _) => Fused::ArrayGet { g },
             (Op::ArraySet(g), _) => Fused::ArraySet { g },
             (Op::ArrayPush(g), _) => Fused::ArrayPush { g },
+            (Op::HashGet(g), _) => Fused::HashGet { g },
+            (Op::HashSet(g), _) => Fused::HashSet { g },
             (Op::SlotArrayGet(s), _) => Fused::SlotArrayGet { s },
             (Op::SlotArraySet(s), _) => Fused::SlotArraySet { s },
             (Op::Call(name, argc), _) => match entry(name).and_then(fits) {
