@@ -267,8 +267,8 @@ fn inserting(n: i64) -> Chunk {
         lost:   LoadConst \"lost\"
                 SetVar err
         found:  Nop";
-    // The sum of every value read back through a key that exists, one
-    // that doesn't (undef) and the unused entries' key.
+    // The sum of every value read back, plus the value of the unused
+    // entries' key when key 1 (never set) is absent, as it must be.
     let tail = "LoadInt 0
                 SetSlot 2
                 LoadInt 0
